@@ -1,0 +1,79 @@
+//! The consumer's command line; every flag also reads an environment variable.
+
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use lake::config::{parse_bytes, parse_duration, KafkaArgs};
+use lake::LakeArgs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    /// The Kafka topic, as a member of the consumer group.
+    Kafka,
+    /// Raw batch objects under raw/events/ in the lake, in key order.
+    Files,
+}
+
+/// Reads JSON event batches from Kafka or raw files and writes them to the
+/// lake as Parquet: valid events to bronze/, everything else to dead_letters/,
+/// exactly once, with checkpoints in the bucket.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "consumer", version)]
+pub struct Args {
+    /// Where batches come from.
+    #[arg(long, env = "CONSUMER_SOURCE", value_enum, default_value = "kafka")]
+    pub source: Source,
+    /// Process what is available at start, commit, and exit 0.
+    #[arg(long, env = "CONSUMER_ONCE")]
+    pub once: bool,
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Consumer group; offsets committed to it are advisory (for lag tools).
+    #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lake-consumer")]
+    pub kafka_group_id: String,
+    /// Flush a micro-batch once this many records are buffered.
+    #[arg(long, env = "FLUSH_RECORDS", default_value = "500000")]
+    pub flush_records: u64,
+    /// Flush once this many input bytes are buffered (e.g. 64MiB).
+    #[arg(long, env = "FLUSH_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub flush_bytes: u64,
+    /// Flush once the oldest buffered batch is this old (e.g. 5s).
+    #[arg(long, env = "FLUSH_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub flush_interval: Duration,
+    /// Batches larger than this become `oversized` dead letters.
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value = "16MiB", value_parser = parse_bytes)]
+    pub max_message_bytes: u64,
+    /// Parallel object uploads per micro-batch.
+    #[arg(long, env = "UPLOAD_CONCURRENCY", default_value = "8")]
+    pub upload_concurrency: usize,
+    /// Files source: how often to look for new raw objects.
+    #[arg(long, env = "FILES_POLL_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub files_poll_interval: Duration,
+    /// Create the bucket if it does not exist.
+    #[arg(long, env = "CREATE_BUCKET", default_value = "true", action = clap::ArgAction::Set)]
+    pub create_bucket: bool,
+}
+
+impl Args {
+    /// Checks the values clap cannot; the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.flush_records == 0 {
+            return Err("FLUSH_RECORDS (--flush-records) must be > 0".into());
+        }
+        if self.flush_bytes == 0 {
+            return Err("FLUSH_BYTES (--flush-bytes) must be > 0".into());
+        }
+        if self.flush_interval.is_zero() {
+            return Err("FLUSH_INTERVAL (--flush-interval) must be > 0".into());
+        }
+        if self.upload_concurrency == 0 {
+            return Err("UPLOAD_CONCURRENCY (--upload-concurrency) must be > 0".into());
+        }
+        if self.kafka.kafka_topic.trim().is_empty() {
+            return Err("KAFKA_TOPIC (--kafka-topic) is empty".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,167 @@
+//! Decoding one batch: message bytes → valid events and dead letters.
+//!
+//! Bad data is a value here, never an error: every input ends as exactly one
+//! dead letter (a corrupt batch) or as one row per element (valid or not).
+
+use lake::event::{validate_record, ErrorCode, Rejection, ValidEvent};
+use serde_json::value::RawValue;
+
+/// Where a batch came from; copied into every row it produces.
+#[derive(Debug, Clone, Default)]
+pub struct Lineage {
+    pub offset: Option<i64>,
+    pub key: Option<String>,
+    pub batch_id: Option<String>,
+    pub kafka_timestamp_micros: Option<i64>,
+}
+
+/// What decoding produces, row by row.
+pub trait Rows {
+    fn valid(&mut self, lineage: &Lineage, index: u32, event: ValidEvent);
+    /// `index` is `None` for a corrupt batch; `raw` is the record or the whole batch.
+    fn dead(&mut self, lineage: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]);
+}
+
+/// Rows and dead letters one batch produced.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub valid: u64,
+    pub invalid: u64,
+    pub corrupt: u64,
+}
+
+/// Decodes `payload` and hands every row to `rows`.
+pub fn decode_batch(payload: &[u8], lineage: &Lineage, max_message_bytes: usize, rows: &mut impl Rows) -> Counts {
+    let mut counts = Counts::default();
+    let elements = match parse_batch(payload, max_message_bytes) {
+        Ok(elements) => elements,
+        Err(rejection) => {
+            rows.dead(lineage, None, rejection, payload);
+            counts.corrupt = 1;
+            return counts;
+        }
+    };
+    for (index, raw) in elements.into_iter().enumerate() {
+        let index = index as u32;
+        match validate_record(raw) {
+            Ok(event) => {
+                rows.valid(lineage, index, event);
+                counts.valid += 1;
+            }
+            Err(rejection) => {
+                rows.dead(lineage, Some(index), rejection, raw.get().as_bytes());
+                counts.invalid += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// The batch as its elements' exact JSON texts, or why it is corrupt.
+pub fn parse_batch(payload: &[u8], max_message_bytes: usize) -> Result<Vec<&RawValue>, Rejection> {
+    if payload.len() > max_message_bytes {
+        return Err(Rejection::new(
+            ErrorCode::Oversized,
+            format!(
+                "batch is {} bytes, over the limit of {max_message_bytes} (MAX_MESSAGE_BYTES)",
+                payload.len()
+            ),
+        ));
+    }
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        return Err(Rejection::new(
+            ErrorCode::EmptyBatch,
+            format!("batch is empty ({} bytes of whitespace)", payload.len()),
+        ));
+    }
+    let text = std::str::from_utf8(payload).map_err(|e| {
+        Rejection::new(
+            ErrorCode::NotUtf8,
+            format!("batch is not valid UTF-8: invalid byte at position {}", e.valid_up_to()),
+        )
+    })?;
+    serde_json::from_str::<Vec<&RawValue>>(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Eof => Rejection::new(
+            ErrorCode::TruncatedJson,
+            format!("batch ends before its JSON is complete ({e})"),
+        ),
+        serde_json::error::Category::Data => {
+            let first = text.trim_start().as_bytes().first().copied();
+            let what = match first {
+                Some(b'{') => "an object",
+                Some(b'"') => "a string",
+                Some(b't') | Some(b'f') => "a boolean",
+                Some(b'n') => "null",
+                _ => "a number",
+            };
+            Rejection::new(ErrorCode::NotArray, format!("batch is {what}, not a JSON array of events"))
+        }
+        _ => Rejection::new(ErrorCode::NotJson, format!("batch is not valid JSON ({e})")),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Collects rows as (index, code or "valid", raw text).
+    #[derive(Default)]
+    pub struct Collected(pub Vec<(Option<u32>, String, Vec<u8>)>);
+
+    impl Rows for Collected {
+        fn valid(&mut self, _: &Lineage, index: u32, event: ValidEvent) {
+            self.0.push((Some(index), "valid".into(), event.event_id.into_bytes()));
+        }
+        fn dead(&mut self, _: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
+            self.0.push((index, rejection.code.as_str().into(), raw.to_vec()));
+        }
+    }
+
+    fn decode(payload: &[u8]) -> (Counts, Collected) {
+        let mut rows = Collected::default();
+        let counts = decode_batch(payload, &Lineage::default(), 1 << 20, &mut rows);
+        (counts, rows)
+    }
+
+    fn corrupt_code(payload: &[u8]) -> String {
+        let (counts, rows) = decode(payload);
+        assert_eq!(counts, Counts { valid: 0, invalid: 0, corrupt: 1 });
+        assert_eq!(rows.0[0].2, payload, "raw payload kept byte for byte");
+        rows.0[0].1.clone()
+    }
+
+    const E1: &str = r#"{"event_id":"0b6f9a3e-2a7c-4c4e-9d8e-5d0b8a1f2c3d","user_id":1,"event_type":"click","event_ts":"2026-11-22T10:00:00Z","page":"/"}"#;
+
+    #[test]
+    fn corrupt_batches_have_codes() {
+        assert_eq!(corrupt_code(b""), "empty_batch");
+        assert_eq!(corrupt_code(b"  \n"), "empty_batch");
+        assert_eq!(corrupt_code(b"[{\"a\":\"\xff\"}]"), "not_utf8");
+        assert_eq!(corrupt_code(format!("[{E1}").as_bytes()), "truncated_json");
+        assert_eq!(corrupt_code(b"[{\"event_id\":"), "truncated_json");
+        assert_eq!(corrupt_code(b"hello"), "not_json");
+        assert_eq!(corrupt_code(format!("[{E1}]x").as_bytes()), "not_json");
+        assert_eq!(corrupt_code(E1.as_bytes()), "not_array");
+        assert_eq!(corrupt_code(b"42"), "not_array");
+        let mut rows = Collected::default();
+        let big = format!("[{E1}]");
+        decode_batch(big.as_bytes(), &Lineage::default(), 10, &mut rows);
+        assert_eq!(rows.0[0].1, "oversized");
+    }
+
+    #[test]
+    fn records_are_judged_one_by_one() {
+        let bad = E1.replace("\"user_id\":1", "\"user_id\":0");
+        let payload = format!("[{E1}, {bad} ,7]");
+        let (counts, rows) = decode(payload.as_bytes());
+        assert_eq!(counts, Counts { valid: 1, invalid: 2, corrupt: 0 });
+        assert_eq!(rows.0[1], (Some(1), "out_of_range".into(), bad.into_bytes()));
+        assert_eq!(rows.0[2], (Some(2), "not_object".into(), b"7".to_vec()));
+    }
+
+    #[test]
+    fn empty_array_is_nothing_to_write() {
+        assert_eq!(decode(b"[]").0, Counts::default());
+        assert_eq!(decode(b" [ ] ").0, Counts::default());
+    }
+}

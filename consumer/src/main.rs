@@ -1,0 +1,27 @@
+//! `consumer`: see the library's documentation. Parses the command line,
+//! sets up logging, runs, and turns any failure into one line and exit 1.
+
+use clap::Parser;
+
+fn main() {
+    lake::store::load_dotenv();
+    let args = consumer::config::Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("consumer: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(consumer::run(args)) {
+        eprintln!("consumer: {e:#}");
+        std::process::exit(1);
+    }
+}

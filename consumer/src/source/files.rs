@@ -1,0 +1,144 @@
+//! The file-drop source: raw batch objects under `raw/events/`, processed in
+//! key order as one logical partition. The checkpoint's `after_key` is the
+//! last committed key; objects must be added with keys that sort after it
+//! (the producer's run ids start with their UTC start time).
+
+use futures::{StreamExt, TryStreamExt};
+use lake::layout::{self, SourceId};
+use lake::Lake;
+use object_store::{Attribute, ObjectStoreExt};
+use tracing::{info, warn};
+
+use crate::batch::should_flush;
+use crate::commit::{load_checkpoint, Outcome};
+use crate::decode::{decode_batch, Lineage};
+use crate::write::MicroBatch;
+use crate::Context;
+
+/// Objects fetched ahead of decoding, to hide S3 latency.
+const PREFETCH: usize = 8;
+
+pub async fn run(ctx: &Context) -> anyhow::Result<()> {
+    let lake = &ctx.committer.lake;
+    let source = SourceId::files();
+    let mut state = load_checkpoint(lake, &source).await?;
+    if let Some(intent) = state.checkpoint.intent.clone() {
+        info!(source = %source, seq = intent.seq, "replaying the open intent of an interrupted micro-batch");
+        let keys: Vec<String> = list_after(lake, state.checkpoint.after_key.as_deref())
+            .await?
+            .into_iter()
+            .take_while(|k| Some(k.as_str()) <= intent.last_key.as_deref())
+            .collect();
+        let mut batch = MicroBatch::new(source.clone());
+        decode_objects(ctx, &keys, &mut batch).await?;
+        if ctx.committer.finish(&mut state, batch).await? == Outcome::Lost {
+            anyhow::bail!("another consumer took over {source} while replaying its intent");
+        }
+    }
+    let mut batch = MicroBatch::new(source.clone());
+    loop {
+        let keys = list_after(lake, state.checkpoint.after_key.as_deref()).await?;
+        let mut objects = futures::stream::iter(keys.iter().map(|key| fetch(lake, key))).buffered(PREFETCH);
+        while let Some(object) = objects.next().await {
+            let (key, payload, batch_id) = object?;
+            add_object(ctx, &mut batch, key, &payload, batch_id);
+            if should_flush(&ctx.limits, batch.records(), batch.input_bytes, batch.started.elapsed()) || ctx.shutdown.requested() {
+                commit(ctx, &mut state, &mut batch).await?;
+            }
+            if ctx.shutdown.requested() {
+                break;
+            }
+        }
+        drop(objects);
+        let idle_flush = ctx.once
+            || ctx.shutdown.requested()
+            || should_flush(&ctx.limits, batch.records(), batch.input_bytes, batch.started.elapsed());
+        if !batch.is_empty() && idle_flush {
+            commit(ctx, &mut state, &mut batch).await?;
+        }
+        if ctx.once || ctx.shutdown.requested() {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ctx.files_poll_interval) => {}
+            _ = ctx.shutdown.wait() => {}
+        }
+    }
+}
+
+async fn commit(ctx: &Context, state: &mut lake::checkpoint::Versioned, batch: &mut MicroBatch) -> anyhow::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let full = std::mem::replace(batch, MicroBatch::new(SourceId::files()));
+    match ctx.committer.commit(state, full).await? {
+        Outcome::Committed => Ok(()),
+        Outcome::Lost => anyhow::bail!(
+            "another consumer wrote {}; stopping (only one files consumer may run per lake)",
+            SourceId::files().checkpoint_key()
+        ),
+    }
+}
+
+fn add_object(ctx: &Context, batch: &mut MicroBatch, key: String, payload: &[u8], batch_id: Option<String>) {
+    batch.add_message(None, Some(&key), payload.len());
+    let lineage = Lineage {
+        offset: None,
+        batch_id: Some(batch_id.unwrap_or_else(|| layout::batch_id_from_raw_key(&key))),
+        key: Some(key),
+        kafka_timestamp_micros: None,
+    };
+    let counts = decode_batch(payload, &lineage, ctx.max_message_bytes, batch);
+    if counts.corrupt > 0 {
+        warn!(key = lineage.key.as_deref().unwrap_or_default(), "corrupt batch sent to dead letters");
+    }
+}
+
+async fn decode_objects(ctx: &Context, keys: &[String], batch: &mut MicroBatch) -> anyhow::Result<()> {
+    let lake = &ctx.committer.lake;
+    let objects: Vec<_> = futures::stream::iter(keys.iter().map(|k| fetch(lake, k)))
+        .buffered(PREFETCH)
+        .try_collect()
+        .await?;
+    for (key, payload, batch_id) in objects {
+        add_object(ctx, batch, key, &payload, batch_id);
+    }
+    Ok(())
+}
+
+/// Keys under `raw/events/` after `after`, in key order.
+async fn list_after(lake: &Lake, after: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let prefix = Lake::path(layout::RAW_EVENTS);
+    let listing = match after {
+        Some(after) => lake.store.list_with_offset(Some(&prefix), &Lake::path(after)),
+        None => lake.store.list(Some(&prefix)),
+    };
+    let mut keys: Vec<String> = listing
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("listing {}: {e}", lake.url_of(layout::RAW_EVENTS)))?;
+    // The local filesystem lists in directory order, S3 in key order: sort both.
+    keys.sort();
+    if let Some(after) = after {
+        keys.retain(|k| k.as_str() > after);
+    }
+    Ok(keys)
+}
+
+async fn fetch(lake: &Lake, key: &str) -> anyhow::Result<(String, bytes::Bytes, Option<String>)> {
+    let result = lake
+        .store
+        .get(&Lake::path(key))
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", lake.url_of(key)))?;
+    let batch_id = result
+        .attributes
+        .get(&Attribute::Metadata("batch-id".into()))
+        .map(|v| v.to_string());
+    let bytes = result
+        .bytes()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", lake.url_of(key)))?;
+    Ok((key.to_string(), bytes, batch_id))
+}

@@ -1,0 +1,294 @@
+//! The micro-batch in memory (Arrow builders, one set per event date) and its
+//! conversion to Parquet objects under keys derived from its source range.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use lake::event::{Rejection, ValidEvent};
+use lake::layout::{self, SourceId};
+use lake::{schema, Lake};
+use object_store::{ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::decode::{Lineage, Rows};
+
+/// The lineage columns shared by both tables.
+struct LineageColumns {
+    source_kind: StringBuilder,
+    source_topic: StringBuilder,
+    source_partition: Int32Builder,
+    source_offset: Int64Builder,
+    source_key: StringBuilder,
+    batch_id: StringBuilder,
+    record_index: Int32Builder,
+    kafka_timestamp: TimestampMicrosecondBuilder,
+    ingested_at: TimestampMicrosecondBuilder,
+}
+
+impl LineageColumns {
+    fn new() -> Self {
+        LineageColumns {
+            source_kind: StringBuilder::new(),
+            source_topic: StringBuilder::new(),
+            source_partition: Int32Builder::new(),
+            source_offset: Int64Builder::new(),
+            source_key: StringBuilder::new(),
+            batch_id: StringBuilder::new(),
+            record_index: Int32Builder::new(),
+            kafka_timestamp: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            ingested_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+        }
+    }
+
+    fn append(&mut self, source: &SourceId, lineage: &Lineage, index: Option<u32>, ingested_at: i64) {
+        match source {
+            SourceId::Kafka { topic, partition } => {
+                self.source_kind.append_value("kafka");
+                self.source_topic.append_value(topic);
+                self.source_partition.append_value(*partition);
+            }
+            SourceId::Files { .. } => {
+                self.source_kind.append_value("files");
+                self.source_topic.append_null();
+                self.source_partition.append_null();
+            }
+        }
+        self.source_offset.append_option(lineage.offset);
+        self.source_key.append_option(lineage.key.as_deref());
+        self.batch_id.append_option(lineage.batch_id.as_deref());
+        self.record_index.append_option(index.map(|i| i as i32));
+        self.kafka_timestamp.append_option(lineage.kafka_timestamp_micros);
+        self.ingested_at.append_value(ingested_at);
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.source_kind.finish()),
+            Arc::new(self.source_topic.finish()),
+            Arc::new(self.source_partition.finish()),
+            Arc::new(self.source_offset.finish()),
+            Arc::new(self.source_key.finish()),
+            Arc::new(self.batch_id.finish()),
+            Arc::new(self.record_index.finish()),
+            Arc::new(self.kafka_timestamp.finish()),
+            Arc::new(self.ingested_at.finish()),
+        ]
+    }
+}
+
+struct BronzeColumns {
+    event_id: StringBuilder,
+    user_id: Int64Builder,
+    event_type: StringBuilder,
+    event_ts: TimestampMicrosecondBuilder,
+    page: StringBuilder,
+    country: StringBuilder,
+    amount: Float64Builder,
+    extra: StringBuilder,
+    lineage: LineageColumns,
+    rows: usize,
+}
+
+impl BronzeColumns {
+    fn new() -> Self {
+        BronzeColumns {
+            event_id: StringBuilder::new(),
+            user_id: Int64Builder::new(),
+            event_type: StringBuilder::new(),
+            event_ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            page: StringBuilder::new(),
+            country: StringBuilder::new(),
+            amount: Float64Builder::new(),
+            extra: StringBuilder::new(),
+            lineage: LineageColumns::new(),
+            rows: 0,
+        }
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.event_id.finish()),
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.event_type.finish()),
+            Arc::new(self.event_ts.finish()),
+            Arc::new(self.page.finish()),
+            Arc::new(self.country.finish()),
+            Arc::new(self.amount.finish()),
+            Arc::new(self.extra.finish()),
+        ];
+        columns.extend(self.lineage.finish());
+        RecordBatch::try_new(schema::bronze(), columns)
+    }
+}
+
+struct DeadLetterColumns {
+    lineage: LineageColumns,
+    error_kind: StringBuilder,
+    error_code: StringBuilder,
+    error_message: StringBuilder,
+    raw_payload: BinaryBuilder,
+    rows: usize,
+}
+
+impl DeadLetterColumns {
+    fn new() -> Self {
+        DeadLetterColumns {
+            lineage: LineageColumns::new(),
+            error_kind: StringBuilder::new(),
+            error_code: StringBuilder::new(),
+            error_message: StringBuilder::new(),
+            raw_payload: BinaryBuilder::new(),
+            rows: 0,
+        }
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let mut columns = self.lineage.finish();
+        columns.push(Arc::new(self.error_kind.finish()));
+        columns.push(Arc::new(self.error_code.finish()));
+        columns.push(Arc::new(self.error_message.finish()));
+        columns.push(Arc::new(self.raw_payload.finish()));
+        RecordBatch::try_new(schema::dead_letters(), columns)
+    }
+}
+
+/// The source range a micro-batch covers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Range {
+    pub first_offset: Option<i64>,
+    pub last_offset: Option<i64>,
+    pub first_key: Option<String>,
+    pub last_key: Option<String>,
+    pub messages: u64,
+}
+
+/// Everything buffered for one source since its last commit.
+pub struct MicroBatch {
+    pub source: SourceId,
+    pub range: Range,
+    pub input_bytes: u64,
+    pub bronze_rows: u64,
+    pub dead_letter_rows: u64,
+    pub started: Instant,
+    ingested_at: i64,
+    /// Keyed by days since the epoch of `event_ts`: one bronze object per date.
+    bronze: BTreeMap<i32, BronzeColumns>,
+    dead: DeadLetterColumns,
+}
+
+impl MicroBatch {
+    pub fn new(source: SourceId) -> Self {
+        MicroBatch {
+            source,
+            range: Range::default(),
+            input_bytes: 0,
+            bronze_rows: 0,
+            dead_letter_rows: 0,
+            started: Instant::now(),
+            ingested_at: chrono::Utc::now().timestamp_micros(),
+            bronze: BTreeMap::new(),
+            dead: DeadLetterColumns::new(),
+        }
+    }
+
+    /// Records the position of a message about to be decoded into this batch.
+    pub fn add_message(&mut self, offset: Option<i64>, key: Option<&str>, bytes: usize) {
+        if self.range.messages == 0 {
+            self.range.first_offset = offset;
+            self.range.first_key = key.map(str::to_string);
+        }
+        self.range.last_offset = offset;
+        self.range.last_key = key.map(str::to_string);
+        self.range.messages += 1;
+        self.input_bytes += bytes as u64;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.range.messages == 0
+    }
+
+    pub fn records(&self) -> u64 {
+        self.bronze_rows + self.dead_letter_rows
+    }
+
+    /// Encodes the batch as Parquet objects keyed by `range_tag`.
+    pub fn encode(&mut self, range_tag: &str) -> anyhow::Result<Vec<(String, Bytes)>> {
+        let mut files = Vec::new();
+        for (day, columns) in self.bronze.iter_mut() {
+            if columns.rows > 0 {
+                let key = layout::bronze_key(&self.source, *day, range_tag);
+                files.push((key, to_parquet(columns.finish()?)?));
+            }
+        }
+        if self.dead.rows > 0 {
+            let key = layout::dead_letter_key(&self.source, range_tag);
+            files.push((key, to_parquet(self.dead.finish()?)?));
+        }
+        Ok(files)
+    }
+}
+
+impl Rows for MicroBatch {
+    fn valid(&mut self, lineage: &Lineage, index: u32, event: ValidEvent) {
+        let columns = self.bronze.entry(event.event_day()).or_insert_with(BronzeColumns::new);
+        columns.event_id.append_value(&event.event_id);
+        columns.user_id.append_value(event.user_id);
+        columns.event_type.append_value(event.event_type);
+        columns.event_ts.append_value(event.event_ts_micros);
+        columns.page.append_value(&event.page);
+        columns.country.append_option(event.country.as_deref());
+        columns.amount.append_option(event.amount);
+        columns.extra.append_option(event.extra.as_deref());
+        columns.lineage.append(&self.source, lineage, Some(index), self.ingested_at);
+        columns.rows += 1;
+        self.bronze_rows += 1;
+    }
+
+    fn dead(&mut self, lineage: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
+        let d = &mut self.dead;
+        d.lineage.append(&self.source, lineage, index, self.ingested_at);
+        d.error_kind.append_value(rejection.code.kind().as_str());
+        d.error_code.append_value(rejection.code.as_str());
+        d.error_message.append_value(&rejection.message);
+        d.raw_payload.append_value(raw);
+        d.rows += 1;
+        self.dead_letter_rows += 1;
+    }
+}
+
+fn to_parquet(batch: RecordBatch) -> anyhow::Result<Bytes> {
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .build();
+    let mut buffer = Vec::with_capacity(1 << 16);
+    let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties))?;
+    writer.write(&batch)?;
+    writer.close()?;
+    Ok(Bytes::from(buffer))
+}
+
+/// Puts every object, `concurrency` at a time. Overwrites are intended: a
+/// replay rewrites the same keys with the same rows.
+pub async fn upload(lake: &Lake, files: &[(String, Bytes)], concurrency: usize) -> Result<(), String> {
+    futures::stream::iter(files.iter().map(|(key, bytes)| async move {
+        lake.store
+            .put(&Lake::path(key), PutPayload::from(bytes.clone()))
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("writing {}: {e}", lake.url_of(key)))
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .try_collect::<Vec<()>>()
+    .await
+    .map(|_| ())
+}

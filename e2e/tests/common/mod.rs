@@ -1,0 +1,242 @@
+//! Test harness: the real binaries, a moto S3 server and librdkafka's mock
+//! cluster, all on loopback, each test with its own bucket or directory and topic.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use serde_json::Value;
+
+/// A built binary of the workspace, next to the test executable's folder.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --release --workspace` first (make test does)", path.display());
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A moto S3 server on a free loopback port, killed on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server (pip install 'moto[server]')");
+        let mut moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto server exited with {status}: is `moto[server]` installed? (pip install 'moto[server]')");
+            }
+            assert!(Instant::now() < deadline, "moto server did not start within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The mock Kafka cluster with one topic of `partitions` partitions.
+pub struct Kafka {
+    pub cluster: MockCluster<'static, DefaultProducerContext>,
+    pub topic: String,
+}
+
+impl Kafka {
+    pub fn start(topic: &str, partitions: i32) -> Kafka {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster.create_topic(topic, partitions, 1).expect("create topic");
+        Kafka {
+            cluster,
+            topic: topic.to_string(),
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.cluster.bootstrap_servers()
+    }
+}
+
+/// The httpfs extension from the `duckdb-extension-httpfs` wheel, so DuckDB
+/// reads s3:// without downloading anything.
+pub fn httpfs_extension() -> Option<String> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import duckdb_extension_httpfs, os; print(os.path.dirname(duckdb_extension_httpfs.__file__))",
+        ])
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(out.stdout).ok()?;
+    let path = Path::new(dir.trim()).join("extensions/v1.5.5/httpfs.duckdb_extension");
+    path.exists().then(|| path.display().to_string())
+}
+
+/// Environment and working directory for one test's binaries.
+pub struct Env {
+    pub vars: Vec<(String, String)>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            vars: vec![("RUST_LOG".into(), "info".into())],
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn s3(moto: &Moto, bucket: &str) -> Env {
+        let mut env = Env::new();
+        env.set("LAKE_URL", format!("s3://{bucket}"))
+            .set("AWS_ENDPOINT_URL", moto.endpoint.clone())
+            .set("AWS_ACCESS_KEY_ID", "testing-key")
+            .set("AWS_SECRET_ACCESS_KEY", "testing-secret")
+            .set("AWS_REGION", "us-east-1");
+        if let Some(path) = httpfs_extension() {
+            env.set("DUCKDB_HTTPFS_EXTENSION", path);
+        }
+        env
+    }
+
+    /// A command for one of the binaries, in the test's directory (so no
+    /// `.env` is read) with only this test's settings.
+    pub fn command(&self, binary: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin(binary));
+        cmd.args(args).current_dir(self.dir.path());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_") || key.starts_with("KAFKA_") || key.starts_with("LAKE_") || key.starts_with("DUCKDB_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd
+    }
+
+    /// Runs to completion; panics with its output unless it exits 0.
+    pub fn run(&self, binary: &str, args: &[&str]) -> Output {
+        let out = self.command(binary, args).output().expect("spawn");
+        assert!(
+            out.status.success(),
+            "{binary} {args:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            tail(&String::from_utf8_lossy(&out.stderr), 4000)
+        );
+        out
+    }
+
+    /// Runs the producer and returns its summary.
+    pub fn produce(&self, args: &[&str]) -> Value {
+        let summary = self.dir.path().join(format!("summary-{}.json", free_port()));
+        let summary_arg = summary.display().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--summary", &summary_arg]);
+        self.run("producer", &all);
+        serde_json::from_slice(&std::fs::read(&summary).expect("summary written")).expect("summary is JSON")
+    }
+
+    /// `inspector query SQL --format json`, parsed.
+    pub fn query(&self, sql: &str) -> Vec<Value> {
+        let out = self.run("inspector", &["query", sql, "--format", "json"]);
+        let value: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("inspector output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        });
+        value.as_array().expect("a JSON array of rows").clone()
+    }
+
+    /// A single number from a one-row, one-column query.
+    pub fn count(&self, sql: &str) -> u64 {
+        let rows = self.query(sql);
+        let row = rows.first().and_then(Value::as_object).expect("one row");
+        row.values().next().and_then(Value::as_u64).unwrap_or_else(|| panic!("not a count: {row:?}"))
+    }
+}
+
+pub fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+pub fn num(summary: &Value, field: &str) -> u64 {
+    summary[field].as_u64().unwrap_or_else(|| panic!("summary has no {field}: {summary}"))
+}
+
+/// The checks every scenario ends with: exact counts against the producer's
+/// summary, and no event twice.
+pub fn assert_exactly_once(env: &Env, summary: &Value) {
+    let valid = num(summary, "valid_records");
+    let invalid = num(summary, "invalid_records");
+    let corrupt = num(summary, "corrupt_batches");
+    assert!(valid > 0 && invalid > 0 && corrupt > 0, "the scenario must exercise every path: {summary}");
+    assert_eq!(num(summary, "records"), valid + invalid);
+    assert_eq!(env.count("SELECT count(*) FROM bronze.events"), valid, "bronze rows");
+    assert_eq!(env.count("SELECT count(DISTINCT event_id) FROM bronze.events"), valid, "distinct event_ids in bronze");
+    assert_eq!(env.count("SELECT count(*) FROM dead_letters.events"), invalid + corrupt, "dead-letter rows");
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters.events WHERE error_kind = 'corrupt_batch' AND record_index IS NULL"),
+        corrupt,
+        "corrupt batches"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters.events WHERE error_kind = 'invalid_record'"),
+        invalid,
+        "invalid records"
+    );
+    // Every (batch, record) position appears once across both tables.
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM (SELECT batch_id, record_index FROM (\
+             SELECT batch_id, record_index FROM bronze.events UNION ALL \
+             SELECT batch_id, record_index FROM dead_letters.events WHERE record_index IS NOT NULL) \
+             GROUP BY ALL HAVING count(*) > 1)"
+        ),
+        0,
+        "a record position appears twice"
+    );
+}
+
+/// Waits for `condition` with a deadline instead of sleeping a fixed time.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

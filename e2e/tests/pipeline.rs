@@ -1,0 +1,131 @@
+//! End to end: producer → Kafka mock cluster or raw files → consumer → lake
+//! (moto S3 or a local directory) → inspector's DuckDB views.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// 240 batches of 50 over 3 partitions, with corrupt batches and invalid records.
+const PRODUCE: &[&str] = &[
+    "--batches", "240", "--batch-size", "50", "--rate", "0", "--corrupt-ratio", "0.05", "--invalid-ratio", "0.02", "--seed", "7",
+];
+
+fn kafka_env(moto: &Moto, kafka: &Kafka, bucket: &str) -> Env {
+    let mut env = Env::s3(moto, bucket);
+    env.set("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap())
+        .set("KAFKA_TOPIC", kafka.topic.clone())
+        .set("KAFKA_GROUP_ID", format!("{bucket}-group"));
+    env
+}
+
+#[test]
+fn kafka_to_s3_exactly_once() {
+    let moto = Moto::start();
+    let kafka = Kafka::start("events-e2e", 3);
+    let env = kafka_env(&moto, &kafka, "lake-e2e");
+    let mut args = PRODUCE.to_vec();
+    args.extend(["--sink", "kafka"]);
+    let summary = env.produce(&args);
+    assert_eq!(num(&summary, "batches"), 240);
+
+    env.run("consumer", &["--source", "kafka", "--once", "--flush-records", "2000"]);
+    assert_exactly_once(&env, &summary);
+    // Every partition has a checkpoint whose totals add up to what was produced.
+    let committed = env.count(
+        "SELECT count(DISTINCT source_partition) FROM (SELECT source_partition FROM bronze.events \
+         UNION ALL SELECT source_partition FROM dead_letters.events)",
+    );
+    assert_eq!(committed, 3, "all three partitions were consumed");
+
+    // A second run finds nothing new and changes nothing.
+    env.run("consumer", &["--source", "kafka", "--once"]);
+    assert_exactly_once(&env, &summary);
+
+    let status = env.run("inspector", &["status"]);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("partition-2") || status.contains("partition 2"), "status lists partitions:\n{status}");
+}
+
+#[test]
+fn kafka_consumer_killed_mid_run_recovers_exactly_once() {
+    let moto = Moto::start();
+    let kafka = Kafka::start("events-crash", 3);
+    let env = kafka_env(&moto, &kafka, "lake-crash");
+    let mut args = PRODUCE.to_vec();
+    args.extend(["--sink", "kafka"]);
+    let summary = env.produce(&args);
+
+    // Small micro-batches so a kill lands between intent, data and commit.
+    let consume = ["--source", "kafka", "--once", "--flush-records", "300"];
+    for (i, delay_ms) in [900u64, 1500, 2100, 700].into_iter().enumerate() {
+        let mut child = env.command("consumer", &consume).stderr(std::process::Stdio::null()).spawn().expect("spawn consumer");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        match child.try_wait().expect("try_wait") {
+            Some(status) => eprintln!("cycle {i}: consumer already finished with {status}"),
+            None => {
+                child.kill().expect("SIGKILL"); // Child::kill is SIGKILL on Unix
+                let _ = child.wait();
+                eprintln!("cycle {i}: killed after {delay_ms} ms");
+            }
+        }
+    }
+    env.run("consumer", &consume);
+    assert_exactly_once(&env, &summary);
+}
+
+#[test]
+fn continuous_group_consumer_catches_up_and_stops_on_sigterm() {
+    let moto = Moto::start();
+    let kafka = Kafka::start("events-live", 3);
+    let env = kafka_env(&moto, &kafka, "lake-live");
+    let mut consumer = env
+        .command("consumer", &["--source", "kafka", "--flush-interval", "1s"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn consumer");
+    let mut args = PRODUCE.to_vec();
+    args.extend(["--sink", "kafka"]);
+    let summary = env.produce(&args);
+    let expected = num(&summary, "valid_records");
+    wait_until("bronze to catch up", Duration::from_secs(90), || {
+        env.count("SELECT count(*) FROM bronze.events") >= expected
+    });
+    // SIGTERM: finish the micro-batch, commit, exit 0.
+    let pid = consumer.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let status = consumer.wait().expect("wait");
+    assert!(status.success(), "consumer exited with {status} after SIGTERM");
+    assert_exactly_once(&env, &summary);
+}
+
+#[test]
+fn files_source_on_a_local_lake() {
+    let mut env = Env::new();
+    let lake = env.dir.path().join("lake");
+    env.set("LAKE_URL", format!("file://{}", lake.display()));
+    let mut args = PRODUCE.to_vec();
+    args.extend(["--sink", "files"]);
+    let summary = env.produce(&args);
+    env.run("consumer", &["--source", "files", "--once", "--flush-records", "1000"]);
+    assert_exactly_once(&env, &summary);
+    // Bronze is partitioned by the UTC date of event_ts.
+    assert_eq!(
+        env.count("SELECT count(*) FROM bronze.events WHERE event_date <> CAST(event_ts AT TIME ZONE 'UTC' AS DATE)"),
+        0
+    );
+    // Dead letters keep the raw payload byte for byte and name the problem.
+    let rows = env.query(
+        "SELECT error_code, error_message FROM dead_letters.events WHERE error_kind = 'invalid_record' LIMIT 1",
+    );
+    assert!(!rows[0]["error_message"].as_str().unwrap_or_default().is_empty());
+
+    // A second producer run lands after the first; only it is consumed.
+    let second = env.produce(&["--batches", "20", "--batch-size", "10", "--rate", "0", "--seed", "8", "--sink", "files"]);
+    env.run("consumer", &["--source", "files", "--once"]);
+    assert_eq!(
+        env.count("SELECT count(*) FROM bronze.events"),
+        num(&summary, "valid_records") + num(&second, "valid_records")
+    );
+}

@@ -1,0 +1,147 @@
+//! The inspector: opens DuckDB with the schemas `bronze` and `dead_letters`
+//! and the views `bronze.events` and `dead_letters.events` over the lake the
+//! consumer writes (DESIGN §6), then offers a shell, one-shot queries, a
+//! status report, and the same SQL for the official `duckdb` CLI.
+//!
+//! [`views`] writes the SQL, [`session`] decides how DuckDB reaches the files
+//! (in place, httpfs, or the local [`mirror`]), [`output`] prints results,
+//! [`shell`] and [`status`] are the interactive and reporting front ends.
+
+pub mod mirror;
+pub mod output;
+pub mod session;
+pub mod shell;
+pub mod status;
+pub mod views;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Parser, Subcommand};
+use lake::config::KafkaArgs;
+use lake::{Lake, LakeArgs};
+
+use crate::output::Format;
+use crate::session::{Options, Session};
+use crate::status::StatusFormat;
+
+#[derive(Parser, Debug)]
+#[command(name = "inspector", version, about = "Look at the lake with DuckDB: bronze.events and dead_letters.events.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Interactive SQL shell over the views, with line editing and history.
+    Shell {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run one SQL statement and print its result.
+    Query {
+        /// The SQL, e.g. "SELECT count(*) AS n FROM bronze.events".
+        sql: String,
+        /// Output format; json is an array of row objects.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Checkpoints, Kafka lag, row counts and dead-letter reasons.
+    Status {
+        #[arg(long, value_enum, default_value = "text")]
+        format: StatusFormat,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the SQL that defines the schemas and views, for the duckdb CLI
+    /// (e.g. `inspector init-sql > lake.sql; duckdb -init lake.sql`).
+    InitSql {
+        /// Print the S3 secret key instead of a placeholder.
+        #[arg(long)]
+        with_secrets: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Settings every subcommand takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// A local httpfs.duckdb_extension file to LOAD for s3:// lakes, tried
+    /// before the installed extension (for machines that cannot download it).
+    #[arg(long, env = "DUCKDB_HTTPFS_EXTENSION", value_name = "PATH")]
+    pub httpfs_extension: Option<PathBuf>,
+    /// Where local mirrors of s3:// lakes are kept (used when httpfs cannot
+    /// be loaded, or with --mirror). [default: $XDG_CACHE_HOME/lakehouse/mirror,
+    /// else ~/.cache/lakehouse/mirror]
+    #[arg(long, env = "INSPECTOR_MIRROR_DIR", value_name = "DIR")]
+    pub mirror_dir: Option<PathBuf>,
+    /// Read an s3:// lake through the local mirror even if httpfs loads.
+    #[arg(long)]
+    pub mirror: bool,
+}
+
+/// `$XDG_CACHE_HOME/lakehouse`, else `~/.cache/lakehouse`; read once, in `run`.
+fn cache_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("lakehouse"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| anyhow!("neither XDG_CACHE_HOME nor HOME is set: pass --mirror-dir"))?;
+    Ok(PathBuf::from(home).join(".cache").join("lakehouse"))
+}
+
+fn open(common: &Common) -> anyhow::Result<Session> {
+    let lake = Lake::open(&common.lake).map_err(|e| anyhow!(e))?;
+    let mirror_dir = match &common.mirror_dir {
+        Some(dir) => dir.clone(),
+        None => cache_dir()?.join("mirror"),
+    };
+    tracing::debug!(settings = %common.lake.masked(), mirror_dir = %mirror_dir.display(), "opening the lake");
+    let options = Options {
+        httpfs_extension: common.httpfs_extension.clone(),
+        mirror_dir,
+        mirror: common.mirror,
+    };
+    Session::open(lake, &options)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Shell { common } => {
+            let mut session = open(&common)?;
+            drop(stdout); // the shell prints as it goes
+            let history = cache_dir()?.join("inspector_history");
+            shell::run(&mut session, &history)
+        }
+        Command::Query { sql, format, common } => {
+            let session = open(&common)?;
+            let result = output::query(&session.conn, &sql)?;
+            output::write(&result, format, &mut stdout)
+        }
+        Command::Status { format, kafka, common } => {
+            let session = open(&common)?;
+            let report = status::gather(&session, &kafka)?;
+            match format {
+                StatusFormat::Text => write!(stdout, "{}", report.text())?,
+                StatusFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&report.json())?)?,
+            }
+            stdout.flush().context("cannot write the report")
+        }
+        Command::InitSql { with_secrets, common } => {
+            let session = open(&common)?;
+            write!(stdout, "{}", session.init_sql(with_secrets))?;
+            stdout.flush().context("cannot write the SQL")
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `inspector`: DuckDB over the lake. Parses the command line and hands over
+//! to the library; every failure ends here as one line on stderr and a
+//! non-zero exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    lake::store::load_dotenv();
+    let cli = inspector::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match inspector::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` joins the causes with ": " on one line.
+            eprintln!("inspector: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! A local copy of an S3 lake's `bronze/` and `dead_letters/` objects, for
+//! when DuckDB cannot load httpfs (DESIGN §6). It is read like a local lake.
+//!
+//! Each sync lists the lake through `lake.store`, downloads only objects that
+//! are new or changed (size and ETag differ from the manifest), and deletes
+//! local files whose objects are gone, so the mirror equals the lake as of
+//! the listing. Files are written beside and renamed, so a reader never sees
+//! half a Parquet file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
+use lake::Lake;
+use object_store::{ObjectMeta, ObjectStoreExt};
+use serde::{Deserialize, Serialize};
+
+/// The lake prefixes the views read.
+const PREFIXES: [&str; 2] = ["bronze", "dead_letters"];
+const MANIFEST: &str = ".manifest.json";
+const DOWNLOADS_IN_FLIGHT: usize = 8;
+
+/// What the mirror holds: key → the object version it was copied from.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    objects: BTreeMap<String, Version>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Version {
+    size: u64,
+    e_tag: Option<String>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct SyncStats {
+    pub objects: usize,
+    pub downloaded: usize,
+    pub deleted: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    /// Plays the lake root: `<root>/bronze/events/...`.
+    pub root: PathBuf,
+}
+
+impl Mirror {
+    /// One mirror per bucket and prefix under `base`.
+    pub fn new(base: &Path, bucket: &str, prefix: &str) -> Mirror {
+        let mut root = base.join(bucket);
+        if !prefix.is_empty() {
+            root = root.join(prefix);
+        }
+        Mirror { root }
+    }
+
+    pub async fn sync(&self, lake: &Lake) -> anyhow::Result<SyncStats> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create the mirror directory {}", self.root.display()))?;
+        let manifest_path = self.root.join(MANIFEST);
+        // An unreadable manifest only costs downloads, so it is not an error.
+        let old: Manifest = std::fs::read(&manifest_path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+
+        let mut listed: Vec<ObjectMeta> = Vec::new();
+        for prefix in PREFIXES {
+            let objects: Vec<ObjectMeta> = lake
+                .store
+                .list(Some(&Lake::path(prefix)))
+                .try_collect()
+                .await
+                .with_context(|| format!("mirror: cannot list {}/", lake.url_of(prefix)))?;
+            listed.extend(objects);
+        }
+
+        let mut manifest = Manifest::default();
+        let mut stale = Vec::new();
+        for meta in &listed {
+            let key = meta.location.to_string();
+            if key.split('/').any(|part| part == ".." || part == "." || part.is_empty()) {
+                continue; // never write outside the mirror
+            }
+            let version = Version {
+                size: meta.size,
+                e_tag: meta.e_tag.clone(),
+            };
+            let local_size = std::fs::metadata(self.root.join(&key)).map(|m| m.len()).ok();
+            if old.objects.get(&key) != Some(&version) || local_size != Some(meta.size) {
+                stale.push(meta.clone());
+            }
+            manifest.objects.insert(key, version);
+        }
+
+        let downloaded = stale.len();
+        futures::stream::iter(stale)
+            .map(|meta| self.download(lake, meta))
+            .buffer_unordered(DOWNLOADS_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+
+        // Anything local that the listing no longer has is gone from the lake.
+        let keep: BTreeSet<&String> = manifest.objects.keys().collect();
+        let mut deleted = 0;
+        for prefix in PREFIXES {
+            for file in files_under(&self.root.join(prefix)) {
+                let key = file
+                    .strip_prefix(&self.root)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !keep.contains(&key) {
+                    std::fs::remove_file(&file)
+                        .with_context(|| format!("mirror: cannot delete {}", file.display()))?;
+                    deleted += 1;
+                }
+            }
+            remove_empty_dirs(&self.root.join(prefix));
+        }
+
+        let tmp = self.root.join(format!("{MANIFEST}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&manifest)?)
+            .and_then(|()| std::fs::rename(&tmp, &manifest_path))
+            .with_context(|| format!("mirror: cannot write {}", manifest_path.display()))?;
+        Ok(SyncStats {
+            objects: manifest.objects.len(),
+            downloaded,
+            deleted,
+        })
+    }
+
+    async fn download(&self, lake: &Lake, meta: ObjectMeta) -> anyhow::Result<()> {
+        let key = meta.location.to_string();
+        let url = lake.url_of(&key);
+        let bytes = async { lake.store.get(&meta.location).await?.bytes().await }
+            .await
+            .with_context(|| format!("mirror: cannot download {url}"))?;
+        let path = self.root.join(&key);
+        let tmp = path.with_file_name(format!(
+            "{}.part",
+            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        ));
+        path.parent()
+            .map(std::fs::create_dir_all)
+            .transpose()
+            .and_then(|_| std::fs::write(&tmp, &bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .with_context(|| format!("mirror: cannot write {}", path.display()))?;
+        tracing::debug!(key = %key, bytes = bytes.len(), "mirrored object");
+        Ok(())
+    }
+}
+
+/// Every file below `dir`, recursively; a missing directory has none.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Removes directories left empty by deletions (old partitions), keeping `dir`.
+fn remove_empty_dirs(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            remove_empty_dirs(&path);
+            // Fails, harmlessly, when not empty.
+            let _ = std::fs::remove_dir(&path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::PutPayload;
+
+    fn lake_at(dir: &Path) -> Lake {
+        Lake::open(&lake::LakeArgs {
+            lake_url: dir.display().to_string(),
+            aws_endpoint_url: None,
+            aws_access_key_id: None,
+            aws_secret_access_key: None,
+            aws_region: "us-east-1".into(),
+        })
+        .expect("local lake")
+    }
+
+    async fn put(lake: &Lake, key: &str, body: &'static [u8]) {
+        lake.store
+            .put(&Lake::path(key), PutPayload::from_static(body))
+            .await
+            .expect("put");
+    }
+
+    #[tokio::test]
+    async fn copies_only_changes_and_deletes_what_is_gone() {
+        let source = tempfile::tempdir().expect("tempdir");
+        let target = tempfile::tempdir().expect("tempdir");
+        let lake = lake_at(source.path());
+        let mirror = Mirror::new(target.path(), "lake", "some/prefix");
+        put(&lake, "bronze/events/event_date=2026-01-01/a.parquet", b"aaa").await;
+        put(&lake, "dead_letters/events/kafka-events-p0/b.parquet", b"bb").await;
+        put(&lake, "_checkpoints/events/files/raw-events.json", b"{}").await;
+
+        let stats = mirror.sync(&lake).await.expect("sync");
+        assert_eq!(stats, SyncStats { objects: 2, downloaded: 2, deleted: 0 });
+        let a = mirror.root.join("bronze/events/event_date=2026-01-01/a.parquet");
+        assert_eq!(std::fs::read(&a).expect("mirrored"), b"aaa");
+        assert!(mirror.root.starts_with(target.path().join("lake/some/prefix")));
+        assert!(!mirror.root.join("_checkpoints").exists());
+
+        // Nothing changed: nothing downloaded.
+        let stats = mirror.sync(&lake).await.expect("sync");
+        assert_eq!(stats, SyncStats { objects: 2, downloaded: 0, deleted: 0 });
+
+        // One object rewritten, one deleted, one new.
+        put(&lake, "dead_letters/events/kafka-events-p0/b.parquet", b"bbbb").await;
+        lake.store
+            .delete(&Lake::path("bronze/events/event_date=2026-01-01/a.parquet"))
+            .await
+            .expect("delete");
+        put(&lake, "bronze/events/event_date=2026-01-02/c.parquet", b"c").await;
+        let stats = mirror.sync(&lake).await.expect("sync");
+        assert_eq!(stats, SyncStats { objects: 2, downloaded: 2, deleted: 1 });
+        assert!(!a.exists() && !a.parent().expect("dir").exists());
+        let b = mirror.root.join("dead_letters/events/kafka-events-p0/b.parquet");
+        assert_eq!(std::fs::read(b).expect("mirrored"), b"bbbb");
+    }
+}

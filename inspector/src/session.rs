@@ -1,0 +1,308 @@
+//! One in-memory DuckDB connection with the lake's schemas and views.
+//!
+//! How the views reach the files depends on the lake: a local lake is read in
+//! place; an S3 lake through httpfs when it loads, else through the local
+//! mirror (DESIGN §6). [`Session::refresh`] re-checks which tables have
+//! files, so a view that started as the empty placeholder picks up data
+//! written later; the shell calls it before every statement.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use duckdb::Connection;
+use lake::store::Location;
+use lake::Lake;
+
+use crate::mirror::Mirror;
+use crate::views::{self, literal, Table};
+
+/// `INSTALL httpfs` downloads from the internet; offline it must not hang.
+const INSTALL_DEADLINE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A local `httpfs.duckdb_extension` to LOAD before trying the installed one.
+    pub httpfs_extension: Option<PathBuf>,
+    /// Where mirrors of S3 lakes live.
+    pub mirror_dir: PathBuf,
+    /// Read an S3 lake through the mirror even if httpfs would load.
+    pub mirror: bool,
+}
+
+/// How the views reach the lake's files.
+#[derive(Debug, Clone)]
+pub enum Access {
+    Local { root: PathBuf },
+    Httpfs,
+    Mirror(Mirror),
+}
+
+pub struct Session {
+    pub conn: Connection,
+    pub lake: Lake,
+    pub access: Access,
+    rt: tokio::runtime::Runtime,
+    /// The setup SQL run so far, as run and with the secret key redacted, for `init-sql`.
+    setup: Vec<(String, String)>,
+    /// Per table: the view SQL in place and whether it reads files.
+    views: [Option<(String, bool)>; 2],
+}
+
+impl Session {
+    pub fn open(lake: Lake, options: &Options) -> anyhow::Result<Session> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let conn = Connection::open_in_memory().context("cannot open an in-memory DuckDB database")?;
+        let mut session = Session {
+            conn,
+            access: Access::Httpfs,
+            rt,
+            setup: Vec::new(),
+            views: [None, None],
+            lake,
+        };
+        session.run_setup(views::SCHEMAS, views::SCHEMAS)?;
+        session.access = match session.lake.location.clone() {
+            Location::Local { root } => {
+                if options.mirror {
+                    eprintln!("inspector: note: LAKE_URL is a local directory, read in place; --mirror ignored");
+                }
+                Access::Local { root }
+            }
+            Location::S3 { bucket, prefix } => {
+                // Fails fast, naming the endpoint or bucket, before DuckDB or
+                // the mirror would retry for minutes.
+                let lake = session.lake.clone();
+                session
+                    .rt
+                    .block_on(lake.ensure_bucket(false))
+                    .map_err(|e| anyhow!(e))?;
+                let mirror = Mirror::new(&options.mirror_dir, &bucket, &prefix);
+                if options.mirror {
+                    Access::Mirror(mirror)
+                } else {
+                    match session.try_httpfs(options.httpfs_extension.as_deref()) {
+                        Ok(()) => Access::Httpfs,
+                        Err(why) => {
+                            eprintln!(
+                                "inspector: warning: httpfs unavailable ({why}); reading {} through the local mirror {}",
+                                session.lake.args.lake_url,
+                                mirror.root.display()
+                            );
+                            Access::Mirror(mirror)
+                        }
+                    }
+                }
+            }
+        };
+        if let Err(e) = session.refresh() {
+            // httpfs loaded but cannot read the lake, while the object store
+            // can (ensure_bucket passed): the mirror still works.
+            if !matches!(session.access, Access::Httpfs) {
+                return Err(e);
+            }
+            let Location::S3 { bucket, prefix } = session.lake.location.clone() else {
+                return Err(e);
+            };
+            let mirror = Mirror::new(&options.mirror_dir, &bucket, &prefix);
+            eprintln!(
+                "inspector: warning: httpfs cannot read the lake ({}); reading it through the local mirror {}",
+                first_line(&format!("{e:#}")),
+                mirror.root.display()
+            );
+            session.access = Access::Mirror(mirror);
+            session.refresh()?;
+        }
+        Ok(session)
+    }
+
+    /// Loads httpfs and creates the S3 secret; the error lists every attempt.
+    fn try_httpfs(&mut self, extension: Option<&Path>) -> Result<(), String> {
+        let mut failures = Vec::new();
+        let mut attempts = Vec::new();
+        if let Some(path) = extension {
+            attempts.push(format!("LOAD {};", literal(&path.display().to_string())));
+        }
+        attempts.push("LOAD httpfs;".to_string());
+        let mut loaded = None;
+        for sql in attempts {
+            match self.conn.execute_batch(&sql) {
+                Ok(()) => {
+                    loaded = Some(sql);
+                    break;
+                }
+                Err(e) => failures.push(format!("{}: {}", sql.trim_end_matches(';'), first_line(&e.to_string()))),
+            }
+        }
+        let loaded = match loaded {
+            Some(sql) => sql,
+            None => match self.install_httpfs() {
+                Ok(()) => "INSTALL httpfs;\nLOAD httpfs;".to_string(),
+                Err(e) => {
+                    failures.push(format!("INSTALL httpfs: {e}"));
+                    return Err(failures.join("; "));
+                }
+            },
+        };
+        let load = format!("-- S3 through DuckDB's httpfs extension.\n{loaded}\n");
+        self.setup.push((load.clone(), load));
+        let real = views::s3_secret(&self.lake.args, true)?;
+        let shown = secret_note(&views::s3_secret(&self.lake.args, false)?);
+        if let Err(e) = self.conn.execute_batch(&real) {
+            // DuckDB may quote the statement back: keep the key out of the message.
+            let mut message = first_line(&e.to_string());
+            if let Some(secret) = &self.lake.args.aws_secret_access_key {
+                message = message.replace(secret.as_str(), "****");
+            }
+            return Err(format!("CREATE SECRET: {message}"));
+        }
+        self.setup.push((real, shown));
+        Ok(())
+    }
+
+    /// `INSTALL httpfs; LOAD httpfs` with a deadline. The install runs on a
+    /// cloned connection in a thread that is abandoned (and interrupted) if
+    /// the download stalls, so an offline machine waits at most the deadline.
+    fn install_httpfs(&self) -> Result<(), String> {
+        let clone = self.conn.try_clone().map_err(|e| e.to_string())?;
+        let interrupt = clone.interrupt_handle();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let result = clone.execute_batch("INSTALL httpfs;").map_err(|e| first_line(&e.to_string()));
+            let _ = tx.send(result);
+        });
+        match rx.recv_timeout(INSTALL_DEADLINE) {
+            Ok(Ok(())) => self
+                .conn
+                .execute_batch("LOAD httpfs;")
+                .map_err(|e| first_line(&e.to_string())),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                interrupt.interrupt();
+                Err(format!("no answer within {}s", INSTALL_DEADLINE.as_secs()))
+            }
+        }
+    }
+
+    fn run_setup(&mut self, sql: &str, shown: &str) -> anyhow::Result<()> {
+        self.conn
+            .execute_batch(sql)
+            .with_context(|| format!("DuckDB refused the setup SQL {:?}", first_line(shown)))?;
+        self.setup.push((sql.to_string(), shown.to_string()));
+        Ok(())
+    }
+
+    /// Where the views read a lake-relative key.
+    pub fn url_of(&self, key: &str) -> String {
+        match &self.access {
+            Access::Local { root } => root.join(key).display().to_string(),
+            Access::Httpfs => self.lake.url_of(key),
+            Access::Mirror(mirror) => mirror.root.join(key).display().to_string(),
+        }
+    }
+
+    /// Syncs the mirror (if any) and points each view at its files, or at
+    /// the empty placeholder while a table has none.
+    pub fn refresh(&mut self) -> anyhow::Result<()> {
+        if let Access::Mirror(mirror) = &self.access {
+            let stats = self.rt.block_on(mirror.sync(&self.lake))?;
+            if stats.downloaded > 0 || stats.deleted > 0 {
+                eprintln!(
+                    "inspector: mirror {}: {} objects ({} downloaded, {} deleted)",
+                    mirror.root.display(),
+                    stats.objects,
+                    stats.downloaded,
+                    stats.deleted
+                );
+            }
+        }
+        for (i, table) in Table::ALL.into_iter().enumerate() {
+            let files = self.url_of(&table.files_key());
+            let count: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM glob(?)", [files.as_str()], |row| row.get(0))
+                .with_context(|| format!("cannot list {files}"))?;
+            let has_files = count > 0;
+            if matches!(&self.views[i], Some((_, had)) if *had == has_files) {
+                continue;
+            }
+            let sql = if has_files {
+                table.data_view(&files)
+            } else {
+                table.empty_view().map_err(|e| anyhow!(e))?
+            };
+            self.conn
+                .execute_batch(&sql)
+                .with_context(|| format!("cannot create the view {} over {files}", table.view()))?;
+            self.views[i] = Some((sql, has_files));
+        }
+        Ok(())
+    }
+
+    /// The SQL that recreates this session's schemas and views in another
+    /// DuckDB client; the secret key only `with_secrets`.
+    pub fn init_sql(&self, with_secrets: bool) -> String {
+        let mut out = format!(
+            "-- The lake {} as DuckDB schemas and views; generated by `inspector init-sql`.\n",
+            self.lake.args.lake_url
+        );
+        match &self.access {
+            Access::Mirror(mirror) => out.push_str(&format!(
+                "-- Reads the local mirror {} (refresh it with `inspector init-sql --mirror`).\n",
+                mirror.root.display()
+            )),
+            Access::Local { .. } | Access::Httpfs => {}
+        }
+        for (real, shown) in &self.setup {
+            out.push('\n');
+            out.push_str(if with_secrets { real } else { shown });
+        }
+        for (table, view) in Table::ALL.iter().zip(&self.views) {
+            out.push('\n');
+            if let Some((sql, has_files)) = view {
+                if !has_files {
+                    out.push_str(&format!(
+                        "-- {} has no files yet under {}: run `inspector init-sql` again once it has.\n",
+                        table.view(),
+                        self.url_of(&table.files_key())
+                    ));
+                }
+                out.push_str(sql);
+            }
+        }
+        out
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.rt.block_on(future)
+    }
+
+    /// One line saying what the views read.
+    pub fn describe(&self) -> String {
+        match &self.access {
+            Access::Local { root } => format!("local lake {}", root.display()),
+            Access::Httpfs => format!("{} through httpfs", self.lake.url_of("")),
+            Access::Mirror(mirror) => format!("{} through the mirror {}", self.lake.url_of(""), mirror.root.display()),
+        }
+    }
+}
+
+fn secret_note(shown: &str) -> String {
+    if shown.contains(views::SECRET_PLACEHOLDER) {
+        format!(
+            "-- The secret key is not printed: replace {} with AWS_SECRET_ACCESS_KEY,\n\
+             -- or run `inspector init-sql --with-secrets`.\n{shown}",
+            views::SECRET_PLACEHOLDER
+        )
+    } else {
+        shown.to_string()
+    }
+}
+
+pub fn first_line(text: &str) -> String {
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_string()
+}

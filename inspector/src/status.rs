@@ -1,0 +1,336 @@
+//! `inspector status`: where each source's checkpoint stands, how far the
+//! consumer lags behind Kafka, how many rows the views hold and why records
+//! were dead-lettered. Kafka being unreachable is reported, not fatal: the
+//! lake can be inspected without a broker.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::TryStreamExt;
+use lake::checkpoint::{self, Checkpoint};
+use lake::config::KafkaArgs;
+use lake::layout::{SourceId, CHECKPOINTS};
+use lake::Lake;
+use object_store::{ObjectMeta, ObjectStoreExt};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, ClientContext};
+use serde_json::json;
+
+use crate::session::Session;
+use crate::views::Table;
+
+/// How long the brokers get to answer, in total.
+const KAFKA_DEADLINE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+}
+
+pub struct Report {
+    lake: String,
+    /// Checkpoint key → the checkpoint, or why it cannot be read.
+    checkpoints: Vec<(String, Result<Checkpoint, String>)>,
+    lag: Result<Vec<PartitionLag>, String>,
+    brokers: String,
+    counts: Vec<(&'static str, i64)>,
+    error_codes: Vec<(String, i64)>,
+}
+
+pub struct PartitionLag {
+    topic: String,
+    partition: i32,
+    /// From the checkpoint; `None`: nothing committed yet (lag counts from the low watermark).
+    next_offset: Option<i64>,
+    low: i64,
+    high: i64,
+}
+
+impl PartitionLag {
+    fn lag(&self) -> i64 {
+        (self.high - self.next_offset.unwrap_or(self.low).max(self.low)).max(0)
+    }
+}
+
+pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
+    let checkpoints = session.block_on(read_checkpoints(&session.lake))?;
+    let readable: Vec<&Checkpoint> = checkpoints.iter().filter_map(|(_, c)| c.as_ref().ok()).collect();
+    let lag = if !readable.is_empty() && readable.iter().all(|c| matches!(c.source, SourceId::Files { .. })) {
+        Err("no Kafka checkpoints: the lake is fed by the files source".to_string())
+    } else {
+        kafka_lag(kafka, &readable)
+    };
+    let mut counts = Vec::new();
+    for table in Table::ALL {
+        let n: i64 = session
+            .conn
+            .query_row(&format!("SELECT count(*) FROM {}", table.view()), [], |row| row.get(0))
+            .with_context(|| format!("cannot count {}", table.view()))?;
+        counts.push((table.view(), n));
+    }
+    let mut stmt = session.conn.prepare(
+        "SELECT error_code, count(*) AS n FROM dead_letters.events \
+         GROUP BY error_code ORDER BY n DESC, error_code LIMIT 10",
+    )?;
+    let error_codes = stmt
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot count dead letters by error_code")?;
+    Ok(Report {
+        lake: session.describe(),
+        checkpoints,
+        lag,
+        brokers: kafka.kafka_bootstrap_servers.clone(),
+        counts,
+        error_codes,
+    })
+}
+
+async fn read_checkpoints(lake: &Lake) -> anyhow::Result<Vec<(String, Result<Checkpoint, String>)>> {
+    let listed: Vec<ObjectMeta> = lake
+        .store
+        .list(Some(&Lake::path(CHECKPOINTS)))
+        .try_collect()
+        .await
+        .with_context(|| format!("cannot list the checkpoints under {}/", lake.url_of(CHECKPOINTS)))?;
+    let mut checkpoints = Vec::new();
+    for meta in listed {
+        let key = meta.location.to_string();
+        // Lock files and half-written temporaries of a local lake are not checkpoints.
+        if !key.ends_with(".json") {
+            continue;
+        }
+        let parsed = match lake.store.get(&meta.location).await {
+            Ok(result) => match result.bytes().await {
+                Ok(bytes) => checkpoint::parse(&key, &bytes).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("cannot read {}: {e}", lake.url_of(&key))),
+            },
+            Err(e) => Err(format!("cannot read {}: {e}", lake.url_of(&key))),
+        };
+        checkpoints.push((key, parsed));
+    }
+    checkpoints.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(checkpoints)
+}
+
+/// librdkafka logs every failed connection attempt; status reports the
+/// outcome in one line instead.
+struct Quiet;
+
+impl ClientContext for Quiet {
+    fn log(&self, _: rdkafka::config::RDKafkaLogLevel, _: &str, _: &str) {}
+    fn error(&self, _: KafkaError, _: &str) {}
+}
+
+impl ConsumerContext for Quiet {}
+
+/// Watermarks of every partition of the configured topic and of the topics
+/// checkpoints mention, within [`KAFKA_DEADLINE`] in total.
+fn kafka_lag(kafka: &KafkaArgs, checkpoints: &[&Checkpoint]) -> Result<Vec<PartitionLag>, String> {
+    let deadline = Instant::now() + KAFKA_DEADLINE;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let brokers = &kafka.kafka_bootstrap_servers;
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in kafka.extra_settings() {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer<Quiet> = config
+        .create_with_context(Quiet)
+        .map_err(|e| format!("brokers {brokers}: {e}"))?;
+    let mut topics = vec![kafka.kafka_topic.clone()];
+    for c in checkpoints {
+        if let SourceId::Kafka { topic, .. } = &c.source {
+            if !topics.contains(topic) {
+                topics.push(topic.clone());
+            }
+        }
+    }
+    let mut lags = Vec::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic.as_str()), left())
+            .map_err(|e| format!("brokers {brokers} did not answer within {}s: {e}", KAFKA_DEADLINE.as_secs()))?;
+        for t in metadata.topics() {
+            if let Some(error) = t.error() {
+                return Err(format!("topic {topic} at {brokers}: {error:?}"));
+            }
+            for p in t.partitions() {
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic, p.id(), left())
+                    .map_err(|e| format!("watermarks of {topic} partition {} at {brokers}: {e}", p.id()))?;
+                let next_offset = checkpoints.iter().find_map(|c| match &c.source {
+                    SourceId::Kafka { topic: t, partition } if *t == topic && *partition == p.id() => c.next_offset,
+                    _ => None,
+                });
+                lags.push(PartitionLag {
+                    topic: topic.clone(),
+                    partition: p.id(),
+                    next_offset,
+                    low,
+                    high,
+                });
+            }
+        }
+    }
+    lags.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    Ok(lags)
+}
+
+impl Report {
+    pub fn text(&self) -> String {
+        let mut out = format!("lake: {}\n\ncheckpoints ({CHECKPOINTS}/)\n", self.lake);
+        if self.checkpoints.is_empty() {
+            out.push_str("  none yet: the consumer has not committed anything\n");
+        }
+        for (key, checkpoint) in &self.checkpoints {
+            match checkpoint {
+                Err(e) => out.push_str(&format!("  {key}: unreadable: {e}\n")),
+                Ok(c) => {
+                    out.push_str(&format!("  {}\n", c.source));
+                    let totals = &c.totals;
+                    let rows = vec![
+                        vec!["position".into(), position(c)],
+                        vec!["intent".into(), intent(c)],
+                        vec![
+                            "totals".into(),
+                            format!(
+                                "{} micro-batches, {} messages, {} bronze rows, {} dead-letter rows",
+                                totals.micro_batches, totals.messages, totals.bronze_rows, totals.dead_letter_rows
+                            ),
+                        ],
+                        vec!["updated_at".into(), c.updated_at.clone()],
+                        vec!["writer".into(), c.writer.clone()],
+                    ];
+                    out.push_str(&aligned(&rows, "    "));
+                }
+            }
+        }
+        out.push_str(&format!("\nkafka lag ({})\n", self.brokers));
+        match &self.lag {
+            Err(why) => out.push_str(&format!("  lag: n/a ({why})\n")),
+            Ok(lags) if lags.is_empty() => out.push_str("  no partitions\n"),
+            Ok(lags) => {
+                let mut rows = vec![["topic", "partition", "next_offset", "high_watermark", "lag"]
+                    .map(String::from)
+                    .to_vec()];
+                for l in lags {
+                    rows.push(vec![
+                        l.topic.clone(),
+                        l.partition.to_string(),
+                        l.next_offset.map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
+                        l.high.to_string(),
+                        l.lag().to_string(),
+                    ]);
+                }
+                out.push_str(&aligned(&rows, "  "));
+            }
+        }
+        out.push_str("\nrows\n");
+        let rows: Vec<Vec<String>> = self.counts.iter().map(|(v, n)| vec![v.to_string(), n.to_string()]).collect();
+        out.push_str(&aligned(&rows, "  "));
+        out.push_str("\ndead letters by error_code (top 10)\n");
+        if self.error_codes.is_empty() {
+            out.push_str("  none\n");
+        }
+        let rows: Vec<Vec<String>> = self.error_codes.iter().map(|(c, n)| vec![c.clone(), n.to_string()]).collect();
+        out.push_str(&aligned(&rows, "  "));
+        out
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        let checkpoints: Vec<serde_json::Value> = self
+            .checkpoints
+            .iter()
+            .map(|(key, c)| match c {
+                Ok(c) => json!({ "key": key, "checkpoint": c }),
+                Err(e) => json!({ "key": key, "error": e }),
+            })
+            .collect();
+        let lag = match &self.lag {
+            Ok(lags) => json!(lags
+                .iter()
+                .map(|l| json!({
+                    "topic": l.topic, "partition": l.partition, "next_offset": l.next_offset,
+                    "low_watermark": l.low, "high_watermark": l.high, "lag": l.lag(),
+                }))
+                .collect::<Vec<_>>()),
+            Err(why) => json!({ "error": why }),
+        };
+        json!({
+            "lake": self.lake,
+            "checkpoints": checkpoints,
+            "kafka_lag": lag,
+            "rows": self.counts.iter().map(|(v, n)| (v.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "dead_letter_error_codes": self.error_codes.iter()
+                .map(|(c, n)| json!({ "error_code": c, "count": n }))
+                .collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn position(c: &Checkpoint) -> String {
+    match (&c.next_offset, &c.after_key) {
+        (Some(offset), _) => format!("next_offset {offset}"),
+        (None, Some(key)) => format!("after_key {key}"),
+        (None, None) => "at the start".into(),
+    }
+}
+
+fn intent(c: &Checkpoint) -> String {
+    let Some(i) = &c.intent else {
+        return "none".into();
+    };
+    let range = match (&i.first_offset, &i.last_offset, &i.first_key, &i.last_key) {
+        (Some(a), Some(b), _, _) => format!("offsets {a}..={b}"),
+        (_, _, Some(a), Some(b)) => format!("keys {a} ..= {b}"),
+        _ => "range unknown".into(),
+    };
+    format!("open: micro-batch {} over {range} ({} messages)", i.seq, i.messages)
+}
+
+/// Rows as columns padded to their widest cell.
+fn aligned(rows: &[Vec<String>], indent: &str) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| format!("{cell:<width$}", width = widths[i]))
+            .collect();
+        out.push_str(indent);
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_columns() {
+        let rows = vec![
+            vec!["bronze.events".to_string(), "12".to_string()],
+            vec!["dead_letters.events".to_string(), "3".to_string()],
+        ];
+        assert_eq!(aligned(&rows, "  "), "  bronze.events        12\n  dead_letters.events  3\n");
+    }
+
+    #[test]
+    fn lag_counts_from_the_checkpoint_or_the_low_watermark() {
+        let lag = |next_offset, low, high| PartitionLag { topic: "t".into(), partition: 0, next_offset, low, high }.lag();
+        assert_eq!(lag(Some(1200), 0, 1300), 100);
+        assert_eq!(lag(None, 50, 80), 30);
+        // Retention deleted past the checkpoint: what is left is the lag.
+        assert_eq!(lag(Some(10), 50, 80), 30);
+        assert_eq!(lag(Some(80), 0, 80), 0);
+    }
+}

@@ -1,0 +1,204 @@
+//! Shared by the integration tests: a small lake written with the consumer's
+//! schemas, and running the real `inspector` binary in a clean environment.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::array::{
+    new_null_array, ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::datatypes::SchemaRef;
+use lake::checkpoint::{Checkpoint, Intent, Totals};
+use lake::layout::SourceId;
+
+pub const SECRET: &str = "s3cr3t-never-printed";
+
+/// 2026-01-02T00:00:05Z: when the test rows were "ingested".
+const INGESTED: i64 = 1_767_312_005_000_000;
+
+fn ts(values: Vec<Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
+}
+
+fn strings(values: Vec<Option<&str>>) -> ArrayRef {
+    Arc::new(StringArray::from(values))
+}
+
+/// A batch of `schema` from the named columns; the others are null.
+fn batch(schema: SchemaRef, columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    let rows = columns[0].1.len();
+    let arrays = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            columns
+                .iter()
+                .find(|(name, _)| name == f.name())
+                .map(|(_, a)| a.clone())
+                .unwrap_or_else(|| new_null_array(f.data_type(), rows))
+        })
+        .collect();
+    RecordBatch::try_new(schema, arrays).expect("a valid batch")
+}
+
+/// (event_id, user_id, event_type, event_ts µs, page, country, amount, offset)
+type Event = (&'static str, i64, &'static str, i64, &'static str, Option<&'static str>, Option<f64>, i64);
+
+fn bronze(events: &[Event]) -> RecordBatch {
+    let n = events.len();
+    batch(
+        lake::schema::bronze(),
+        vec![
+            ("event_id", strings(events.iter().map(|e| Some(e.0)).collect())),
+            ("user_id", Arc::new(Int64Array::from_iter_values(events.iter().map(|e| e.1)))),
+            ("event_type", strings(events.iter().map(|e| Some(e.2)).collect())),
+            ("event_ts", ts(events.iter().map(|e| Some(e.3)).collect())),
+            ("page", strings(events.iter().map(|e| Some(e.4)).collect())),
+            ("country", strings(events.iter().map(|e| e.5).collect())),
+            ("amount", Arc::new(Float64Array::from(events.iter().map(|e| e.6).collect::<Vec<_>>()))),
+            ("source_kind", strings(vec![Some("kafka"); n])),
+            ("source_topic", strings(vec![Some("events"); n])),
+            ("source_partition", Arc::new(Int32Array::from(vec![0; n]))),
+            ("source_offset", Arc::new(Int64Array::from_iter_values(events.iter().map(|e| e.7)))),
+            ("batch_id", strings(vec![Some("batch-1"); n])),
+            ("ingested_at", ts(vec![Some(INGESTED); n])),
+        ],
+    )
+}
+
+fn dead_letters() -> RecordBatch {
+    batch(
+        lake::schema::dead_letters(),
+        vec![
+            ("source_kind", strings(vec![Some("kafka"), Some("kafka")])),
+            ("source_topic", strings(vec![Some("events"), Some("events")])),
+            ("source_partition", Arc::new(Int32Array::from(vec![0, 0]))),
+            ("source_offset", Arc::new(Int64Array::from(vec![10, 11]))),
+            ("record_index", Arc::new(Int32Array::from(vec![Some(3), None]))),
+            ("ingested_at", ts(vec![Some(INGESTED), Some(INGESTED)])),
+            ("error_kind", strings(vec![Some("invalid_record"), Some("corrupt_batch")])),
+            ("error_code", strings(vec![Some("out_of_range"), Some("not_utf8")])),
+            ("error_message", strings(vec![Some("user_id: -1 is not > 0"), Some("batch is not UTF-8")])),
+            (
+                "raw_payload",
+                Arc::new(BinaryArray::from(vec![&br#"{"user_id":-1}"#[..], &[0xff, 0xfe][..]])),
+            ),
+        ],
+    )
+}
+
+pub fn parquet(batch: &RecordBatch) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).expect("writer");
+    writer.write(batch).expect("write");
+    writer.close().expect("close");
+    bytes
+}
+
+fn checkpoints() -> Vec<(String, Vec<u8>)> {
+    let kafka = SourceId::Kafka { topic: "events".into(), partition: 0 };
+    let mut k = Checkpoint::initial(kafka.clone());
+    k.next_offset = Some(42);
+    k.totals = Totals { micro_batches: 2, messages: 42, bronze_rows: 3, dead_letter_rows: 2 };
+    k.updated_at = "2026-01-02T00:00:05.000Z".into();
+    k.writer = "consumer-test".into();
+    let files = SourceId::files();
+    let mut f = Checkpoint::initial(files.clone());
+    f.after_key = Some("raw/events/r/000000004.json".into());
+    f.intent = Some(Intent {
+        seq: 5,
+        first_offset: None,
+        last_offset: None,
+        first_key: Some("raw/events/r/000000005.json".into()),
+        last_key: Some("raw/events/r/000000006.json".into()),
+        messages: 2,
+    });
+    f.updated_at = "2026-01-02T00:00:06.000Z".into();
+    f.writer = "consumer-files".into();
+    [(kafka, k), (files, f)]
+        .into_iter()
+        .map(|(source, c)| (source.checkpoint_key(), serde_json::to_vec_pretty(&c).expect("json")))
+        .collect()
+}
+
+/// The objects of the test lake, keyed relative to the lake root: three
+/// events over two days, two dead letters, two checkpoints.
+pub fn lake_objects() -> Vec<(String, Vec<u8>)> {
+    const DAY1: i64 = 1_767_261_600_000_000; // 2026-01-01T10:00:00Z
+    let mut objects = vec![
+        (
+            "bronze/events/event_date=2026-01-01/kafka-events-p0-00000000000000000000-00000000000000000019.parquet"
+                .to_string(),
+            parquet(&bronze(&[
+                ("00000000-0000-4000-8000-000000000001", 1, "page_view", DAY1, "/home", Some("NL"), None, 0),
+                // 2026-01-01T23:59:59.5Z: still the first day in UTC.
+                ("00000000-0000-4000-8000-000000000002", 2, "purchase", 1_767_311_999_500_000, "/checkout", None, Some(9.5), 1),
+            ])),
+        ),
+        (
+            "bronze/events/event_date=2026-01-02/kafka-events-p0-00000000000000000020-00000000000000000041.parquet"
+                .to_string(),
+            parquet(&bronze(&[(
+                "00000000-0000-4000-8000-000000000003",
+                1,
+                "click",
+                1_767_312_001_000_000,
+                "/product/7",
+                Some("DE"),
+                None,
+                20,
+            )])),
+        ),
+        (
+            "dead_letters/events/kafka-events-p0/00000000000000000000-00000000000000000019.parquet".to_string(),
+            parquet(&dead_letters()),
+        ),
+    ];
+    objects.extend(checkpoints());
+    objects
+}
+
+pub fn write_local_lake(root: &Path) {
+    for (key, bytes) in lake_objects() {
+        let path = root.join(key);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, bytes).expect("write");
+    }
+}
+
+/// The binary with only the environment a test gives it, run in `dir` so
+/// no `.env` of the developer is picked up.
+pub fn inspector(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_inspector"));
+    command
+        .env_clear()
+        .current_dir(dir)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        // A closed port: status must report the lag as n/a, not fail.
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("inspector runs")
+}
+
+/// stdout of a run that must succeed.
+pub fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit {:?}\nstdout: {stdout}\nstderr: {stderr}", output.status);
+    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the secret was printed");
+    stdout
+}
+
+pub fn json(output: &Output) -> serde_json::Value {
+    let stdout = ok(output);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}

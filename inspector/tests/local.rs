@@ -1,0 +1,246 @@
+//! The real binary over a local lake: exact counts and values through every
+//! output format, status, init-sql, the empty lake, and the shell picking up
+//! data that arrives while it runs.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{inspector, json, ok, write_local_lake};
+use serde_json::json;
+
+fn lake_env(root: &Path) -> Vec<(&'static str, String)> {
+    vec![("LAKE_URL", root.display().to_string())]
+}
+
+fn run(root: &Path, args: &[&str]) -> std::process::Output {
+    let env = lake_env(root);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    inspector(root, &env, args)
+}
+
+#[test]
+fn queries_in_every_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write_local_lake(root);
+
+    let n = json(&run(root, &["query", "SELECT count(*) AS n FROM bronze.events", "--format", "json"]));
+    assert_eq!(n, json!([{"n": 3}]));
+    let n = json(&run(root, &["query", "SELECT count(*) AS n FROM dead_letters.events", "--format", "json"]));
+    assert_eq!(n, json!([{"n": 2}]));
+
+    let rows = json(&run(
+        root,
+        &[
+            "query",
+            "SELECT event_id, event_date, event_ts, amount, country FROM bronze.events ORDER BY event_id",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        rows,
+        json!([
+            {"event_id": "00000000-0000-4000-8000-000000000001", "event_date": "2026-01-01",
+             "event_ts": "2026-01-01T10:00:00+00:00", "amount": null, "country": "NL"},
+            {"event_id": "00000000-0000-4000-8000-000000000002", "event_date": "2026-01-01",
+             "event_ts": "2026-01-01T23:59:59.500+00:00", "amount": 9.5, "country": null},
+            {"event_id": "00000000-0000-4000-8000-000000000003", "event_date": "2026-01-02",
+             "event_ts": "2026-01-02T00:00:01+00:00", "amount": null, "country": "DE"},
+        ])
+    );
+
+    let types = json(&run(
+        root,
+        &["query", "SELECT typeof(event_date) AS d, typeof(event_ts) AS t FROM bronze.events LIMIT 1", "--format", "json"],
+    ));
+    assert_eq!(types, json!([{"d": "DATE", "t": "TIMESTAMP WITH TIME ZONE"}]));
+
+    let dead = json(&run(
+        root,
+        &[
+            "query",
+            "SELECT error_code, raw_text, raw_payload, record_index FROM dead_letters.events ORDER BY error_code",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        dead,
+        json!([
+            {"error_code": "not_utf8", "raw_text": null, "raw_payload": "fffe", "record_index": null},
+            {"error_code": "out_of_range", "raw_text": "{\"user_id\":-1}",
+             "raw_payload": "7b22757365725f6964223a2d317d", "record_index": 3},
+        ])
+    );
+
+    let csv = ok(&run(
+        root,
+        &["query", "SELECT event_date, count(*) AS n FROM bronze.events GROUP BY ALL ORDER BY 1", "--format", "csv"],
+    ));
+    assert_eq!(csv, "event_date,n\n2026-01-01,2\n2026-01-02,1\n");
+
+    let table = ok(&run(root, &["query", "SELECT event_type, user_id FROM bronze.events ORDER BY event_ts"]));
+    let expected = "\
++------------+---------+
+| event_type | user_id |
++------------+---------+
+| page_view  | 1       |
+| purchase   | 2       |
+| click      | 1       |
++------------+---------+
+";
+    assert_eq!(table, expected);
+}
+
+#[test]
+fn errors_are_one_line_and_exit_non_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(dir.path(), &["query", "SELECT * FROM bronze.nothing"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("inspector: ") && stderr.contains("nothing"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+
+    let out = inspector(dir.path(), &[("LAKE_URL", "gs://elsewhere")], &["query", "SELECT 1"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("inspector: LAKE_URL"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn status_reports_checkpoints_counts_and_reasons() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write_local_lake(root);
+    let text = ok(&run(root, &["status"]));
+    for line in [
+        "  kafka topic events partition 0",
+        "    position    next_offset 42",
+        "    intent      none",
+        "    totals      2 micro-batches, 42 messages, 3 bronze rows, 2 dead-letter rows",
+        "    writer      consumer-test",
+        "  files under raw/events/",
+        "    position    after_key raw/events/r/000000004.json",
+        "    intent      open: micro-batch 5 over keys raw/events/r/000000005.json ..= raw/events/r/000000006.json (2 messages)",
+        "  bronze.events        3",
+        "  dead_letters.events  2",
+        "  not_utf8      1",
+        "  out_of_range  1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    assert!(text.contains("  lag: n/a (brokers 127.0.0.1:1"), "{text}");
+
+    let report = json(&run(root, &["status", "--format", "json"]));
+    assert_eq!(report["rows"], json!({"bronze.events": 3, "dead_letters.events": 2}));
+    assert_eq!(
+        report["dead_letter_error_codes"],
+        json!([{"error_code": "not_utf8", "count": 1}, {"error_code": "out_of_range", "count": 1}])
+    );
+    assert_eq!(report["checkpoints"][1]["checkpoint"]["next_offset"], 42);
+    assert!(report["kafka_lag"]["error"].is_string(), "{report}");
+}
+
+#[test]
+fn init_sql_recreates_the_views_in_another_duckdb() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write_local_lake(root);
+    let sql = ok(&run(root, &["init-sql"]));
+    assert!(sql.contains("CREATE SCHEMA IF NOT EXISTS bronze;"), "{sql}");
+    assert!(sql.contains(&format!("'{}/bronze/events/*/*.parquet'", root.display())), "{sql}");
+    assert!(!sql.contains("httpfs") && !sql.contains("SECRET"), "{sql}");
+    let conn = duckdb::Connection::open_in_memory().expect("duckdb");
+    conn.execute_batch(&sql).expect("the printed SQL runs");
+    let n: i64 = conn
+        .query_row("SELECT (SELECT count(*) FROM bronze.events) * 10 + (SELECT count(*) FROM dead_letters.events)", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 32);
+}
+
+fn columns(root: &Path, view: &str) -> serde_json::Value {
+    json(&run(
+        root,
+        &["query", &format!("SELECT column_name, column_type FROM (DESCRIBE {view})"), "--format", "json"],
+    ))
+}
+
+#[test]
+fn an_empty_lake_has_empty_views_with_the_same_columns() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let full = tempfile::tempdir().expect("tempdir");
+    write_local_lake(full.path());
+    for view in ["bronze.events", "dead_letters.events"] {
+        let n = json(&run(empty.path(), &["query", &format!("SELECT count(*) AS n FROM {view}"), "--format", "json"]));
+        assert_eq!(n, json!([{"n": 0}]));
+        assert_eq!(columns(empty.path(), view), columns(full.path(), view), "{view}");
+    }
+    let bronze = columns(empty.path(), "bronze.events");
+    assert_eq!(bronze[3], json!({"column_name": "event_ts", "column_type": "TIMESTAMP WITH TIME ZONE"}));
+    assert_eq!(bronze.as_array().map(Vec::len), Some(18)); // 17 stored + event_date
+
+    let csv = ok(&run(empty.path(), &["query", "SELECT event_id, event_date FROM bronze.events", "--format", "csv"]));
+    assert_eq!(csv, "event_id,event_date\n");
+    let status = ok(&run(empty.path(), &["status"]));
+    assert!(status.contains("none yet") && status.contains("  bronze.events        0"), "{status}");
+    let sql = ok(&run(empty.path(), &["init-sql"]));
+    assert!(sql.contains("bronze.events has no files yet"), "{sql}");
+}
+
+#[test]
+fn the_shell_sees_data_that_arrives_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inspector"))
+        .env_clear()
+        .current_dir(root)
+        .env("HOME", root)
+        .env("LAKE_URL", root)
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("shell starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    // Reads up to the row-count line that ends every result.
+    let mut result = || {
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).expect("read") == 0 {
+                panic!("the shell ended early: {text}");
+            }
+            text.push_str(&line);
+            if line.starts_with('(') && line.contains("row") {
+                return text;
+            }
+        }
+    };
+    // A statement over two lines.
+    writeln!(stdin, "SELECT count(*) AS n\n  FROM bronze.events;").expect("write");
+    let first = result();
+    assert!(first.contains("| 0 |"), "{first}");
+
+    write_local_lake(root);
+    writeln!(stdin, "SELECT count(*) AS n FROM bronze.events; SELECT * FROM nowhere;").expect("write");
+    let second = result();
+    assert!(second.contains("| 3 |"), "{second}");
+    writeln!(stdin, ".tables").expect("write");
+    let tables = result();
+    assert!(tables.contains("dead_letters") && tables.contains("VIEW"), "{tables}");
+    writeln!(stdin, ".quit").expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("shell ends");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error: ") && stderr.contains("nowhere"), "{stderr}");
+    assert!(root.join(".cache/lakehouse/inspector_history").exists());
+}

@@ -1,0 +1,256 @@
+//! The real binary over an S3 lake served by moto on loopback: through
+//! DuckDB's httpfs (loaded from the `duckdb-extension-httpfs` wheel) and
+//! through the local mirror.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{inspector, json, lake_objects, ok, SECRET};
+use lake::{Lake, LakeArgs};
+use object_store::{ObjectStoreExt, PutPayload};
+use serde_json::json;
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_moto(log: &Path) -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let log_file = std::fs::File::create(log).expect("log file");
+    let child = Command::new("python3")
+        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file)
+        .spawn()
+        .expect("python3 -m moto.server starts (pip install 'moto[server]')");
+    let mut moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = moto.child.try_wait() {
+            panic!("moto exited with {status}: {}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+        assert!(Instant::now() < deadline, "moto did not listen on {port} within 60s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    moto
+}
+
+fn args(moto: &Moto, lake_url: &str) -> LakeArgs {
+    LakeArgs {
+        lake_url: lake_url.into(),
+        aws_endpoint_url: Some(moto.endpoint.clone()),
+        aws_access_key_id: Some("test-key".into()),
+        aws_secret_access_key: Some(SECRET.into()),
+        aws_region: "us-east-1".into(),
+    }
+}
+
+fn upload(moto: &Moto, lake_url: &str) -> Lake {
+    let lake = Lake::open(&args(moto, lake_url)).expect("lake");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        lake.ensure_bucket(true).await.expect("bucket");
+        for (key, bytes) in lake_objects() {
+            lake.store.put(&Lake::path(&key), PutPayload::from(bytes)).await.expect("put");
+        }
+    });
+    lake
+}
+
+struct Env(Vec<(&'static str, String)>);
+
+impl Env {
+    fn new(moto: &Moto, lake_url: &str, mirror_dir: &Path) -> Env {
+        Env(vec![
+            ("LAKE_URL", lake_url.into()),
+            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "test-key".into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("INSPECTOR_MIRROR_DIR", mirror_dir.display().to_string()),
+        ])
+    }
+
+    fn run(&self, dir: &Path, args: &[&str]) -> Output {
+        let env: Vec<(&str, &str)> = self.0.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        inspector(dir, &env, args)
+    }
+
+    fn count(&self, dir: &Path, view: &str, extra: &[&str]) -> (serde_json::Value, String) {
+        let sql = format!("SELECT count(*) AS n FROM {view}");
+        let mut args = vec!["query", sql.as_str(), "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = self.run(dir, &args);
+        (json(&out), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The extension file of the `duckdb-extension-httpfs` wheel, if installed.
+fn httpfs_extension() -> Option<PathBuf> {
+    let out = Command::new("python3")
+        .args(["-c", "import duckdb_extension_httpfs, os; print(os.path.dirname(duckdb_extension_httpfs.__file__))"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(out.stdout).ok()?;
+    let path = Path::new(dir.trim()).join("extensions/v1.5.5/httpfs.duckdb_extension");
+    path.is_file().then_some(path)
+}
+
+#[test]
+fn s3_lake_through_httpfs() {
+    let Some(extension) = httpfs_extension() else {
+        eprintln!(
+            "SKIPPED s3_lake_through_httpfs: the httpfs extension file is not installed \
+             (pip install duckdb-extension-httpfs==1.5.5)"
+        );
+        return;
+    };
+    let extension = extension.display().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let moto = start_moto(&root.join("moto.log"));
+    upload(&moto, "s3://httpfs-lake/team/lake");
+    let mirror_dir = root.join("mirror");
+    let env = Env::new(&moto, "s3://httpfs-lake/team/lake", &mirror_dir);
+    let with_ext = ["--httpfs-extension", extension.as_str()];
+
+    let (n, stderr) = env.count(root, "bronze.events", &with_ext);
+    assert_eq!(n, json!([{"n": 3}]));
+    assert!(stderr.is_empty(), "httpfs should have been used: {stderr}");
+    assert!(!mirror_dir.exists(), "no mirror with httpfs");
+    let (n, _) = env.count(root, "dead_letters.events", &with_ext);
+    assert_eq!(n, json!([{"n": 2}]));
+
+    let mut args = vec![
+        "query",
+        "SELECT event_date, typeof(event_date) AS t, count(*) AS n FROM bronze.events GROUP BY ALL ORDER BY 1",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(&with_ext);
+    assert_eq!(
+        json(&env.run(root, &args)),
+        json!([{"event_date": "2026-01-01", "t": "DATE", "n": 2}, {"event_date": "2026-01-02", "t": "DATE", "n": 1}])
+    );
+    let mut args = vec!["query", "SELECT raw_text FROM dead_letters.events WHERE error_code = 'out_of_range'"];
+    args.extend_from_slice(&with_ext);
+    assert!(ok(&env.run(root, &args)).contains(r#"{"user_id":-1}"#));
+
+    let mut args = vec!["status"];
+    args.extend_from_slice(&with_ext);
+    let status = ok(&env.run(root, &args));
+    assert!(status.contains("through httpfs") && status.contains("  dead_letters.events  2"), "{status}");
+    assert!(status.contains("    position    next_offset 42"), "{status}");
+
+    // init-sql: the settings of this lake, the key only on request.
+    let mut args = vec!["init-sql"];
+    args.extend_from_slice(&with_ext);
+    let sql = ok(&env.run(root, &args));
+    let host = moto.endpoint.trim_start_matches("http://");
+    for part in [
+        format!("LOAD '{extension}';"),
+        format!("ENDPOINT '{host}'"),
+        "URL_STYLE 'path'".into(),
+        "USE_SSL false".into(),
+        "SECRET '<AWS_SECRET_ACCESS_KEY>'".into(),
+        "'s3://httpfs-lake/team/lake/bronze/events/*/*.parquet'".into(),
+    ] {
+        assert!(sql.contains(&part), "missing {part} in\n{sql}");
+    }
+    args.push("--with-secrets");
+    let out = env.run(root, &args);
+    assert!(out.status.success());
+    let with_secret = String::from_utf8_lossy(&out.stdout);
+    assert!(with_secret.contains(&format!("SECRET '{SECRET}'")), "{with_secret}");
+    // ... and it works in another DuckDB.
+    let conn = duckdb::Connection::open_in_memory().expect("duckdb");
+    conn.execute_batch(&with_secret).expect("the printed SQL runs");
+    let n: i64 = conn.query_row("SELECT count(*) FROM bronze.events", [], |r| r.get(0)).expect("count");
+    assert_eq!(n, 3);
+
+    // An S3 prefix without files: empty views, not an error.
+    let empty = Env::new(&moto, "s3://httpfs-lake/nothing-here", &mirror_dir);
+    let (n, stderr) = empty.count(root, "bronze.events", &with_ext);
+    assert_eq!(n, json!([{"n": 0}]));
+    assert!(stderr.is_empty(), "{stderr}");
+
+    // An extension that cannot be loaded: a one-line warning, then the
+    // installed or downloaded httpfs, or the mirror; the answer is the same.
+    let isolated = Env(env.0.iter().cloned().chain([("HOME", root.display().to_string())]).collect());
+    let (n, stderr) = isolated.count(root, "bronze.events", &["--httpfs-extension", "/nonexistent/httpfs.duckdb_extension"]);
+    assert_eq!(n, json!([{"n": 3}]));
+    if stderr.contains("warning") {
+        assert!(stderr.contains("LOAD '/nonexistent/httpfs.duckdb_extension'"), "{stderr}");
+        assert!(stderr.contains("local mirror") && mirror_dir.join("httpfs-lake/team/lake/bronze").is_dir(), "{stderr}");
+        eprintln!("fallback observed: {stderr}");
+    }
+}
+
+#[test]
+fn s3_lake_through_the_mirror() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let moto = start_moto(&root.join("moto.log"));
+    let lake = upload(&moto, "s3://mirror-lake");
+    let mirror_dir = root.join("mirror");
+    let env = Env::new(&moto, "s3://mirror-lake", &mirror_dir);
+
+    let (n, stderr) = env.count(root, "bronze.events", &["--mirror"]);
+    assert_eq!(n, json!([{"n": 3}]));
+    assert!(stderr.contains("3 objects (3 downloaded, 0 deleted)"), "{stderr}");
+    let day2 = "bronze/events/event_date=2026-01-02/kafka-events-p0-00000000000000000020-00000000000000000041.parquet";
+    assert!(mirror_dir.join("mirror-lake").join(day2).is_file());
+    assert!(!mirror_dir.join("mirror-lake/_checkpoints").exists(), "only the tables are mirrored");
+
+    // Unchanged lake: nothing downloaded.
+    let (n, stderr) = env.count(root, "dead_letters.events", &["--mirror"]);
+    assert_eq!(n, json!([{"n": 2}]));
+    assert!(stderr.is_empty(), "{stderr}");
+
+    // An object deleted from the lake disappears from the mirror.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(lake.store.delete(&Lake::path(day2))).expect("delete");
+    let (n, stderr) = env.count(root, "bronze.events", &["--mirror"]);
+    assert_eq!(n, json!([{"n": 2}]));
+    assert!(stderr.contains("2 objects (0 downloaded, 1 deleted)"), "{stderr}");
+    assert!(!mirror_dir.join("mirror-lake").join(day2).exists());
+
+    let status = ok(&env.run(root, &["status", "--mirror"]));
+    assert!(status.contains("through the mirror") && status.contains("  bronze.events        2"), "{status}");
+    let sql = ok(&env.run(root, &["init-sql", "--mirror"]));
+    assert!(sql.contains(&format!("'{}/mirror-lake/bronze/events/*/*.parquet'", mirror_dir.display())), "{sql}");
+    assert!(!sql.contains("SECRET"), "the mirror needs no S3 settings: {sql}");
+
+    // An endpoint that does not answer: one line naming it.
+    let down = Env(
+        env.0
+            .iter()
+            .map(|(k, v)| (*k, if *k == "AWS_ENDPOINT_URL" { "http://127.0.0.1:1".to_string() } else { v.clone() }))
+            .collect(),
+    );
+    let out = down.run(root, &["query", "SELECT 1", "--mirror"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("http://127.0.0.1:1") && !stderr.contains(SECRET), "{stderr}");
+}

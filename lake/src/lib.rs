@@ -1,0 +1,15 @@
+//! The contracts shared by the producer, the consumer and the inspector: the
+//! event and its validation rules ([`event`]), every object key of the lake
+//! ([`layout`]), the table schemas ([`schema`]), the checkpoint format and its
+//! conditional writes ([`checkpoint`]), and opening the lake from `LAKE_URL`
+//! ([`store`]). No Kafka and no DuckDB here, so changing a rule rebuilds
+//! neither.
+
+pub mod checkpoint;
+pub mod config;
+pub mod event;
+pub mod layout;
+pub mod schema;
+pub mod store;
+
+pub use store::{Lake, LakeArgs};

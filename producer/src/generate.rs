@@ -1,0 +1,381 @@
+//! Users, events and batches. One `SmallRng` seeded from `--seed` drives every
+//! choice, in a fixed order, so the same seed and flags give byte-identical
+//! batches; the clock is never consulted. Batch `k` depends only on the flags
+//! and on batches `0..k`, so `--batches` cuts the same stream at a different
+//! place.
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use rand::rngs::SmallRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, RngCore, SeedableRng};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::corrupt::{self, BatchFault, RecordFault};
+
+/// Home countries of the users: real ISO 3166-1 alpha-2 codes.
+pub const COUNTRIES: [&str; 16] = [
+    "US", "DE", "FR", "GB", "NL", "ES", "IT", "PL", "SE", "BR", "IN", "JP", "CA", "AU", "MX", "ZA",
+];
+
+/// Offsets `event_ts` is written with, so the consumer's UTC conversion is exercised.
+const OFFSETS_SECS: [i32; 4] = [0, 3600, -5 * 3600, 5 * 3600 + 1800];
+
+/// `(event_type, weight in percent)`: browsing is common, buying is rare.
+const EVENT_WEIGHTS: [(&str, u32); 4] = [("page_view", 60), ("click", 25), ("add_to_cart", 10), ("purchase", 5)];
+
+/// Mean gap between consecutive events is 3 s: 100 000 events span about 3.5
+/// days, so big runs fill several `event_date` partitions.
+const MAX_GAP_MS: i64 = 6_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub user_id: i64,
+    pub country: &'static str,
+}
+
+/// One record as ordered JSON fields. Kept as fields rather than a typed
+/// struct so that `corrupt` can remove a field or give it the wrong type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub fields: Vec<(&'static str, Value)>,
+}
+
+impl Record {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Replaces the field in place, or appends it.
+    pub fn set(&mut self, key: &'static str, value: Value) {
+        match self.fields.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((key, value)),
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        self.fields.retain(|(k, _)| *k != key);
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        to_json(self)
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        for (key, value) in &self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// Compact JSON, no whitespace at all.
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    // Strings and finite numbers (serde_json::Value cannot hold NaN) into a
+    // Vec: serialization has no way to fail.
+    serde_json::to_vec(value).expect("records of strings and numbers always serialize")
+}
+
+/// What a batch holds, for the summary and the tests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    /// The whole batch is unreadable.
+    Corrupt(BatchFault),
+    /// A JSON array; one entry per record, `Some` for a deliberately invalid one.
+    Records(Vec<Option<RecordFault>>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub payload: Vec<u8>,
+    pub content: Content,
+}
+
+/// What the generator needs from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub seed: u64,
+    pub users: u64,
+    pub batch_size: u64,
+    pub corrupt_ratio: f64,
+    pub invalid_ratio: f64,
+    pub start_time: DateTime<Utc>,
+}
+
+impl Settings {
+    pub fn from_config(c: &crate::Config) -> Self {
+        Settings {
+            seed: c.seed,
+            users: c.users,
+            batch_size: c.batch_size,
+            corrupt_ratio: c.corrupt_ratio,
+            invalid_ratio: c.invalid_ratio,
+            start_time: c.start_time,
+        }
+    }
+}
+
+pub struct Generator {
+    rng: SmallRng,
+    users: Vec<User>,
+    settings: Settings,
+    /// event_ts of the next event, milliseconds since the epoch.
+    next_ts_ms: i64,
+}
+
+impl Generator {
+    pub fn new(settings: Settings) -> Self {
+        let mut rng = SmallRng::seed_from_u64(settings.seed);
+        let users = (1..=settings.users as i64)
+            .map(|user_id| User {
+                user_id,
+                country: pick(&mut rng, &COUNTRIES),
+            })
+            .collect();
+        let next_ts_ms = settings.start_time.timestamp_millis();
+        Generator {
+            rng,
+            users,
+            settings,
+            next_ts_ms,
+        }
+    }
+
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    pub fn next_batch(&mut self) -> Batch {
+        let corrupt = self.rng.random_bool(self.settings.corrupt_ratio);
+        let mut records: Vec<Record> = (0..self.settings.batch_size).map(|_| self.event()).collect();
+        if corrupt {
+            let fault = pick(&mut self.rng, &BatchFault::ALL);
+            let payload = corrupt::break_batch(&mut self.rng, fault, &records);
+            return Batch {
+                payload,
+                content: Content::Corrupt(fault),
+            };
+        }
+        let faults = records
+            .iter_mut()
+            .map(|record| {
+                if !self.rng.random_bool(self.settings.invalid_ratio) {
+                    return None;
+                }
+                let fault = pick(&mut self.rng, &RecordFault::ALL);
+                corrupt::break_record(&mut self.rng, fault, record, self.users.len() as i64);
+                Some(fault)
+            })
+            .collect();
+        Batch {
+            payload: to_json(&records),
+            content: Content::Records(faults),
+        }
+    }
+
+    /// A valid event (DESIGN §3), the next one in time.
+    pub(crate) fn event(&mut self) -> Record {
+        let rng = &mut self.rng;
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        let event_id = uuid::Builder::from_random_bytes(id).into_uuid().hyphenated().to_string();
+
+        let user = &self.users[rng.random_range(0..self.users.len())];
+        let event_type = weighted(rng, &EVENT_WEIGHTS);
+
+        let ts_ms = self.next_ts_ms;
+        self.next_ts_ms += rng.random_range(0..=MAX_GAP_MS);
+        let event_ts = format_ts(ts_ms, pick(rng, &OFFSETS_SECS));
+
+        let product = rng.random_range(1..=500);
+        let page = match event_type {
+            "purchase" => "/checkout".to_string(),
+            "add_to_cart" => format!("/products/{product}"),
+            _ => match rng.random_range(0..4) {
+                0 => "/".to_string(),
+                1 => format!("/category/{}", pick(rng, &["shoes", "books", "garden", "toys"])),
+                2 => "/cart".to_string(),
+                _ => format!("/products/{product}"),
+            },
+        };
+
+        let mut fields = vec![
+            ("event_id", Value::from(event_id)),
+            ("user_id", Value::from(user.user_id)),
+            ("event_type", Value::from(event_type)),
+            ("event_ts", Value::from(event_ts)),
+            ("page", Value::from(page)),
+        ];
+        // Mostly the home country, sometimes none, sometimes abroad.
+        match rng.random_range(0..100) {
+            0..85 => fields.push(("country", Value::from(user.country))),
+            85..95 => {}
+            _ => fields.push(("country", Value::from(pick(rng, &COUNTRIES)))),
+        }
+        if event_type == "purchase" {
+            let cents: u32 = rng.random_range(100..=50_000);
+            fields.push(("amount", Value::from(f64::from(cents) / 100.0)));
+        }
+        Record { fields }
+    }
+}
+
+/// RFC 3339 with millisecond precision, in the given offset (`Z` for UTC).
+fn format_ts(ms: i64, offset_secs: i32) -> String {
+    // The start time is bounded to 1970..9000 by the config, so both exist.
+    let utc = DateTime::<Utc>::from_timestamp_millis(ms).expect("event_ts within chrono's range");
+    let offset = FixedOffset::east_opt(offset_secs).expect("offsets are within a day");
+    utc.with_timezone(&offset).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(crate) fn pick<T: Copy>(rng: &mut SmallRng, items: &[T]) -> T {
+    *items.choose(rng).expect("choice lists are not empty")
+}
+
+fn weighted(rng: &mut SmallRng, table: &[(&'static str, u32)]) -> &'static str {
+    let total: u32 = table.iter().map(|(_, w)| w).sum();
+    let mut draw = rng.random_range(0..total);
+    for (item, weight) in table {
+        if draw < *weight {
+            return item;
+        }
+        draw -= weight;
+    }
+    table[table.len() - 1].0
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::value::RawValue;
+    use std::collections::HashSet;
+
+    pub(crate) fn settings(seed: u64) -> Settings {
+        Settings {
+            seed,
+            users: 50,
+            batch_size: 20,
+            corrupt_ratio: 0.1,
+            invalid_ratio: 0.1,
+            start_time: DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+                .expect("valid")
+                .with_timezone(&Utc),
+        }
+    }
+
+    fn batches(settings: Settings, n: usize) -> Vec<Batch> {
+        let mut g = Generator::new(settings);
+        (0..n).map(|_| g.next_batch()).collect()
+    }
+
+    #[test]
+    fn same_seed_same_bytes_other_seed_other_bytes() {
+        let a: Vec<Vec<u8>> = batches(settings(7), 30).into_iter().map(|b| b.payload).collect();
+        let b: Vec<Vec<u8>> = batches(settings(7), 30).into_iter().map(|b| b.payload).collect();
+        let c: Vec<Vec<u8>> = batches(settings(8), 30).into_iter().map(|b| b.payload).collect();
+        assert_eq!(a, b);
+        assert_ne!(a[0], c[0]);
+        // A shorter run is a prefix of a longer one.
+        let short: Vec<Vec<u8>> = batches(settings(7), 5).into_iter().map(|b| b.payload).collect();
+        assert_eq!(short[..], a[..5]);
+    }
+
+    #[test]
+    fn users_are_fixed_by_the_seed() {
+        let users = Generator::new(settings(3)).users().to_vec();
+        assert_eq!(users, Generator::new(settings(3)).users().to_vec());
+        assert_eq!(users.len(), 50);
+        assert!(users.iter().enumerate().all(|(i, u)| u.user_id == i as i64 + 1));
+        assert!(users.iter().all(|u| lake::event::is_country_code(u.country)));
+    }
+
+    /// Every record produced as valid passes the consumer's validation, every
+    /// one produced as invalid fails it with the code its fault implies, and
+    /// valid records have distinct event_ids.
+    #[test]
+    fn records_are_valid_or_invalid_as_labelled() {
+        let mut seen_faults = HashSet::new();
+        let mut ids = HashSet::new();
+        let mut offsets = HashSet::new();
+        let mut types = HashSet::new();
+        let mut valid = 0;
+        for seed in 0..40 {
+            for batch in batches(settings(seed), 40) {
+                let Content::Records(faults) = batch.content else { continue };
+                let records: Vec<&RawValue> = serde_json::from_slice(&batch.payload).expect("readable batch parses");
+                assert_eq!(records.len(), faults.len());
+                for (raw, fault) in records.iter().zip(&faults) {
+                    match (lake::event::validate_record(raw), fault) {
+                        (Ok(event), None) => {
+                            valid += 1;
+                            assert!(ids.insert(event.event_id.clone()), "duplicate id {}", event.event_id);
+                            types.insert(event.event_type);
+                            offsets.insert(event_ts_suffix(raw.get()));
+                            assert_eq!(event.amount.is_some(), event.event_type == "purchase");
+                            assert!(event.user_id >= 1 && event.user_id <= 50);
+                        }
+                        (Err(rejection), Some(fault)) => {
+                            assert_eq!(rejection.code, fault.expected_code(), "{fault:?}: {}", raw.get());
+                            seen_faults.insert(*fault);
+                        }
+                        (result, fault) => panic!("{fault:?} produced {result:?} for {}", raw.get()),
+                    }
+                }
+            }
+        }
+        assert!(valid > 10_000, "{valid}");
+        assert_eq!(seen_faults.len(), RecordFault::ALL.len(), "{seen_faults:?}");
+        assert_eq!(types.len(), 4);
+        assert_eq!(offsets, HashSet::from(["Z", "+01:00", "-05:00", "+05:30"].map(String::from)));
+    }
+
+    fn event_ts_suffix(record: &str) -> String {
+        let value: serde_json::Value = serde_json::from_str(record).expect("parses");
+        let ts = value["event_ts"].as_str().expect("string").to_string();
+        if ts.ends_with('Z') {
+            "Z".into()
+        } else {
+            ts[ts.len() - 6..].to_string()
+        }
+    }
+
+    #[test]
+    fn batches_are_compact_and_time_advances_over_days() {
+        let mut g = Generator::new(Settings {
+            batch_size: 100,
+            corrupt_ratio: 0.0,
+            invalid_ratio: 0.0,
+            ..settings(1)
+        });
+        let mut days = HashSet::new();
+        let mut last = i64::MIN;
+        for _ in 0..1000 {
+            let batch = g.next_batch();
+            assert!(batch.payload.starts_with(b"[{") && batch.payload.ends_with(b"}]"));
+            assert!(!batch.payload.iter().any(u8::is_ascii_whitespace));
+            let records: Vec<&RawValue> = serde_json::from_slice(&batch.payload).expect("parses");
+            for raw in records {
+                let event = lake::event::validate_record(raw).expect("valid");
+                assert!(event.event_ts_micros >= last, "event_ts goes forward");
+                last = event.event_ts_micros;
+                days.insert(event.event_day());
+            }
+        }
+        assert!((3..=5).contains(&days.len()), "{days:?}");
+    }
+
+    #[test]
+    fn ratios_are_respected() {
+        let none = batches(Settings { corrupt_ratio: 0.0, invalid_ratio: 0.0, ..settings(5) }, 200);
+        assert!(none.iter().all(|b| matches!(&b.content, Content::Records(f) if f.iter().all(Option::is_none))));
+        let all = batches(Settings { corrupt_ratio: 1.0, ..settings(5) }, 50);
+        assert!(all.iter().all(|b| matches!(b.content, Content::Corrupt(_))));
+        let invalid = batches(Settings { corrupt_ratio: 0.0, invalid_ratio: 1.0, ..settings(5) }, 50);
+        assert!(invalid.iter().all(|b| matches!(&b.content, Content::Records(f) if f.iter().all(Option::is_some))));
+    }
+}

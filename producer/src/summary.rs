@@ -1,0 +1,124 @@
+//! What a run sent, counted the way the consumer will count it: records only
+//! in readable batches, so that once the consumer has caught up
+//! `bronze rows = valid_records` and
+//! `dead letters = invalid_records + corrupt_batches`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::corrupt::{BatchFault, RecordFault};
+use crate::generate::Content;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub batches: u64,
+    pub corrupt_batches: u64,
+    /// Records in readable batches: always `valid_records + invalid_records`.
+    pub records: u64,
+    pub valid_records: u64,
+    pub invalid_records: u64,
+    pub corrupt_modes: BTreeMap<&'static str, u64>,
+    pub invalid_modes: BTreeMap<&'static str, u64>,
+    pub seed: u64,
+    pub sink: &'static str,
+    pub first_batch_id: Option<String>,
+    pub last_batch_id: Option<String>,
+    /// Stopped by SIGINT or SIGTERM before `--batches` was reached.
+    pub interrupted: bool,
+}
+
+impl Summary {
+    pub fn new(seed: u64, sink: &'static str) -> Self {
+        Summary {
+            batches: 0,
+            corrupt_batches: 0,
+            records: 0,
+            valid_records: 0,
+            invalid_records: 0,
+            // Every mode is listed, zero or not, so readers need no defaults.
+            corrupt_modes: BatchFault::ALL.iter().map(|f| (f.as_str(), 0)).collect(),
+            invalid_modes: RecordFault::ALL.iter().map(|f| (f.as_str(), 0)).collect(),
+            seed,
+            sink,
+            first_batch_id: None,
+            last_batch_id: None,
+            interrupted: false,
+        }
+    }
+
+    pub fn add(&mut self, batch_id: &str, content: &Content) {
+        self.batches += 1;
+        if self.first_batch_id.is_none() {
+            self.first_batch_id = Some(batch_id.to_string());
+        }
+        self.last_batch_id = Some(batch_id.to_string());
+        match content {
+            Content::Corrupt(fault) => {
+                self.corrupt_batches += 1;
+                *self.corrupt_modes.entry(fault.as_str()).or_default() += 1;
+            }
+            Content::Records(faults) => {
+                self.records += faults.len() as u64;
+                for fault in faults {
+                    match fault {
+                        None => self.valid_records += 1,
+                        Some(fault) => {
+                            self.invalid_records += 1;
+                            *self.invalid_modes.entry(fault.as_str()).or_default() += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the summary as JSON: to a temporary file beside `path`, then
+    /// renamed over it, so a reader never sees half a summary.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut text = serde_json::to_vec_pretty(self).context("cannot serialize the summary")?;
+        text.push(b'\n');
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, &text).with_context(|| format!("cannot write summary {}", Path::new(&tmp).display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write summary {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_add_up_and_file_is_replaced_whole() {
+        let mut s = Summary::new(9, "files");
+        s.add("a", &Content::Records(vec![None, Some(RecordFault::BadUuid), None]));
+        s.add("b", &Content::Corrupt(BatchFault::Empty));
+        s.add("c", &Content::Records(vec![Some(RecordFault::BadUuid)]));
+        assert_eq!((s.batches, s.corrupt_batches, s.records), (3, 1, 4));
+        assert_eq!((s.valid_records, s.invalid_records), (2, 2));
+        assert_eq!(s.invalid_modes["bad_uuid"], 2);
+        assert_eq!(s.invalid_modes["wrong_type"], 0);
+        assert_eq!(s.corrupt_modes["empty"], 1);
+        assert_eq!((s.first_batch_id.as_deref(), s.last_batch_id.as_deref()), (Some("a"), Some("c")));
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("sub/summary.json");
+        std::fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(&path, "old").expect("write");
+        s.write(&path).expect("summary written");
+        let read: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("JSON");
+        assert_eq!(read["records"], 4);
+        assert_eq!(read["valid_records"], 2);
+        assert_eq!(read["corrupt_modes"]["empty"], 1);
+        assert_eq!(read["sink"], "files");
+        assert_eq!(read["first_batch_id"], "a");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub")).expect("list").collect();
+        assert_eq!(names.len(), 1, "no temporary file left behind");
+    }
+}
