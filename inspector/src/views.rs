@@ -72,8 +72,9 @@ impl Table {
     /// The view with the table's typed columns and no rows, for a lake
     /// without files yet.
     pub fn empty_view(self) -> Result<String, String> {
+        let schema = self.schema();
         let mut columns = Vec::new();
-        for field in self.schema().fields() {
+        for field in schema.fields() {
             let ty = duckdb_type(field.data_type()).ok_or_else(|| {
                 format!(
                     "{}: column {} has Arrow type {} that the inspector cannot map to DuckDB",

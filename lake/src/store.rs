@@ -198,6 +198,8 @@ impl Lake {
                 let body = if self.args.aws_region == "us-east-1" { String::new() } else { action.body() };
                 let response = client
                     .put(action.sign(Duration::from_secs(300)).as_str())
+                    // Some servers refuse a PUT without an explicit length, even an empty one.
+                    .header(reqwest::header::CONTENT_LENGTH, body.len())
                     .body(body)
                     .send()
                     .await

@@ -12,26 +12,39 @@ use clap::{Parser, ValueEnum};
 /// Generates batches of events, a share of them deliberately broken, and
 /// writes each batch as one Kafka message or one raw object in the lake.
 #[derive(Parser, Debug, Clone)]
+// Negative numbers are allowed through to the value parsers so that
+// `--rate -1` is reported as a bad rate, not as an unknown flag `-1`.
 #[command(name = "producer", version)]
 pub struct Config {
     /// Stop after this many batches (default: run until stopped by SIGINT or SIGTERM).
-    #[arg(long, env = "PRODUCER_BATCHES", value_name = "N")]
+    #[arg(
+        long,
+        env = "PRODUCER_BATCHES",
+        allow_negative_numbers = true,
+        value_name = "N"
+    )]
     pub batches: Option<u64>,
     /// Events per batch.
-    #[arg(long, env = "PRODUCER_BATCH_SIZE", value_name = "N", default_value_t = 100,
+    #[arg(long, env = "PRODUCER_BATCH_SIZE", allow_negative_numbers = true, value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub batch_size: u64,
     /// Batches per second; 0 sends as fast as the sink accepts them.
-    #[arg(long, env = "PRODUCER_RATE", value_name = "R", default_value_t = 10.0, value_parser = parse_rate)]
+    #[arg(long, env = "PRODUCER_RATE", allow_negative_numbers = true, value_name = "R", default_value_t = 10.0, value_parser = parse_rate)]
     pub rate: f64,
     /// Share of batches, 0 to 1, corrupted as a whole (truncated, not UTF-8, not JSON, ...).
-    #[arg(long, env = "PRODUCER_CORRUPT_RATIO", value_name = "F", default_value_t = 0.02, value_parser = parse_ratio)]
+    #[arg(long, env = "PRODUCER_CORRUPT_RATIO", allow_negative_numbers = true, value_name = "F", default_value_t = 0.02, value_parser = parse_ratio)]
     pub corrupt_ratio: f64,
     /// Share of records, 0 to 1, of readable batches that break one schema rule.
-    #[arg(long, env = "PRODUCER_INVALID_RATIO", value_name = "F", default_value_t = 0.01, value_parser = parse_ratio)]
+    #[arg(long, env = "PRODUCER_INVALID_RATIO", allow_negative_numbers = true, value_name = "F", default_value_t = 0.01, value_parser = parse_ratio)]
     pub invalid_ratio: f64,
     /// Seed of the generator: the same seed and flags give byte-identical batches.
-    #[arg(long, env = "PRODUCER_SEED", value_name = "S", default_value_t = 42)]
+    #[arg(
+        long,
+        env = "PRODUCER_SEED",
+        allow_negative_numbers = true,
+        value_name = "S",
+        default_value_t = 42
+    )]
     pub seed: u64,
     /// Where batches go: Kafka messages, or raw objects under raw/events/ in the lake.
     #[arg(long, env = "PRODUCER_SINK", value_enum, default_value_t = SinkKind::Kafka)]
@@ -40,7 +53,7 @@ pub struct Config {
     #[arg(long, env = "PRODUCER_SUMMARY", value_name = "PATH")]
     pub summary: Option<PathBuf>,
     /// Size of the fixed, pre-generated user list (user_id 1..=N).
-    #[arg(long, env = "PRODUCER_USERS", value_name = "N", default_value_t = 1000,
+    #[arg(long, env = "PRODUCER_USERS", allow_negative_numbers = true, value_name = "N", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub users: u64,
     /// event_ts of the first event (RFC 3339); later events follow a few seconds apart.
@@ -79,7 +92,10 @@ impl Config {
 }
 
 fn parse_ratio(text: &str) -> Result<f64, String> {
-    let value: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
@@ -88,11 +104,16 @@ fn parse_ratio(text: &str) -> Result<f64, String> {
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
-    let value: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
     if value == 0.0 || (0.001..=1_000_000.0).contains(&value) {
         Ok(value)
     } else {
-        Err(format!("must be 0 (no pacing) or between 0.001 and 1000000 batches per second, got {text}"))
+        Err(format!(
+            "must be 0 (no pacing) or between 0.001 and 1000000 batches per second, got {text}"
+        ))
     }
 }
 
@@ -100,7 +121,9 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 /// generated timestamp (and its -05:00 rendering) a valid four-digit-year date.
 fn parse_start_time(text: &str) -> Result<DateTime<Utc>, String> {
     let start = DateTime::parse_from_rfc3339(text.trim())
-        .map_err(|e| format!("{text:?} is not an RFC 3339 timestamp like 2026-11-01T00:00:00Z ({e})"))?
+        .map_err(|e| {
+            format!("{text:?} is not an RFC 3339 timestamp like 2026-11-01T00:00:00Z ({e})")
+        })?
         .with_timezone(&Utc);
     let year = chrono::Datelike::year(&start);
     if (1970..9000).contains(&year) {
@@ -136,11 +159,30 @@ mod tests {
     #[test]
     fn flags_parse() {
         let c = parse(&[
-            "--batches", "5", "--batch-size", "3", "--rate", "0", "--corrupt-ratio", "1", "--invalid-ratio", "0.5",
-            "--seed", "7", "--sink", "files", "--summary", "/tmp/s.json", "--start-time", "2026-01-01T01:00:00+01:00",
+            "--batches",
+            "5",
+            "--batch-size",
+            "3",
+            "--rate",
+            "0",
+            "--corrupt-ratio",
+            "1",
+            "--invalid-ratio",
+            "0.5",
+            "--seed",
+            "7",
+            "--sink",
+            "files",
+            "--summary",
+            "/tmp/s.json",
+            "--start-time",
+            "2026-01-01T01:00:00+01:00",
         ])
         .expect("valid flags");
-        assert_eq!((c.batches, c.batch_size, c.seed, c.sink), (Some(5), 3, 7, SinkKind::Files));
+        assert_eq!(
+            (c.batches, c.batch_size, c.seed, c.sink),
+            (Some(5), 3, 7, SinkKind::Files)
+        );
         assert_eq!(c.period(), None);
         assert_eq!(c.start_time.to_rfc3339(), "2026-01-01T00:00:00+00:00");
     }
@@ -152,6 +194,7 @@ mod tests {
             ("--invalid-ratio", "-0.1"),
             ("--invalid-ratio", "NaN"),
             ("--rate", "-1"),
+            ("--batches", "-3"),
             ("--rate", "1e-9"),
             ("--batch-size", "0"),
             ("--users", "0"),

@@ -88,7 +88,9 @@ impl RecordFault {
     /// The consumer's error code for a record broken this way.
     pub fn expected_code(self) -> ErrorCode {
         match self {
-            RecordFault::MissingField | RecordFault::PurchaseWithoutAmount => ErrorCode::MissingField,
+            RecordFault::MissingField | RecordFault::PurchaseWithoutAmount => {
+                ErrorCode::MissingField
+            }
             RecordFault::WrongType => ErrorCode::WrongType,
             RecordFault::BadTimestamp => ErrorCode::BadTimestamp,
             RecordFault::UnknownEventType => ErrorCode::UnknownEventType,
@@ -114,16 +116,23 @@ pub fn break_batch(rng: &mut SmallRng, fault: BatchFault, records: &[Record]) ->
                 .filter(|(_, w)| *w == needle)
                 .map(|(i, _)| i + needle.len())
                 .collect();
-            let at = starts.get(rng.random_range(0..starts.len().max(1))).copied().unwrap_or(0);
+            let at = starts
+                .get(rng.random_range(0..starts.len().max(1)))
+                .copied()
+                .unwrap_or(0);
             let mut bytes = whole;
             bytes.splice(at..at, [0xFF, 0xFE]);
             bytes
         }
         BatchFault::NotJson => match rng.random_range(0..2) {
             // What a misconfigured proxy returns.
-            0 => b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>".to_vec(),
+            0 => b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+                .to_vec(),
             // A Python repr instead of JSON: single-quoted strings.
-            _ => whole.iter().map(|&b| if b == b'"' { b'\'' } else { b }).collect(),
+            _ => whole
+                .iter()
+                .map(|&b| if b == b'"' { b'\'' } else { b })
+                .collect(),
         },
         BatchFault::ObjectInsteadOfArray => to_json(&records[0]),
         BatchFault::Empty => Vec::new(),
@@ -140,18 +149,33 @@ pub fn break_batch(rng: &mut SmallRng, fault: BatchFault, records: &[Record]) ->
 
 /// Breaks one rule in `record` (a valid event); `users` is the user count.
 pub fn break_record(rng: &mut SmallRng, fault: RecordFault, record: &mut Record, users: i64) {
-    let text = |record: &Record, key: &str| record.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |record: &Record, key: &str| {
+        record
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     match fault {
         RecordFault::MissingField => {
-            record.remove(pick(rng, &["event_id", "user_id", "event_type", "event_ts", "page"]));
+            record.remove(pick(
+                rng,
+                &["event_id", "user_id", "event_type", "event_ts", "page"],
+            ));
         }
         RecordFault::WrongType => match rng.random_range(0..4) {
             0 => {
                 let id = record.get("user_id").cloned().unwrap_or(Value::from(1));
                 record.set("user_id", Value::from(id.to_string()));
             }
-            1 => record.set("user_id", Value::from(rng.random_range(1..=users) as f64 + 0.5)),
-            2 => record.set("event_ts", Value::from(rng.random_range(1_700_000_000..1_900_000_000i64))),
+            1 => record.set(
+                "user_id",
+                Value::from(rng.random_range(1..=users) as f64 + 0.5),
+            ),
+            2 => record.set(
+                "event_ts",
+                Value::from(rng.random_range(1_700_000_000..1_900_000_000i64)),
+            ),
             _ => {
                 let page = text(record, "page");
                 record.set("page", Value::from(vec![page]));
@@ -171,9 +195,17 @@ pub fn break_record(rng: &mut SmallRng, fault: RecordFault, record: &mut Record,
             record.set("event_ts", Value::from(bad));
         }
         RecordFault::UnknownEventType => {
-            record.set("event_type", Value::from(pick(rng, &["refund", "PageView", "page-view", "signup", ""])));
+            record.set(
+                "event_type",
+                Value::from(pick(
+                    rng,
+                    &["refund", "PageView", "page-view", "signup", ""],
+                )),
+            );
         }
-        RecordFault::NonPositiveUserId => record.set("user_id", Value::from(-rng.random_range(0..=users))),
+        RecordFault::NonPositiveUserId => {
+            record.set("user_id", Value::from(-rng.random_range(0..=users)))
+        }
         RecordFault::PurchaseWithoutAmount => {
             record.set("event_type", Value::from("purchase"));
             record.remove("amount");
@@ -195,7 +227,10 @@ pub fn break_record(rng: &mut SmallRng, fault: RecordFault, record: &mut Record,
             record.set("event_id", Value::from(id));
         }
         RecordFault::BadCountry => {
-            record.set("country", Value::from(pick(rng, &["XX", "ZZ", "UK", "de", "USA", ""])));
+            record.set(
+                "country",
+                Value::from(pick(rng, &["XX", "ZZ", "UK", "de", "USA", ""])),
+            );
         }
         RecordFault::NegativeAmount => {
             record.set("event_type", Value::from("purchase"));
@@ -220,7 +255,8 @@ mod tests {
 
     /// What the consumer does first with a message: read it as an array.
     fn readable(bytes: &[u8]) -> bool {
-        std::str::from_utf8(bytes).is_ok() && serde_json::from_slice::<Vec<&RawValue>>(bytes).is_ok()
+        std::str::from_utf8(bytes).is_ok()
+            && serde_json::from_slice::<Vec<&RawValue>>(bytes).is_ok()
     }
 
     #[test]
@@ -232,14 +268,23 @@ mod tests {
             let mut rng = SmallRng::seed_from_u64(seed);
             for fault in BatchFault::ALL {
                 let bytes = break_batch(&mut rng, fault, &records);
-                assert!(!readable(&bytes), "{fault:?} seed {seed}: {}", String::from_utf8_lossy(&bytes));
+                assert!(
+                    !readable(&bytes),
+                    "{fault:?} seed {seed}: {}",
+                    String::from_utf8_lossy(&bytes)
+                );
                 match fault {
                     BatchFault::Truncated => {
-                        assert!(!bytes.is_empty() && bytes.len() < whole.len() && whole.starts_with(&bytes));
+                        assert!(
+                            !bytes.is_empty()
+                                && bytes.len() < whole.len()
+                                && whole.starts_with(&bytes)
+                        );
                     }
                     BatchFault::NotUtf8 => {
                         assert!(std::str::from_utf8(&bytes).is_err());
-                        let cleaned: Vec<u8> = bytes.iter().copied().filter(|b| *b < 0x80).collect();
+                        let cleaned: Vec<u8> =
+                            bytes.iter().copied().filter(|b| *b < 0x80).collect();
                         assert!(readable(&cleaned), "JSON apart from the inserted bytes");
                     }
                     BatchFault::NotJson => {
@@ -247,7 +292,8 @@ mod tests {
                         assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_err());
                     }
                     BatchFault::ObjectInsteadOfArray => {
-                        let object: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).expect("an object");
+                        let object: serde_json::Map<String, Value> =
+                            serde_json::from_slice(&bytes).expect("an object");
                         assert!(object.contains_key("event_id"));
                     }
                     BatchFault::Empty => assert!(bytes.is_empty()),
@@ -265,9 +311,15 @@ mod tests {
                 let fault = RecordFault::ALL[i % RecordFault::ALL.len()];
                 let mut broken = record.clone();
                 break_record(&mut rng, fault, &mut broken, 50);
-                let raw: Box<RawValue> = serde_json::from_slice(&broken.to_json()).expect("still JSON");
+                let raw: Box<RawValue> =
+                    serde_json::from_slice(&broken.to_json()).expect("still JSON");
                 let rejection = lake::event::validate_record(&raw).expect_err(fault.as_str());
-                assert_eq!(rejection.code, fault.expected_code(), "{fault:?}: {}", raw.get());
+                assert_eq!(
+                    rejection.code,
+                    fault.expected_code(),
+                    "{fault:?}: {}",
+                    raw.get()
+                );
             }
         }
     }

@@ -23,7 +23,12 @@ pub const COUNTRIES: [&str; 16] = [
 const OFFSETS_SECS: [i32; 4] = [0, 3600, -5 * 3600, 5 * 3600 + 1800];
 
 /// `(event_type, weight in percent)`: browsing is common, buying is rare.
-const EVENT_WEIGHTS: [(&str, u32); 4] = [("page_view", 60), ("click", 25), ("add_to_cart", 10), ("purchase", 5)];
+const EVENT_WEIGHTS: [(&str, u32); 4] = [
+    ("page_view", 60),
+    ("click", 25),
+    ("add_to_cart", 10),
+    ("purchase", 5),
+];
 
 /// Mean gap between consecutive events is 3 s: 100 000 events span about 3.5
 /// days, so big runs fill several `event_date` partitions.
@@ -152,7 +157,9 @@ impl Generator {
 
     pub fn next_batch(&mut self) -> Batch {
         let corrupt = self.rng.random_bool(self.settings.corrupt_ratio);
-        let mut records: Vec<Record> = (0..self.settings.batch_size).map(|_| self.event()).collect();
+        let mut records: Vec<Record> = (0..self.settings.batch_size)
+            .map(|_| self.event())
+            .collect();
         if corrupt {
             let fault = pick(&mut self.rng, &BatchFault::ALL);
             let payload = corrupt::break_batch(&mut self.rng, fault, &records);
@@ -183,7 +190,10 @@ impl Generator {
         let rng = &mut self.rng;
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
-        let event_id = uuid::Builder::from_random_bytes(id).into_uuid().hyphenated().to_string();
+        let event_id = uuid::Builder::from_random_bytes(id)
+            .into_uuid()
+            .hyphenated()
+            .to_string();
 
         let user = &self.users[rng.random_range(0..self.users.len())];
         let event_type = weighted(rng, &EVENT_WEIGHTS);
@@ -198,7 +208,10 @@ impl Generator {
             "add_to_cart" => format!("/products/{product}"),
             _ => match rng.random_range(0..4) {
                 0 => "/".to_string(),
-                1 => format!("/category/{}", pick(rng, &["shoes", "books", "garden", "toys"])),
+                1 => format!(
+                    "/category/{}",
+                    pick(rng, &["shoes", "books", "garden", "toys"])
+                ),
                 2 => "/cart".to_string(),
                 _ => format!("/products/{product}"),
             },
@@ -230,7 +243,8 @@ fn format_ts(ms: i64, offset_secs: i32) -> String {
     // The start time is bounded to 1970..9000 by the config, so both exist.
     let utc = DateTime::<Utc>::from_timestamp_millis(ms).expect("event_ts within chrono's range");
     let offset = FixedOffset::east_opt(offset_secs).expect("offsets are within a day");
-    utc.with_timezone(&offset).to_rfc3339_opts(SecondsFormat::Millis, true)
+    utc.with_timezone(&offset)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 pub(crate) fn pick<T: Copy>(rng: &mut SmallRng, items: &[T]) -> T {
@@ -275,13 +289,25 @@ pub(crate) mod tests {
 
     #[test]
     fn same_seed_same_bytes_other_seed_other_bytes() {
-        let a: Vec<Vec<u8>> = batches(settings(7), 30).into_iter().map(|b| b.payload).collect();
-        let b: Vec<Vec<u8>> = batches(settings(7), 30).into_iter().map(|b| b.payload).collect();
-        let c: Vec<Vec<u8>> = batches(settings(8), 30).into_iter().map(|b| b.payload).collect();
+        let a: Vec<Vec<u8>> = batches(settings(7), 30)
+            .into_iter()
+            .map(|b| b.payload)
+            .collect();
+        let b: Vec<Vec<u8>> = batches(settings(7), 30)
+            .into_iter()
+            .map(|b| b.payload)
+            .collect();
+        let c: Vec<Vec<u8>> = batches(settings(8), 30)
+            .into_iter()
+            .map(|b| b.payload)
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a[0], c[0]);
         // A shorter run is a prefix of a longer one.
-        let short: Vec<Vec<u8>> = batches(settings(7), 5).into_iter().map(|b| b.payload).collect();
+        let short: Vec<Vec<u8>> = batches(settings(7), 5)
+            .into_iter()
+            .map(|b| b.payload)
+            .collect();
         assert_eq!(short[..], a[..5]);
     }
 
@@ -290,8 +316,13 @@ pub(crate) mod tests {
         let users = Generator::new(settings(3)).users().to_vec();
         assert_eq!(users, Generator::new(settings(3)).users().to_vec());
         assert_eq!(users.len(), 50);
-        assert!(users.iter().enumerate().all(|(i, u)| u.user_id == i as i64 + 1));
-        assert!(users.iter().all(|u| lake::event::is_country_code(u.country)));
+        assert!(users
+            .iter()
+            .enumerate()
+            .all(|(i, u)| u.user_id == i as i64 + 1));
+        assert!(users
+            .iter()
+            .all(|u| lake::event::is_country_code(u.country)));
     }
 
     /// Every record produced as valid passes the consumer's validation, every
@@ -306,24 +337,38 @@ pub(crate) mod tests {
         let mut valid = 0;
         for seed in 0..40 {
             for batch in batches(settings(seed), 40) {
-                let Content::Records(faults) = batch.content else { continue };
-                let records: Vec<&RawValue> = serde_json::from_slice(&batch.payload).expect("readable batch parses");
+                let Content::Records(faults) = batch.content else {
+                    continue;
+                };
+                let records: Vec<&RawValue> =
+                    serde_json::from_slice(&batch.payload).expect("readable batch parses");
                 assert_eq!(records.len(), faults.len());
                 for (raw, fault) in records.iter().zip(&faults) {
                     match (lake::event::validate_record(raw), fault) {
                         (Ok(event), None) => {
                             valid += 1;
-                            assert!(ids.insert(event.event_id.clone()), "duplicate id {}", event.event_id);
+                            assert!(
+                                ids.insert(event.event_id.clone()),
+                                "duplicate id {}",
+                                event.event_id
+                            );
                             types.insert(event.event_type);
                             offsets.insert(event_ts_suffix(raw.get()));
                             assert_eq!(event.amount.is_some(), event.event_type == "purchase");
                             assert!(event.user_id >= 1 && event.user_id <= 50);
                         }
                         (Err(rejection), Some(fault)) => {
-                            assert_eq!(rejection.code, fault.expected_code(), "{fault:?}: {}", raw.get());
+                            assert_eq!(
+                                rejection.code,
+                                fault.expected_code(),
+                                "{fault:?}: {}",
+                                raw.get()
+                            );
                             seen_faults.insert(*fault);
                         }
-                        (result, fault) => panic!("{fault:?} produced {result:?} for {}", raw.get()),
+                        (result, fault) => {
+                            panic!("{fault:?} produced {result:?} for {}", raw.get())
+                        }
                     }
                 }
             }
@@ -331,7 +376,10 @@ pub(crate) mod tests {
         assert!(valid > 10_000, "{valid}");
         assert_eq!(seen_faults.len(), RecordFault::ALL.len(), "{seen_faults:?}");
         assert_eq!(types.len(), 4);
-        assert_eq!(offsets, HashSet::from(["Z", "+01:00", "-05:00", "+05:30"].map(String::from)));
+        assert_eq!(
+            offsets,
+            HashSet::from(["Z", "+01:00", "-05:00", "+05:30"].map(String::from))
+        );
     }
 
     fn event_ts_suffix(record: &str) -> String {
@@ -371,11 +419,35 @@ pub(crate) mod tests {
 
     #[test]
     fn ratios_are_respected() {
-        let none = batches(Settings { corrupt_ratio: 0.0, invalid_ratio: 0.0, ..settings(5) }, 200);
-        assert!(none.iter().all(|b| matches!(&b.content, Content::Records(f) if f.iter().all(Option::is_none))));
-        let all = batches(Settings { corrupt_ratio: 1.0, ..settings(5) }, 50);
+        let none = batches(
+            Settings {
+                corrupt_ratio: 0.0,
+                invalid_ratio: 0.0,
+                ..settings(5)
+            },
+            200,
+        );
+        assert!(none
+            .iter()
+            .all(|b| matches!(&b.content, Content::Records(f) if f.iter().all(Option::is_none))));
+        let all = batches(
+            Settings {
+                corrupt_ratio: 1.0,
+                ..settings(5)
+            },
+            50,
+        );
         assert!(all.iter().all(|b| matches!(b.content, Content::Corrupt(_))));
-        let invalid = batches(Settings { corrupt_ratio: 0.0, invalid_ratio: 1.0, ..settings(5) }, 50);
-        assert!(invalid.iter().all(|b| matches!(&b.content, Content::Records(f) if f.iter().all(Option::is_some))));
+        let invalid = batches(
+            Settings {
+                corrupt_ratio: 0.0,
+                invalid_ratio: 1.0,
+                ..settings(5)
+            },
+            50,
+        );
+        assert!(invalid
+            .iter()
+            .all(|b| matches!(&b.content, Content::Records(f) if f.iter().all(Option::is_some))));
     }
 }

@@ -27,7 +27,10 @@ use summary::Summary;
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
 }
 
 /// Runs until `--batches` are sent or a signal arrives, waits for every
@@ -79,7 +82,11 @@ pub async fn run(config: Config) -> Result<Summary> {
         summary.add(&batch_id, &batch.content);
         seq += 1;
         if seq % 1000 == 0 {
-            info!(batches = seq, valid_records = summary.valid_records, "progress");
+            info!(
+                batches = seq,
+                valid_records = summary.valid_records,
+                "progress"
+            );
         }
     }
     sink.finish().await?;
@@ -106,13 +113,14 @@ pub async fn run(config: Config) -> Result<Summary> {
 fn stop_on_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => Some(term),
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM");
-                None
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => Some(term),
+                Err(e) => {
+                    warn!(error = %e, "cannot listen for SIGTERM");
+                    None
+                }
+            };
         for round in 0.. {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}

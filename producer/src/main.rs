@@ -15,7 +15,10 @@ async fn main() -> ExitCode {
         Err(e) if e.use_stderr() => {
             // clap's first line names the flag and the problem.
             let text = e.to_string();
-            eprintln!("{}", text.lines().next().unwrap_or("error: invalid command line"));
+            eprintln!(
+                "{}",
+                text.lines().next().unwrap_or("error: invalid command line")
+            );
             return ExitCode::from(2);
         }
         Err(e) => {

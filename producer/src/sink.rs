@@ -40,7 +40,11 @@ impl Sink {
             SinkKind::Files => {
                 let lake = lake::Lake::open(&config.lake).map_err(|e| anyhow!(e))?;
                 lake.ensure_bucket(true).await.map_err(|e| anyhow!(e))?;
-                let run = format!("{}-s{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), config.seed);
+                let run = format!(
+                    "{}-s{}",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+                    config.seed
+                );
                 Sink::Files(FileSink::new(lake, run))
             }
         })
@@ -94,16 +98,20 @@ impl KafkaSink {
         for (key, value) in args.extra_settings() {
             client.set(key, value);
         }
-        let producer: FutureProducer = client.create().context("cannot create the Kafka producer")?;
+        let producer: FutureProducer = client
+            .create()
+            .context("cannot create the Kafka producer")?;
 
         // fetch_metadata blocks; it tells "broker down" from "no such topic"
         // before the first batch instead of after delivery.timeout.ms.
         let check = producer.clone();
         let name = topic.clone();
-        let metadata = tokio::task::spawn_blocking(move || check.client().fetch_metadata(Some(&name), METADATA_TIMEOUT))
-            .await
-            .context("metadata request task failed")?
-            .map_err(|e| anyhow!("Kafka at {servers} (KAFKA_BOOTSTRAP_SERVERS) is unreachable: {e}"))?;
+        let metadata = tokio::task::spawn_blocking(move || {
+            check.client().fetch_metadata(Some(&name), METADATA_TIMEOUT)
+        })
+        .await
+        .context("metadata request task failed")?
+        .map_err(|e| anyhow!("Kafka at {servers} (KAFKA_BOOTSTRAP_SERVERS) is unreachable: {e}"))?;
         let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
             bail!("Kafka topic {topic} (KAFKA_TOPIC) does not exist at {servers}");
         };
@@ -111,9 +119,18 @@ impl KafkaSink {
             Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
                 bail!("Kafka topic {topic} (KAFKA_TOPIC) does not exist at {servers}")
             }
-            Some(code) => bail!("Kafka topic {topic} (KAFKA_TOPIC) at {servers} is not available: {code}"),
-            None if found.partitions().is_empty() => bail!("Kafka topic {topic} (KAFKA_TOPIC) at {servers} has no partitions"),
-            None => info!(topic, partitions = found.partitions().len(), servers, "connected to Kafka"),
+            Some(code) => {
+                bail!("Kafka topic {topic} (KAFKA_TOPIC) at {servers} is not available: {code}")
+            }
+            None if found.partitions().is_empty() => {
+                bail!("Kafka topic {topic} (KAFKA_TOPIC) at {servers} has no partitions")
+            }
+            None => info!(
+                topic,
+                partitions = found.partitions().len(),
+                servers,
+                "connected to Kafka"
+            ),
         }
         Ok(KafkaSink {
             producer,
@@ -129,10 +146,17 @@ impl KafkaSink {
                 key: "batch-id",
                 value: Some(batch_id),
             });
-            let record = FutureRecord::to(&self.topic).key(batch_id).payload(&payload).headers(headers);
+            let record = FutureRecord::to(&self.topic)
+                .key(batch_id)
+                .payload(&payload)
+                .headers(headers);
             match self.producer.send_result(record) {
                 Ok(delivery) => {
-                    let (id, topic, servers) = (batch_id.to_string(), self.topic.clone(), self.servers.clone());
+                    let (id, topic, servers) = (
+                        batch_id.to_string(),
+                        self.topic.clone(),
+                        self.servers.clone(),
+                    );
                     self.in_flight.push(
                         async move {
                             match delivery.await {
@@ -155,7 +179,10 @@ impl KafkaSink {
                         self.wait_one().await?;
                     }
                 }
-                Err((e, _)) => bail!("cannot produce batch {batch_id} to Kafka topic {}: {e}", self.topic),
+                Err((e, _)) => bail!(
+                    "cannot produce batch {batch_id} to Kafka topic {}: {e}",
+                    self.topic
+                ),
             }
         }
         // Report failures as soon as they are known, not only at the end.
@@ -206,7 +233,10 @@ impl FileSink {
         // attributes, and the consumer derives the same id from the key.
         let mut options = PutOptions::default();
         if matches!(self.lake.location, Location::S3 { .. }) {
-            options.attributes = Attributes::from_iter([(Attribute::Metadata("batch-id".into()), batch_id.to_string())]);
+            options.attributes = Attributes::from_iter([(
+                Attribute::Metadata("batch-id".into()),
+                batch_id.to_string(),
+            )]);
         }
         let store = Arc::clone(&self.lake.store);
         let url = self.lake.url_of(&key);

@@ -81,12 +81,15 @@ impl Summary {
         let mut text = serde_json::to_vec_pretty(self).context("cannot serialize the summary")?;
         text.push(b'\n');
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create directory {}", dir.display()))?;
         }
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
-        std::fs::write(&tmp, &text).with_context(|| format!("cannot write summary {}", Path::new(&tmp).display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write summary {}", path.display()))
+        std::fs::write(&tmp, &text)
+            .with_context(|| format!("cannot write summary {}", Path::new(&tmp).display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot write summary {}", path.display()))
     }
 }
 
@@ -97,7 +100,10 @@ mod tests {
     #[test]
     fn counts_add_up_and_file_is_replaced_whole() {
         let mut s = Summary::new(9, "files");
-        s.add("a", &Content::Records(vec![None, Some(RecordFault::BadUuid), None]));
+        s.add(
+            "a",
+            &Content::Records(vec![None, Some(RecordFault::BadUuid), None]),
+        );
         s.add("b", &Content::Corrupt(BatchFault::Empty));
         s.add("c", &Content::Records(vec![Some(RecordFault::BadUuid)]));
         assert_eq!((s.batches, s.corrupt_batches, s.records), (3, 1, 4));
@@ -105,20 +111,26 @@ mod tests {
         assert_eq!(s.invalid_modes["bad_uuid"], 2);
         assert_eq!(s.invalid_modes["wrong_type"], 0);
         assert_eq!(s.corrupt_modes["empty"], 1);
-        assert_eq!((s.first_batch_id.as_deref(), s.last_batch_id.as_deref()), (Some("a"), Some("c")));
+        assert_eq!(
+            (s.first_batch_id.as_deref(), s.last_batch_id.as_deref()),
+            (Some("a"), Some("c"))
+        );
 
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("sub/summary.json");
         std::fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
         std::fs::write(&path, "old").expect("write");
         s.write(&path).expect("summary written");
-        let read: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("JSON");
+        let read: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("JSON");
         assert_eq!(read["records"], 4);
         assert_eq!(read["valid_records"], 2);
         assert_eq!(read["corrupt_modes"]["empty"], 1);
         assert_eq!(read["sink"], "files");
         assert_eq!(read["first_batch_id"], "a");
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub")).expect("list").collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .expect("list")
+            .collect();
         assert_eq!(names.len(), 1, "no temporary file left behind");
     }
 }
