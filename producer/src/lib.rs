@@ -13,7 +13,10 @@ pub mod generate;
 pub mod sink;
 pub mod summary;
 
+use std::time::{Duration, Instant};
+
 use anyhow::Result;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
@@ -22,6 +25,8 @@ pub use config::{Config, SinkKind};
 use generate::{Generator, Settings};
 use sink::Sink;
 use summary::Summary;
+
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// Logs to stderr; `RUST_LOG` filters, `info` by default.
 pub fn init_tracing() {
@@ -64,6 +69,7 @@ pub async fn run(config: Config) -> Result<Summary> {
     });
 
     let mut seq = 0u64;
+    let mut last_progress = Instant::now();
     while config.batches.is_none_or(|n| seq < n) {
         if let Some(ticker) = ticker.as_mut() {
             tokio::select! {
@@ -81,7 +87,8 @@ pub async fn run(config: Config) -> Result<Summary> {
         sink.send(seq, &batch_id, batch.payload).await?;
         summary.add(&batch_id, &batch.content);
         seq += 1;
-        if seq % 1000 == 0 {
+        if last_progress.elapsed() >= PROGRESS_EVERY {
+            last_progress = Instant::now();
             info!(
                 batches = seq,
                 valid_records = summary.valid_records,
@@ -113,28 +120,34 @@ pub async fn run(config: Config) -> Result<Summary> {
 fn stop_on_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => Some(term),
-                Err(e) => {
-                    warn!(error = %e, "cannot listen for SIGTERM");
-                    None
-                }
-            };
-        for round in 0.. {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                Some(_) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(term) => Some(term),
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                None
             }
-            if round > 0 {
-                warn!("second signal: exiting without waiting for deliveries");
-                std::process::exit(130);
-            }
-            info!("signal received: stopping after the current batch");
-            let _ = tx.send(true);
-        }
+        };
+        next_signal(&mut term).await;
+        info!("signal received: stopping after the current batch");
+        let _ = tx.send(true);
+        next_signal(&mut term).await;
+        warn!("second signal: exiting without waiting for deliveries");
+        std::process::exit(130);
     });
     rx
+}
+
+async fn next_signal(term: &mut Option<Signal>) {
+    let sigterm = async {
+        match term {
+            Some(term) => term.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sigterm => {}
+    }
 }
 
 /// Resolves once a stop is requested; never, if the signal task is gone.

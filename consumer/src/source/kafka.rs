@@ -93,6 +93,8 @@ fn client_config(ctx: &Context) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &ctx.kafka.kafka_bootstrap_servers)
+        // Also on the replay reader, which only assigns: librdkafka wants a group for that too.
+        .set("group.id", &ctx.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -108,8 +110,7 @@ fn client_config(ctx: &Context) -> ClientConfig {
 pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     let topic = ctx.kafka.kafka_topic.clone();
     let (events_tx, events) = mpsc::channel();
-    let mut config = client_config(ctx);
-    config.set("group.id", &ctx.group_id);
+    let config = client_config(ctx);
     let consumer: StreamConsumer<RebalanceForwarder> = config
         .create_with_context(RebalanceForwarder {
             topic: topic.clone(),
