@@ -3,8 +3,7 @@
 //! Bad data is a value here, never an error: every input ends as exactly one
 //! dead letter (a corrupt batch) or as one row per element (valid or not).
 
-use lake::event::{validate_record, ErrorCode, Rejection, ValidEvent};
-use serde_json::value::RawValue;
+use lake::event::{parse_batch, validate_record, Rejection, ValidEvent};
 
 /// Where a batch came from; copied into every row it produces.
 #[derive(Debug, Clone, Default)]
@@ -55,49 +54,6 @@ pub fn decode_batch(payload: &[u8], lineage: &Lineage, max_message_bytes: usize,
         }
     }
     counts
-}
-
-/// The batch as its elements' exact JSON texts, or why it is corrupt.
-pub fn parse_batch(payload: &[u8], max_message_bytes: usize) -> Result<Vec<&RawValue>, Rejection> {
-    if payload.len() > max_message_bytes {
-        return Err(Rejection::new(
-            ErrorCode::Oversized,
-            format!(
-                "batch is {} bytes, over the limit of {max_message_bytes} (MAX_MESSAGE_BYTES)",
-                payload.len()
-            ),
-        ));
-    }
-    if payload.iter().all(u8::is_ascii_whitespace) {
-        return Err(Rejection::new(
-            ErrorCode::EmptyBatch,
-            format!("batch is empty ({} bytes of whitespace)", payload.len()),
-        ));
-    }
-    let text = std::str::from_utf8(payload).map_err(|e| {
-        Rejection::new(
-            ErrorCode::NotUtf8,
-            format!("batch is not valid UTF-8: invalid byte at position {}", e.valid_up_to()),
-        )
-    })?;
-    serde_json::from_str::<Vec<&RawValue>>(text).map_err(|e| match e.classify() {
-        serde_json::error::Category::Eof => Rejection::new(
-            ErrorCode::TruncatedJson,
-            format!("batch ends before its JSON is complete ({e})"),
-        ),
-        serde_json::error::Category::Data => {
-            let first = text.trim_start().as_bytes().first().copied();
-            let what = match first {
-                Some(b'{') => "an object",
-                Some(b'"') => "a string",
-                Some(b't') | Some(b'f') => "a boolean",
-                Some(b'n') => "null",
-                _ => "a number",
-            };
-            Rejection::new(ErrorCode::NotArray, format!("batch is {what}, not a JSON array of events"))
-        }
-        _ => Rejection::new(ErrorCode::NotJson, format!("batch is not valid JSON ({e})")),
-    })
 }
 
 #[cfg(test)]

@@ -206,8 +206,10 @@ impl Lake {
                     .map_err(|e| format!("S3 endpoint {endpoint} is unreachable: {}", root_cause(&e)))?;
                 let status = response.status();
                 // 409: someone else created it in the meantime, which is fine.
-                if status.is_success() || status.as_u16() == 409 {
+                if status.is_success() {
                     tracing::info!(bucket, endpoint, "created bucket");
+                    Ok(())
+                } else if status.as_u16() == 409 {
                     Ok(())
                 } else {
                     Err(format!("cannot create bucket {bucket:?} at {endpoint}: HTTP {status}"))

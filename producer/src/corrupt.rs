@@ -5,7 +5,6 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore};
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::generate::{pick, to_json, Record};
@@ -140,7 +139,7 @@ pub fn break_batch(rng: &mut SmallRng, fault: BatchFault, records: &[Record]) ->
             let mut bytes = vec![0u8; rng.random_range(64..=1024)];
             rng.fill_bytes(&mut bytes);
             // Redraw in the (astronomically unlikely) case it reads as a batch.
-            if serde_json::from_slice::<Vec<&RawValue>>(&bytes).is_err() {
+            if lake::event::parse_batch(&bytes, usize::MAX).is_err() {
                 break bytes;
             }
         },
@@ -255,8 +254,7 @@ mod tests {
 
     /// What the consumer does first with a message: read it as an array.
     fn readable(bytes: &[u8]) -> bool {
-        std::str::from_utf8(bytes).is_ok()
-            && serde_json::from_slice::<Vec<&RawValue>>(bytes).is_ok()
+        lake::event::parse_batch(bytes, usize::MAX).is_ok()
     }
 
     #[test]
@@ -311,7 +309,7 @@ mod tests {
                 let fault = RecordFault::ALL[i % RecordFault::ALL.len()];
                 let mut broken = record.clone();
                 break_record(&mut rng, fault, &mut broken, 50);
-                let raw: Box<RawValue> =
+                let raw: Box<serde_json::value::RawValue> =
                     serde_json::from_slice(&broken.to_json()).expect("still JSON");
                 let rejection = lake::event::validate_record(&raw).expect_err(fault.as_str());
                 assert_eq!(

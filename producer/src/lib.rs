@@ -13,6 +13,7 @@ pub mod generate;
 pub mod sink;
 pub mod summary;
 
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -34,6 +35,8 @@ pub fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only for a person watching, not in log files.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .init();
 }
@@ -154,5 +157,158 @@ async fn next_signal(term: &mut Option<Signal>) {
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|s| *s).await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    fn config(args: &[&str]) -> Config {
+        let base = [
+            "producer",
+            "--rate",
+            "0",
+            "--batch-size",
+            "5",
+            "--corrupt-ratio",
+            "0.2",
+            "--seed",
+            "3",
+        ];
+        Config::try_parse_from(base.iter().chain(args)).expect("valid test flags")
+    }
+
+    /// The payloads the generator makes for these flags, by batch number.
+    fn expected(config: &Config, n: usize) -> Vec<Vec<u8>> {
+        let mut generator = Generator::new(Settings::from_config(config));
+        (0..n).map(|_| generator.next_batch().payload).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kafka_sink_sends_one_message_per_batch() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster.create_topic("batches", 3, 1).expect("topic");
+        let servers = cluster.bootstrap_servers();
+        let config = config(&[
+            "--batches",
+            "30",
+            "--kafka-bootstrap-servers",
+            &servers,
+            "--kafka-topic",
+            "batches",
+        ]);
+        let summary = run(config.clone()).await.expect("run succeeds");
+        assert_eq!(summary.batches, 30);
+        assert_eq!(summary.first_batch_id.as_deref(), Some("s3-000000000"));
+        assert_eq!(summary.last_batch_id.as_deref(), Some("s3-000000029"));
+
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &servers)
+            .set("group.id", "test")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut partitions = TopicPartitionList::new();
+        for p in 0..3 {
+            partitions
+                .add_partition_offset("batches", p, Offset::Beginning)
+                .expect("offset");
+        }
+        consumer.assign(&partitions).expect("assign");
+        let mut received = BTreeMap::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while received.len() < 30 && std::time::Instant::now() < deadline {
+            let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let message = message.expect("no consumer error");
+            let key = String::from_utf8(message.key().expect("key").to_vec()).expect("utf-8 key");
+            let header = message.headers().expect("headers").get(0);
+            assert_eq!(header.key, "batch-id");
+            assert_eq!(header.value, Some(key.as_bytes()));
+            received.insert(key, message.payload().unwrap_or_default().to_vec());
+        }
+        let want: BTreeMap<String, Vec<u8>> = expected(&config, 30)
+            .into_iter()
+            .enumerate()
+            .map(|(seq, payload)| (format!("s3-{seq:09}"), payload))
+            .collect();
+        assert_eq!(received, want);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kafka_sink_fails_on_a_missing_topic() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        let servers = cluster.bootstrap_servers();
+        let config = config(&[
+            "--batches",
+            "1",
+            "--kafka-bootstrap-servers",
+            &servers,
+            "--kafka-topic",
+            "absent",
+            "--kafka-setting",
+            "allow.auto.create.topics=false",
+        ]);
+        let error = format!("{:#}", run(config).await.expect_err("no such topic"));
+        assert!(
+            error.contains("topic absent (KAFKA_TOPIC) does not exist") && error.contains(&servers),
+            "{error}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn files_sink_writes_raw_objects_and_summary() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lake = dir.path().join("lake");
+        let summary_path = dir.path().join("summary.json");
+        let config = config(&[
+            "--sink",
+            "files",
+            "--batches",
+            "12",
+            "--lake-url",
+            lake.to_str().expect("utf-8 path"),
+            "--summary",
+            summary_path.to_str().expect("utf-8 path"),
+        ]);
+        let summary = run(config.clone()).await.expect("run succeeds");
+        let runs: Vec<_> = std::fs::read_dir(lake.join("raw/events"))
+            .expect("run dir")
+            .collect();
+        assert_eq!(runs.len(), 1);
+        let run_dir = runs.into_iter().next().expect("one").expect("entry").path();
+        let run_name = run_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_string();
+        assert!(run_name.ends_with("-s3"), "{run_name}");
+        for (seq, payload) in expected(&config, 12).into_iter().enumerate() {
+            let key = lake::layout::raw_key(&run_name, seq as u64);
+            assert_eq!(
+                std::fs::read(lake.join(&key)).expect("object"),
+                payload,
+                "{key}"
+            );
+        }
+        assert_eq!(summary.last_batch_id, Some(format!("{run_name}-000000011")));
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&summary_path).expect("summary")).expect("JSON");
+        assert_eq!(written["batches"], 12);
+        assert_eq!(
+            written["records"],
+            summary.valid_records + summary.invalid_records
+        );
+        assert_eq!(written["records"], (12 - summary.corrupt_batches) * 5);
     }
 }

@@ -143,7 +143,7 @@ impl KafkaSink {
     async fn send(&mut self, batch_id: &str, payload: Vec<u8>) -> Result<()> {
         loop {
             let headers = OwnedHeaders::new().insert(Header {
-                key: "batch-id",
+                key: lake::event::BATCH_ID_HEADER,
                 value: Some(batch_id),
             });
             let record = FutureRecord::to(&self.topic)
@@ -234,7 +234,7 @@ impl FileSink {
         let mut options = PutOptions::default();
         if matches!(self.lake.location, Location::S3 { .. }) {
             options.attributes = Attributes::from_iter([(
-                Attribute::Metadata("batch-id".into()),
+                Attribute::Metadata(lake::event::BATCH_ID_HEADER.into()),
                 batch_id.to_string(),
             )]);
         }

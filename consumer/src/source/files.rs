@@ -134,7 +134,7 @@ async fn fetch(lake: &Lake, key: &str) -> anyhow::Result<(String, bytes::Bytes, 
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", lake.url_of(key)))?;
     let batch_id = result
         .attributes
-        .get(&Attribute::Metadata("batch-id".into()))
+        .get(&Attribute::Metadata(lake::event::BATCH_ID_HEADER.into()))
         .map(|v| v.to_string());
     let bytes = result
         .bytes()

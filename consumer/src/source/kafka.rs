@@ -347,7 +347,7 @@ fn decode_message(ctx: &Context, batch: &mut MicroBatch, message: &impl Message)
     let batch_id = message.headers().and_then(|headers| {
         headers
             .iter()
-            .find(|h| h.key == "batch-id")
+            .find(|h| h.key == lake::event::BATCH_ID_HEADER)
             .and_then(|h| h.value)
             .map(|v| String::from_utf8_lossy(v).into_owned())
     });
