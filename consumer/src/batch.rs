@@ -32,7 +32,10 @@ mod tests {
     #[test]
     fn flushes_on_whichever_limit_comes_first() {
         let young = Duration::from_millis(10);
-        assert!(!should_flush(&LIMITS, 0, 0, Duration::from_secs(60)), "nothing to flush");
+        assert!(
+            !should_flush(&LIMITS, 0, 0, Duration::from_secs(60)),
+            "nothing to flush"
+        );
         assert!(!should_flush(&LIMITS, 99, 999, young));
         assert!(should_flush(&LIMITS, 100, 1, young));
         assert!(should_flush(&LIMITS, 1, 1000, young));

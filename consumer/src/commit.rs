@@ -33,7 +33,11 @@ pub enum Outcome {
 impl Committer {
     /// Writes `batch` under a new intent and commits it; `state` is the
     /// checkpoint as last read or written, updated in place.
-    pub async fn commit(&self, state: &mut Versioned, batch: MicroBatch) -> anyhow::Result<Outcome> {
+    pub async fn commit(
+        &self,
+        state: &mut Versioned,
+        batch: MicroBatch,
+    ) -> anyhow::Result<Outcome> {
         let range = &batch.range;
         let intent = Intent {
             seq: state.checkpoint.totals.micro_batches,
@@ -53,12 +57,22 @@ impl Committer {
 
     /// Steps 2 and 3 for the open intent in `state`, whose exact range `batch`
     /// holds: on a first attempt, and again on a replay after a crash.
-    pub async fn finish(&self, state: &mut Versioned, mut batch: MicroBatch) -> anyhow::Result<Outcome> {
+    pub async fn finish(
+        &self,
+        state: &mut Versioned,
+        mut batch: MicroBatch,
+    ) -> anyhow::Result<Outcome> {
         let Some(intent) = state.checkpoint.intent.clone() else {
             anyhow::bail!("no open intent for {}", state.checkpoint.source);
         };
         let source = state.checkpoint.source.clone();
-        let expected = (intent.first_offset, intent.last_offset, intent.first_key.as_deref(), intent.last_key.as_deref(), intent.messages);
+        let expected = (
+            intent.first_offset,
+            intent.last_offset,
+            intent.first_key.as_deref(),
+            intent.last_key.as_deref(),
+            intent.messages,
+        );
         let got = (
             batch.range.first_offset,
             batch.range.last_offset,
@@ -90,7 +104,9 @@ impl Committer {
                 }
             }
         }
-        let next = state.checkpoint.committed(batch.bronze_rows, batch.dead_letter_rows);
+        let next = state
+            .checkpoint
+            .committed(batch.bronze_rows, batch.dead_letter_rows);
         let outcome = self.write_checkpoint(state, next).await?;
         if outcome == Outcome::Committed {
             info!(
@@ -107,7 +123,11 @@ impl Committer {
     }
 
     /// A conditional checkpoint write, retried while the store fails.
-    async fn write_checkpoint(&self, state: &mut Versioned, next: lake::checkpoint::Checkpoint) -> anyhow::Result<Outcome> {
+    async fn write_checkpoint(
+        &self,
+        state: &mut Versioned,
+        next: lake::checkpoint::Checkpoint,
+    ) -> anyhow::Result<Outcome> {
         let mut attempt = 0u32;
         loop {
             match checkpoint::write(&self.lake, state, next.clone(), &self.writer).await {
@@ -190,9 +210,16 @@ mod tests {
     fn batch(first: i64, n: i64) -> MicroBatch {
         let mut batch = MicroBatch::new(p0());
         for offset in first..first + n {
-            let payload = if offset % 2 == 0 { format!("[{EVENT}]") } else { "[{".to_string() };
+            let payload = if offset % 2 == 0 {
+                format!("[{EVENT}]")
+            } else {
+                "[{".to_string()
+            };
             batch.add_message(Some(offset), None, payload.len());
-            let lineage = Lineage { offset: Some(offset), ..Default::default() };
+            let lineage = Lineage {
+                offset: Some(offset),
+                ..Default::default()
+            };
             decode_batch(payload.as_bytes(), &lineage, 1 << 20, &mut batch);
         }
         batch
@@ -207,7 +234,12 @@ mod tests {
                 if path.is_dir() {
                     stack.push(path);
                 } else if path.extension().is_some_and(|e| e == "parquet") {
-                    found.push(path.strip_prefix(dir).expect("prefix").display().to_string());
+                    found.push(
+                        path.strip_prefix(dir)
+                            .expect("prefix")
+                            .display()
+                            .to_string(),
+                    );
                 }
             }
         }
@@ -220,7 +252,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let c = committer(dir.path());
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
-        assert_eq!(c.commit(&mut state, batch(0, 4)).await.expect("commit"), Outcome::Committed);
+        assert_eq!(
+            c.commit(&mut state, batch(0, 4)).await.expect("commit"),
+            Outcome::Committed
+        );
         let reread = load_checkpoint(&c.lake, &p0()).await.expect("load");
         assert_eq!(reread.checkpoint.next_offset, Some(4));
         assert_eq!(reread.checkpoint.intent, None);
@@ -244,18 +279,45 @@ mod tests {
         let before = files(dir.path());
         // A crash after the intent of offsets 2..=5 and before its data.
         let mut crashed = state.clone();
-        let intent = Intent { seq: 1, first_offset: Some(2), last_offset: Some(5), first_key: None, last_key: None, messages: 4 };
-        let opened = checkpoint::write(&c.lake, &crashed, crashed.checkpoint.with_intent(intent), "crashed").await.expect("intent");
+        let intent = Intent {
+            seq: 1,
+            first_offset: Some(2),
+            last_offset: Some(5),
+            first_key: None,
+            last_key: None,
+            messages: 4,
+        };
+        let opened = checkpoint::write(
+            &c.lake,
+            &crashed,
+            crashed.checkpoint.with_intent(intent),
+            "crashed",
+        )
+        .await
+        .expect("intent");
         crashed = opened;
         // A replay over a different range is refused: it would duplicate or lose rows.
         let mut wrong = crashed.clone();
         assert!(c.finish(&mut wrong, batch(2, 3)).await.is_err());
         let mut replay = load_checkpoint(&c.lake, &p0()).await.expect("load");
-        assert_eq!(c.finish(&mut replay, batch(2, 4)).await.expect("replay"), Outcome::Committed);
+        assert_eq!(
+            c.finish(&mut replay, batch(2, 4)).await.expect("replay"),
+            Outcome::Committed
+        );
         assert_eq!(replay.checkpoint.next_offset, Some(6));
         assert_eq!(files(dir.path()).len(), before.len() + 2);
         // The writer that crashed is a zombie now: its conditional write is refused.
-        assert_eq!(c.finish(&mut crashed, batch(2, 4)).await.expect("zombie"), Outcome::Lost);
-        assert_eq!(load_checkpoint(&c.lake, &p0()).await.expect("load").checkpoint.next_offset, Some(6));
+        assert_eq!(
+            c.finish(&mut crashed, batch(2, 4)).await.expect("zombie"),
+            Outcome::Lost
+        );
+        assert_eq!(
+            load_checkpoint(&c.lake, &p0())
+                .await
+                .expect("load")
+                .checkpoint
+                .next_offset,
+            Some(6)
+        );
     }
 }

@@ -30,7 +30,12 @@ pub struct Counts {
 }
 
 /// Decodes `payload` and hands every row to `rows`.
-pub fn decode_batch(payload: &[u8], lineage: &Lineage, max_message_bytes: usize, rows: &mut impl Rows) -> Counts {
+pub fn decode_batch(
+    payload: &[u8],
+    lineage: &Lineage,
+    max_message_bytes: usize,
+    rows: &mut impl Rows,
+) -> Counts {
     let mut counts = Counts::default();
     let elements = match parse_batch(payload, max_message_bytes) {
         Ok(elements) => elements,
@@ -66,10 +71,12 @@ pub(crate) mod tests {
 
     impl Rows for Collected {
         fn valid(&mut self, _: &Lineage, index: u32, event: ValidEvent) {
-            self.0.push((Some(index), "valid".into(), event.event_id.into_bytes()));
+            self.0
+                .push((Some(index), "valid".into(), event.event_id.into_bytes()));
         }
         fn dead(&mut self, _: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
-            self.0.push((index, rejection.code.as_str().into(), raw.to_vec()));
+            self.0
+                .push((index, rejection.code.as_str().into(), raw.to_vec()));
         }
     }
 
@@ -81,7 +88,14 @@ pub(crate) mod tests {
 
     fn corrupt_code(payload: &[u8]) -> String {
         let (counts, rows) = decode(payload);
-        assert_eq!(counts, Counts { valid: 0, invalid: 0, corrupt: 1 });
+        assert_eq!(
+            counts,
+            Counts {
+                valid: 0,
+                invalid: 0,
+                corrupt: 1
+            }
+        );
         assert_eq!(rows.0[0].2, payload, "raw payload kept byte for byte");
         rows.0[0].1.clone()
     }
@@ -110,8 +124,18 @@ pub(crate) mod tests {
         let bad = E1.replace("\"user_id\":1", "\"user_id\":0");
         let payload = format!("[{E1}, {bad} ,7]");
         let (counts, rows) = decode(payload.as_bytes());
-        assert_eq!(counts, Counts { valid: 1, invalid: 2, corrupt: 0 });
-        assert_eq!(rows.0[1], (Some(1), "out_of_range".into(), bad.into_bytes()));
+        assert_eq!(
+            counts,
+            Counts {
+                valid: 1,
+                invalid: 2,
+                corrupt: 0
+            }
+        );
+        assert_eq!(
+            rows.0[1],
+            (Some(1), "out_of_range".into(), bad.into_bytes())
+        );
         assert_eq!(rows.0[2], (Some(2), "not_object".into(), b"7".to_vec()));
     }
 

@@ -70,10 +70,11 @@ impl Shutdown {
     pub fn on_signals(&self) {
         let this = self.clone();
         tokio::spawn(async move {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
             for round in 0.. {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
@@ -95,7 +96,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     args.validate().map_err(anyhow::Error::msg)?;
     info!(config = %args.lake.masked(), kafka = %args.kafka.masked(), source = ?args.source, once = args.once, "consumer starting");
     let lake = lake::Lake::open(&args.lake).map_err(anyhow::Error::msg)?;
-    lake.ensure_bucket(args.create_bucket).await.map_err(anyhow::Error::msg)?;
+    lake.ensure_bucket(args.create_bucket)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let shutdown = Shutdown::default();
     shutdown.on_signals();
     let ctx = Context {

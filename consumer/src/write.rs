@@ -50,7 +50,13 @@ impl LineageColumns {
         }
     }
 
-    fn append(&mut self, source: &SourceId, lineage: &Lineage, index: Option<u32>, ingested_at: i64) {
+    fn append(
+        &mut self,
+        source: &SourceId,
+        lineage: &Lineage,
+        index: Option<u32>,
+        ingested_at: i64,
+    ) {
         match source {
             SourceId::Kafka { topic, partition } => {
                 self.source_kind.append_value("kafka");
@@ -67,7 +73,8 @@ impl LineageColumns {
         self.source_key.append_option(lineage.key.as_deref());
         self.batch_id.append_option(lineage.batch_id.as_deref());
         self.record_index.append_option(index.map(|i| i as i32));
-        self.kafka_timestamp.append_option(lineage.kafka_timestamp_micros);
+        self.kafka_timestamp
+            .append_option(lineage.kafka_timestamp_micros);
         self.ingested_at.append_value(ingested_at);
     }
 
@@ -240,7 +247,10 @@ impl MicroBatch {
 
 impl Rows for MicroBatch {
     fn valid(&mut self, lineage: &Lineage, index: u32, event: ValidEvent) {
-        let columns = self.bronze.entry(event.event_day()).or_insert_with(BronzeColumns::new);
+        let columns = self
+            .bronze
+            .entry(event.event_day())
+            .or_insert_with(BronzeColumns::new);
         columns.event_id.append_value(&event.event_id);
         columns.user_id.append_value(event.user_id);
         columns.event_type.append_value(event.event_type);
@@ -249,14 +259,17 @@ impl Rows for MicroBatch {
         columns.country.append_option(event.country.as_deref());
         columns.amount.append_option(event.amount);
         columns.extra.append_option(event.extra.as_deref());
-        columns.lineage.append(&self.source, lineage, Some(index), self.ingested_at);
+        columns
+            .lineage
+            .append(&self.source, lineage, Some(index), self.ingested_at);
         columns.rows += 1;
         self.bronze_rows += 1;
     }
 
     fn dead(&mut self, lineage: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
         let d = &mut self.dead;
-        d.lineage.append(&self.source, lineage, index, self.ingested_at);
+        d.lineage
+            .append(&self.source, lineage, index, self.ingested_at);
         d.error_kind.append_value(rejection.code.kind().as_str());
         d.error_code.append_value(rejection.code.as_str());
         d.error_message.append_value(&rejection.message);
@@ -279,7 +292,11 @@ fn to_parquet(batch: RecordBatch) -> anyhow::Result<Bytes> {
 
 /// Puts every object, `concurrency` at a time. Overwrites are intended: a
 /// replay rewrites the same keys with the same rows.
-pub async fn upload(lake: &Lake, files: &[(String, Bytes)], concurrency: usize) -> Result<(), String> {
+pub async fn upload(
+    lake: &Lake,
+    files: &[(String, Bytes)],
+    concurrency: usize,
+) -> Result<(), String> {
     futures::stream::iter(files.iter().map(|(key, bytes)| async move {
         lake.store
             .put(&Lake::path(key), PutPayload::from(bytes.clone()))

@@ -9,7 +9,18 @@ use common::*;
 
 /// 240 batches of 50 over 3 partitions, with corrupt batches and invalid records.
 const PRODUCE: &[&str] = &[
-    "--batches", "240", "--batch-size", "50", "--rate", "0", "--corrupt-ratio", "0.05", "--invalid-ratio", "0.02", "--seed", "7",
+    "--batches",
+    "240",
+    "--batch-size",
+    "50",
+    "--rate",
+    "0",
+    "--corrupt-ratio",
+    "0.05",
+    "--invalid-ratio",
+    "0.02",
+    "--seed",
+    "7",
 ];
 
 fn kafka_env(moto: &Moto, kafka: &Kafka, bucket: &str) -> Env {
@@ -30,7 +41,10 @@ fn kafka_to_s3_exactly_once() {
     let summary = env.produce(&args);
     assert_eq!(num(&summary, "batches"), 240);
 
-    env.run("consumer", &["--source", "kafka", "--once", "--flush-records", "2000"]);
+    env.run(
+        "consumer",
+        &["--source", "kafka", "--once", "--flush-records", "2000"],
+    );
     assert_exactly_once(&env, &summary);
     // Every partition has a checkpoint whose totals add up to what was produced.
     let committed = env.count(
@@ -45,7 +59,10 @@ fn kafka_to_s3_exactly_once() {
 
     let status = env.run("inspector", &["status"]);
     let status = String::from_utf8_lossy(&status.stdout);
-    assert!(status.contains("partition-2") || status.contains("partition 2"), "status lists partitions:\n{status}");
+    assert!(
+        status.contains("partition-2") || status.contains("partition 2"),
+        "status lists partitions:\n{status}"
+    );
 }
 
 #[test]
@@ -54,15 +71,31 @@ fn kafka_consumer_killed_mid_run_recovers_exactly_once() {
     let kafka = Kafka::start("events-crash", 3);
     let env = kafka_env(&moto, &kafka, "lake-crash");
     let summary = env.produce(&[
-        "--batches", "400", "--batch-size", "50", "--rate", "0", "--corrupt-ratio", "0.05", "--invalid-ratio", "0.02",
-        "--seed", "11", "--sink", "kafka",
+        "--batches",
+        "400",
+        "--batch-size",
+        "50",
+        "--rate",
+        "0",
+        "--corrupt-ratio",
+        "0.05",
+        "--invalid-ratio",
+        "0.02",
+        "--seed",
+        "11",
+        "--sink",
+        "kafka",
     ]);
 
     // Small micro-batches so a kill lands between intent, data and commit.
     let consume = ["--source", "kafka", "--once", "--flush-records", "150"];
     let mut kills = 0;
     for (i, delay_ms) in [400u64, 700, 1000, 1300, 500, 900].into_iter().enumerate() {
-        let mut child = env.command("consumer", &consume).stderr(std::process::Stdio::null()).spawn().expect("spawn consumer");
+        let mut child = env
+            .command("consumer", &consume)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn consumer");
         std::thread::sleep(Duration::from_millis(delay_ms));
         match child.try_wait().expect("try_wait") {
             Some(status) => eprintln!("cycle {i}: consumer already finished with {status}"),
@@ -74,7 +107,10 @@ fn kafka_consumer_killed_mid_run_recovers_exactly_once() {
             }
         }
     }
-    assert!(kills >= 1, "no consumer was killed mid-run: the scenario tested nothing");
+    assert!(
+        kills >= 1,
+        "no consumer was killed mid-run: the scenario tested nothing"
+    );
     env.run("consumer", &consume);
     assert_exactly_once(&env, &summary);
 }
@@ -98,9 +134,16 @@ fn continuous_group_consumer_catches_up_and_stops_on_sigterm() {
     });
     // SIGTERM: finish the micro-batch, commit, exit 0.
     let pid = consumer.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
     let status = consumer.wait().expect("wait");
-    assert!(status.success(), "consumer exited with {status} after SIGTERM");
+    assert!(
+        status.success(),
+        "consumer exited with {status} after SIGTERM"
+    );
     assert_exactly_once(&env, &summary);
 }
 
@@ -112,7 +155,10 @@ fn files_source_on_a_local_lake() {
     let mut args = PRODUCE.to_vec();
     args.extend(["--sink", "files"]);
     let summary = env.produce(&args);
-    env.run("consumer", &["--source", "files", "--once", "--flush-records", "1000"]);
+    env.run(
+        "consumer",
+        &["--source", "files", "--once", "--flush-records", "1000"],
+    );
     assert_exactly_once(&env, &summary);
     // Bronze is partitioned by the UTC date of event_ts.
     assert_eq!(
@@ -123,10 +169,24 @@ fn files_source_on_a_local_lake() {
     let rows = env.query(
         "SELECT error_code, error_message FROM dead_letters.events WHERE error_kind = 'invalid_record' LIMIT 1",
     );
-    assert!(!rows[0]["error_message"].as_str().unwrap_or_default().is_empty());
+    assert!(!rows[0]["error_message"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty());
 
     // A second producer run lands after the first; only it is consumed.
-    let second = env.produce(&["--batches", "20", "--batch-size", "10", "--rate", "0", "--seed", "8", "--sink", "files"]);
+    let second = env.produce(&[
+        "--batches",
+        "20",
+        "--batch-size",
+        "10",
+        "--rate",
+        "0",
+        "--seed",
+        "8",
+        "--sink",
+        "files",
+    ]);
     env.run("consumer", &["--source", "files", "--once"]);
     assert_eq!(
         env.count("SELECT count(*) FROM bronze.events"),

@@ -29,18 +29,29 @@ fn p1() -> SourceId {
 async fn conditional_checkpoint_writes_on_s3() {
     let moto = Moto::start();
     let lake = Lake::open(&args(&moto.endpoint, "ckpt-bucket")).expect("open");
-    let missing = lake.ensure_bucket(false).await.expect_err("bucket does not exist yet");
+    let missing = lake
+        .ensure_bucket(false)
+        .await
+        .expect_err("bucket does not exist yet");
     assert!(missing.contains("ckpt-bucket"), "{missing}");
     lake.ensure_bucket(true).await.expect("create bucket");
     lake.ensure_bucket(true).await.expect("idempotent");
 
     let first = checkpoint::load(&lake, &p1()).await.expect("load");
     assert!(first.version.is_none());
-    let a = checkpoint::write(&lake, &first, first.checkpoint.clone(), "a").await.expect("create");
-    let stale = checkpoint::write(&lake, &first, first.checkpoint.clone(), "b").await.expect_err("If-None-Match");
+    let a = checkpoint::write(&lake, &first, first.checkpoint.clone(), "a")
+        .await
+        .expect("create");
+    let stale = checkpoint::write(&lake, &first, first.checkpoint.clone(), "b")
+        .await
+        .expect_err("If-None-Match");
     assert!(matches!(stale, CheckpointError::Lost { .. }), "{stale}");
-    let b = checkpoint::write(&lake, &a, a.checkpoint.clone(), "a").await.expect("If-Match");
-    let zombie = checkpoint::write(&lake, &a, a.checkpoint.clone(), "zombie").await.expect_err("stale ETag");
+    let b = checkpoint::write(&lake, &a, a.checkpoint.clone(), "a")
+        .await
+        .expect("If-Match");
+    let zombie = checkpoint::write(&lake, &a, a.checkpoint.clone(), "zombie")
+        .await
+        .expect_err("stale ETag");
     assert!(matches!(zombie, CheckpointError::Lost { .. }), "{zombie}");
     let reread = checkpoint::load(&lake, &p1()).await.expect("load");
     assert_eq!(reread.version, b.version);
@@ -50,7 +61,14 @@ async fn conditional_checkpoint_writes_on_s3() {
 #[tokio::test]
 async fn unreachable_endpoint_is_one_line_naming_it() {
     let port = common::free_port();
-    let lake = Lake::open(&args(&format!("http://127.0.0.1:{port}"), "lake")).expect("open makes no request");
-    let err = lake.ensure_bucket(true).await.expect_err("nothing listens there");
-    assert!(err.contains(&format!("127.0.0.1:{port}")) && !err.contains('\n'), "{err}");
+    let lake = Lake::open(&args(&format!("http://127.0.0.1:{port}"), "lake"))
+        .expect("open makes no request");
+    let err = lake
+        .ensure_bucket(true)
+        .await
+        .expect_err("nothing listens there");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && !err.contains('\n'),
+        "{err}"
+    );
 }

@@ -154,7 +154,10 @@ pub async fn load(lake: &Lake, source: &SourceId) -> Result<Versioned, Checkpoin
         Location::S3 { .. } => match lake.store.get(&Lake::path(&key)).await {
             Ok(result) => {
                 let etag = result.meta.e_tag.clone();
-                let bytes = result.bytes().await.map_err(|e| CheckpointError::store(&key, e))?;
+                let bytes = result
+                    .bytes()
+                    .await
+                    .map_err(|e| CheckpointError::store(&key, e))?;
                 Some((etag.unwrap_or_default(), bytes.to_vec()))
             }
             Err(object_store::Error::NotFound { .. }) => None,
@@ -183,14 +186,18 @@ pub async fn load(lake: &Lake, source: &SourceId) -> Result<Versioned, Checkpoin
 }
 
 pub fn parse(key: &str, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
-    let checkpoint: Checkpoint = serde_json::from_slice(bytes).map_err(|e| CheckpointError::Invalid {
-        key: key.to_string(),
-        detail: e.to_string(),
-    })?;
+    let checkpoint: Checkpoint =
+        serde_json::from_slice(bytes).map_err(|e| CheckpointError::Invalid {
+            key: key.to_string(),
+            detail: e.to_string(),
+        })?;
     if checkpoint.format != FORMAT {
         return Err(CheckpointError::Invalid {
             key: key.to_string(),
-            detail: format!("format {} is not supported (expected {FORMAT})", checkpoint.format),
+            detail: format!(
+                "format {} is not supported (expected {FORMAT})",
+                checkpoint.format
+            ),
         });
     }
     Ok(checkpoint)
@@ -208,7 +215,8 @@ pub async fn write(
     next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     next.writer = writer.to_string();
     next.write_token = new_token();
-    let mut bytes = serde_json::to_vec_pretty(&next).map_err(|e| CheckpointError::store(&key, e))?;
+    let mut bytes =
+        serde_json::to_vec_pretty(&next).map_err(|e| CheckpointError::store(&key, e))?;
     bytes.push(b'\n');
     let version = match &lake.location {
         Location::Local { root } => {
@@ -217,9 +225,11 @@ pub async fn write(
             let bytes = bytes.clone();
             let source = next.source.clone();
             let key2 = key.clone();
-            tokio::task::spawn_blocking(move || write_local(&path, expected.as_deref(), &bytes, &source, &key2))
-                .await
-                .map_err(|e| CheckpointError::store(&key, e))??
+            tokio::task::spawn_blocking(move || {
+                write_local(&path, expected.as_deref(), &bytes, &source, &key2)
+            })
+            .await
+            .map_err(|e| CheckpointError::store(&key, e))??
         }
         Location::S3 { .. } => {
             let mode = match &previous.version {
@@ -239,7 +249,8 @@ pub async fn write(
                 .await
             {
                 Ok(result) => result.e_tag.unwrap_or_default(),
-                Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => {
+                Err(object_store::Error::AlreadyExists { .. })
+                | Err(object_store::Error::Precondition { .. }) => {
                     // Our own earlier attempt may have landed with its response lost.
                     let current = load(lake, &next.source).await?;
                     if current.checkpoint.write_token == next.write_token {
@@ -269,7 +280,9 @@ fn write_local(
     key: &str,
 ) -> Result<String, CheckpointError> {
     let io = |e: std::io::Error| CheckpointError::store(key, e);
-    let dir = path.parent().ok_or_else(|| CheckpointError::store(key, "no parent directory"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| CheckpointError::store(key, "no parent directory"))?;
     std::fs::create_dir_all(dir).map_err(io)?;
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -363,7 +376,15 @@ mod tests {
         let done = open.committed(95, 5);
         assert_eq!(done.next_offset, Some(10));
         assert_eq!(done.intent, None);
-        assert_eq!(done.totals, Totals { micro_batches: 1, messages: 10, bronze_rows: 95, dead_letter_rows: 5 });
+        assert_eq!(
+            done.totals,
+            Totals {
+                micro_batches: 1,
+                messages: 10,
+                bronze_rows: 95,
+                dead_letter_rows: 5
+            }
+        );
         // Committing without an intent changes nothing.
         assert_eq!(done.committed(1, 1), done);
     }
@@ -374,12 +395,20 @@ mod tests {
         let lake = local_lake(dir.path());
         let first = load(&lake, &p0()).await.expect("load");
         assert_eq!(first.version, None);
-        let a = write(&lake, &first, first.checkpoint.clone(), "a").await.expect("create");
+        let a = write(&lake, &first, first.checkpoint.clone(), "a")
+            .await
+            .expect("create");
         // A second writer that also read "no checkpoint" must lose.
-        let err = write(&lake, &first, first.checkpoint.clone(), "b").await.expect_err("stale");
+        let err = write(&lake, &first, first.checkpoint.clone(), "b")
+            .await
+            .expect_err("stale");
         assert!(matches!(err, CheckpointError::Lost { .. }), "{err}");
-        let b = write(&lake, &a, a.checkpoint.committed(0, 0), "a").await.expect("update");
-        let err = write(&lake, &a, a.checkpoint.clone(), "zombie").await.expect_err("stale");
+        let b = write(&lake, &a, a.checkpoint.committed(0, 0), "a")
+            .await
+            .expect("update");
+        let err = write(&lake, &a, a.checkpoint.clone(), "zombie")
+            .await
+            .expect_err("stale");
         assert!(matches!(err, CheckpointError::Lost { .. }));
         let reread = load(&lake, &p0()).await.expect("load");
         assert_eq!(reread.version, b.version);
@@ -395,7 +424,10 @@ mod tests {
         std::fs::write(&path, b"{not json").expect("write");
         let err = load(&lake, &p0()).await.expect_err("invalid");
         assert!(err.to_string().contains("partition-0.json"), "{err}");
-        let mut other = Checkpoint::initial(SourceId::Kafka { topic: "other".into(), partition: 0 });
+        let mut other = Checkpoint::initial(SourceId::Kafka {
+            topic: "other".into(),
+            partition: 0,
+        });
         other.write_token = "x".into();
         std::fs::write(&path, serde_json::to_vec(&other).expect("json")).expect("write");
         let err = load(&lake, &p0()).await.expect_err("foreign");

@@ -5,7 +5,11 @@
 #[derive(clap::Args, Debug, Clone)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "localhost:9092")]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "localhost:9092"
+    )]
     pub kafka_bootstrap_servers: String,
     /// Topic that carries the batches.
     #[arg(long, env = "KAFKA_TOPIC", default_value = "events")]
@@ -38,7 +42,9 @@ impl KafkaArgs {
             .extra_settings()
             .into_iter()
             .map(|(k, v)| {
-                let secret = ["password", "secret", "key", "token", "jaas"].iter().any(|s| k.contains(s));
+                let secret = ["password", "secret", "key", "token", "jaas"]
+                    .iter()
+                    .any(|s| k.contains(s));
                 format!("{k}={}", if secret { "****" } else { v.as_str() })
             })
             .collect();
@@ -63,7 +69,9 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a size like 64MiB"))?;
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 64MiB"))?;
     let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" => 1_000,
@@ -72,7 +80,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "mib" | "m" => 1 << 20,
         "gb" => 1_000_000_000,
         "gib" | "g" => 1 << 30,
-        _ => return Err(format!("{text:?}: unknown unit (use B, KiB, MiB, GiB, KB, MB, GB)")),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
     };
     number
         .checked_mul(factor)
@@ -81,7 +93,8 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 
 /// Parses `5s`, `250ms`, `1m`.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?}: {e} (use e.g. 5s, 250ms, 1m)"))
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?}: {e} (use e.g. 5s, 250ms, 1m)"))
 }
 
 #[cfg(test)]
@@ -95,7 +108,10 @@ mod tests {
         assert_eq!(parse_bytes("1234"), Ok(1234));
         assert!(parse_bytes("12 parsecs").is_err());
         assert!(parse_bytes("MiB").is_err());
-        assert_eq!(parse_duration("250ms"), Ok(std::time::Duration::from_millis(250)));
+        assert_eq!(
+            parse_duration("250ms"),
+            Ok(std::time::Duration::from_millis(250))
+        );
         assert!(parse_duration("soon").is_err());
     }
 

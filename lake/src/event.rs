@@ -178,7 +178,10 @@ pub fn parse_batch(payload: &[u8], max_message_bytes: usize) -> Result<Vec<&RawV
     let text = std::str::from_utf8(payload).map_err(|e| {
         Rejection::new(
             ErrorCode::NotUtf8,
-            format!("batch is not valid UTF-8: invalid byte at position {}", e.valid_up_to()),
+            format!(
+                "batch is not valid UTF-8: invalid byte at position {}",
+                e.valid_up_to()
+            ),
         )
     })?;
     serde_json::from_str::<Vec<&RawValue>>(text).map_err(|e| match e.classify() {
@@ -195,7 +198,10 @@ pub fn parse_batch(payload: &[u8], max_message_bytes: usize) -> Result<Vec<&RawV
                 Some(b'n') => "null",
                 _ => "a number",
             };
-            Rejection::new(ErrorCode::NotArray, format!("batch is {what}, not a JSON array of events"))
+            Rejection::new(
+                ErrorCode::NotArray,
+                format!("batch is {what}, not a JSON array of events"),
+            )
         }
         _ => Rejection::new(ErrorCode::NotJson, format!("batch is not valid JSON ({e})")),
     })
@@ -419,7 +425,10 @@ fn user_id(raw: &Option<&RawValue>) -> Result<i64, Rejection> {
     if !(first == b'-' || first.is_ascii_digit()) {
         return Err(Rejection::new(
             ErrorCode::WrongType,
-            format!("field `user_id` must be an integer, got a {}", json_type(text)),
+            format!(
+                "field `user_id` must be an integer, got a {}",
+                json_type(text)
+            ),
         ));
     }
     if text.contains(['.', 'e', 'E']) {
@@ -431,7 +440,10 @@ fn user_id(raw: &Option<&RawValue>) -> Result<i64, Rejection> {
     let value: i64 = text.parse().map_err(|_| {
         Rejection::new(
             ErrorCode::OutOfRange,
-            format!("field `user_id` {} does not fit in a 64-bit integer", clip(text)),
+            format!(
+                "field `user_id` {} does not fit in a 64-bit integer",
+                clip(text)
+            ),
         )
     })?;
     if value <= 0 {
@@ -456,7 +468,10 @@ fn amount(raw: &Option<&RawValue>, event_type: &str) -> Result<Option<f64>, Reje
     let text = required(raw, "amount")?.get();
     let value: f64 = match text.as_bytes().first() {
         Some(b'-') | Some(b'0'..=b'9') => text.parse().map_err(|_| {
-            Rejection::new(ErrorCode::WrongType, format!("field `amount` {} is not a number", clip(text)))
+            Rejection::new(
+                ErrorCode::WrongType,
+                format!("field `amount` {} is not a number", clip(text)),
+            )
         })?,
         _ => {
             return Err(Rejection::new(
@@ -468,7 +483,10 @@ fn amount(raw: &Option<&RawValue>, event_type: &str) -> Result<Option<f64>, Reje
     if !value.is_finite() || value < 0.0 {
         return Err(Rejection::new(
             ErrorCode::OutOfRange,
-            format!("field `amount` must be a finite number >= 0, got {}", clip(text)),
+            format!(
+                "field `amount` must be a finite number >= 0, got {}",
+                clip(text)
+            ),
         ));
     }
     Ok(Some(value))
@@ -598,14 +616,24 @@ mod tests {
     #[test]
     fn unknown_fields_are_kept_verbatim() {
         let e = check(&with("utm", r#"{"src":"ad","n":[1,2]}"#)).expect("valid");
-        assert_eq!(e.extra.as_deref(), Some(r#"{"utm":{"src":"ad","n":[1,2]}}"#));
+        assert_eq!(
+            e.extra.as_deref(),
+            Some(r#"{"utm":{"src":"ad","n":[1,2]}}"#)
+        );
     }
 
     #[test]
     fn each_rule_has_its_code() {
         assert_eq!(code("[1]"), ErrorCode::NotObject);
         assert_eq!(code("3"), ErrorCode::NotObject);
-        for f in ["event_id", "user_id", "event_type", "event_ts", "page", "amount"] {
+        for f in [
+            "event_id",
+            "user_id",
+            "event_type",
+            "event_ts",
+            "page",
+            "amount",
+        ] {
             assert_eq!(code(&without(f)), ErrorCode::MissingField, "{f}");
             assert_eq!(code(&with(f, "null")), ErrorCode::MissingField, "{f}");
         }
@@ -616,13 +644,31 @@ mod tests {
         assert_eq!(code(&with("user_id", "1e3")), ErrorCode::WrongType);
         assert_eq!(code(&with("user_id", "0")), ErrorCode::OutOfRange);
         assert_eq!(code(&with("user_id", "-3")), ErrorCode::OutOfRange);
-        assert_eq!(code(&with("user_id", "9223372036854775808")), ErrorCode::OutOfRange);
-        assert_eq!(code(&with("event_type", "\"refund\"")), ErrorCode::UnknownEventType);
+        assert_eq!(
+            code(&with("user_id", "9223372036854775808")),
+            ErrorCode::OutOfRange
+        );
+        assert_eq!(
+            code(&with("event_type", "\"refund\"")),
+            ErrorCode::UnknownEventType
+        );
         assert_eq!(code(&with("event_type", "true")), ErrorCode::WrongType);
-        assert_eq!(code(&with("event_ts", "\"2026-11-22T10:00:00\"")), ErrorCode::BadTimestamp);
-        assert_eq!(code(&with("event_ts", "\"2026-02-30T10:00:00Z\"")), ErrorCode::BadTimestamp);
-        assert_eq!(code(&with("event_ts", "\"2016-12-31T23:59:60Z\"")), ErrorCode::BadTimestamp);
-        assert_eq!(code(&with("event_ts", "\"0000-01-01T00:00:00Z\"")), ErrorCode::BadTimestamp);
+        assert_eq!(
+            code(&with("event_ts", "\"2026-11-22T10:00:00\"")),
+            ErrorCode::BadTimestamp
+        );
+        assert_eq!(
+            code(&with("event_ts", "\"2026-02-30T10:00:00Z\"")),
+            ErrorCode::BadTimestamp
+        );
+        assert_eq!(
+            code(&with("event_ts", "\"2016-12-31T23:59:60Z\"")),
+            ErrorCode::BadTimestamp
+        );
+        assert_eq!(
+            code(&with("event_ts", "\"0000-01-01T00:00:00Z\"")),
+            ErrorCode::BadTimestamp
+        );
         assert_eq!(code(&with("event_ts", "1700000000")), ErrorCode::WrongType);
         assert_eq!(code(&with("page", "[\"/\"]")), ErrorCode::WrongType);
         assert_eq!(code(&with("country", "\"XX\"")), ErrorCode::BadCountry);
@@ -635,8 +681,14 @@ mod tests {
         let click_no_amount = click.replace(",\"amount\":19.5", "");
         assert!(check(&click_no_amount).is_ok(), "{click_no_amount}");
         assert!(check(&click.replace("19.5", "null")).is_ok());
-        assert_eq!(code(&good().replace("\"page\"", "\"user_id\":1,\"page\"")), ErrorCode::DuplicateField);
-        assert_eq!(code(&with("x", "1").replace('}', ",\"x\":2}")), ErrorCode::DuplicateField);
+        assert_eq!(
+            code(&good().replace("\"page\"", "\"user_id\":1,\"page\"")),
+            ErrorCode::DuplicateField
+        );
+        assert_eq!(
+            code(&with("x", "1").replace('}', ",\"x\":2}")),
+            ErrorCode::DuplicateField
+        );
     }
 
     #[test]

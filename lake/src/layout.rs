@@ -30,7 +30,9 @@ impl SourceId {
     pub fn tag(&self) -> String {
         match self {
             SourceId::Kafka { topic, partition } => format!("kafka-{topic}-p{partition}"),
-            SourceId::Files { prefix } => format!("files-{}", prefix.trim_end_matches('/').replace('/', "-")),
+            SourceId::Files { prefix } => {
+                format!("files-{}", prefix.trim_end_matches('/').replace('/', "-"))
+            }
         }
     }
 
@@ -50,7 +52,9 @@ impl SourceId {
 impl std::fmt::Display for SourceId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SourceId::Kafka { topic, partition } => write!(f, "kafka topic {topic} partition {partition}"),
+            SourceId::Kafka { topic, partition } => {
+                write!(f, "kafka topic {topic} partition {partition}")
+            }
             SourceId::Files { prefix } => write!(f, "files under {prefix}"),
         }
     }
@@ -88,7 +92,10 @@ pub fn raw_key(run: &str, seq: u64) -> String {
 /// The batch id a raw object carries when it has no metadata: its file stem
 /// prefixed by its run, e.g. `20261122T101500Z-s42-000000017`.
 pub fn batch_id_from_raw_key(key: &str) -> String {
-    let rest = key.strip_prefix(RAW_EVENTS).unwrap_or(key).trim_start_matches('/');
+    let rest = key
+        .strip_prefix(RAW_EVENTS)
+        .unwrap_or(key)
+        .trim_start_matches('/');
     let rest = rest.strip_suffix(".json").unwrap_or(rest);
     rest.replace('/', "-")
 }
@@ -122,7 +129,10 @@ mod tests {
             dead_letter_key(&p0, &range),
             "dead_letters/events/kafka-events-p0/00000000000000001234-00000000000000001500.parquet"
         );
-        assert_eq!(p0.checkpoint_key(), "_checkpoints/events/kafka/events/partition-0.json");
+        assert_eq!(
+            p0.checkpoint_key(),
+            "_checkpoints/events/kafka/events/partition-0.json"
+        );
         assert!(range_tag(&p0, 0, 99, 99) < range_tag(&p0, 0, 100, 100));
     }
 
@@ -130,11 +140,17 @@ mod tests {
     fn files_source_keys() {
         let f = SourceId::files();
         assert_eq!(f.tag(), "files-raw-events");
-        assert_eq!(f.checkpoint_key(), "_checkpoints/events/files/raw-events.json");
+        assert_eq!(
+            f.checkpoint_key(),
+            "_checkpoints/events/files/raw-events.json"
+        );
         assert_eq!(range_tag(&f, 42, 0, 0), "000000000042");
         let key = raw_key("20261122T101500Z-s42", 17);
         assert_eq!(key, "raw/events/20261122T101500Z-s42/000000017.json");
-        assert_eq!(batch_id_from_raw_key(&key), "20261122T101500Z-s42-000000017");
+        assert_eq!(
+            batch_id_from_raw_key(&key),
+            "20261122T101500Z-s42-000000017"
+        );
         assert!(raw_key("r", 9) < raw_key("r", 10));
     }
 

@@ -79,12 +79,18 @@ impl Location {
         }
         if let Some(rest) = url.strip_prefix("file://") {
             if !rest.starts_with('/') {
-                return Err(format!("LAKE_URL {url:?}: a file:// URL needs an absolute path (file:///abs/path)"));
+                return Err(format!(
+                    "LAKE_URL {url:?}: a file:// URL needs an absolute path (file:///abs/path)"
+                ));
             }
-            return Ok(Location::Local { root: PathBuf::from(rest) });
+            return Ok(Location::Local {
+                root: PathBuf::from(rest),
+            });
         }
         if url.contains("://") {
-            return Err(format!("LAKE_URL {url:?}: use s3://bucket[/prefix], file:///abs/path or a local path"));
+            return Err(format!(
+                "LAKE_URL {url:?}: use s3://bucket[/prefix], file:///abs/path or a local path"
+            ));
         }
         let path = PathBuf::from(url);
         let root = if path.is_absolute() {
@@ -120,11 +126,16 @@ impl Lake {
         let store: Arc<dyn ObjectStore> = match &location {
             Location::Local { root } => {
                 std::fs::create_dir_all(root).map_err(|e| {
-                    format!("LAKE_URL {}: cannot create directory {}: {e}", args.lake_url, root.display())
+                    format!(
+                        "LAKE_URL {}: cannot create directory {}: {e}",
+                        args.lake_url,
+                        root.display()
+                    )
                 })?;
-                Arc::new(LocalFileSystem::new_with_prefix(root).map_err(|e| {
-                    format!("LAKE_URL {}: {e}", args.lake_url)
-                })?)
+                Arc::new(
+                    LocalFileSystem::new_with_prefix(root)
+                        .map_err(|e| format!("LAKE_URL {}: {e}", args.lake_url))?,
+                )
             }
             Location::S3 { bucket, prefix } => {
                 let s3 = s3_builder(args, bucket)?
@@ -166,10 +177,19 @@ impl Lake {
             return Ok(());
         };
         let endpoint = self.endpoint();
-        let url = url::Url::parse(&endpoint).map_err(|e| format!("AWS_ENDPOINT_URL {endpoint:?}: {e}"))?;
-        let s3_bucket = rusty_s3::Bucket::new(url, rusty_s3::UrlStyle::Path, bucket.clone(), self.args.aws_region.clone())
+        let url = url::Url::parse(&endpoint)
             .map_err(|e| format!("AWS_ENDPOINT_URL {endpoint:?}: {e}"))?;
-        let credentials = match (&self.args.aws_access_key_id, &self.args.aws_secret_access_key) {
+        let s3_bucket = rusty_s3::Bucket::new(
+            url,
+            rusty_s3::UrlStyle::Path,
+            bucket.clone(),
+            self.args.aws_region.clone(),
+        )
+        .map_err(|e| format!("AWS_ENDPOINT_URL {endpoint:?}: {e}"))?;
+        let credentials = match (
+            &self.args.aws_access_key_id,
+            &self.args.aws_secret_access_key,
+        ) {
             (Some(k), Some(s)) => Some(rusty_s3::Credentials::new(k.clone(), s.clone())),
             _ => None,
         };
@@ -178,12 +198,13 @@ impl Lake {
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         use rusty_s3::S3Action;
-        let head = s3_bucket.head_bucket(credentials.as_ref()).sign(Duration::from_secs(300));
-        let response = client
-            .head(head.as_str())
-            .send()
-            .await
-            .map_err(|e| format!("S3 endpoint {endpoint} is unreachable: {}", root_cause(&e)))?;
+        let head = s3_bucket
+            .head_bucket(credentials.as_ref())
+            .sign(Duration::from_secs(300));
+        let response =
+            client.head(head.as_str()).send().await.map_err(|e| {
+                format!("S3 endpoint {endpoint} is unreachable: {}", root_cause(&e))
+            })?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             403 => Err(format!(
@@ -238,9 +259,12 @@ fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, String> 
                 .with_timeout(Duration::from_secs(60)),
         );
     if let Some(endpoint) = &args.aws_endpoint_url {
-        let parsed = url::Url::parse(endpoint).map_err(|e| format!("AWS_ENDPOINT_URL {endpoint:?}: {e}"))?;
+        let parsed =
+            url::Url::parse(endpoint).map_err(|e| format!("AWS_ENDPOINT_URL {endpoint:?}: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(format!("AWS_ENDPOINT_URL {endpoint:?}: expected http://host:port or https://host"));
+            return Err(format!(
+                "AWS_ENDPOINT_URL {endpoint:?}: expected http://host:port or https://host"
+            ));
         }
         builder = builder
             .with_endpoint(endpoint.trim_end_matches('/'))
@@ -248,13 +272,20 @@ fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, String> 
     }
     match (&args.aws_access_key_id, &args.aws_secret_access_key) {
         (Some(key), Some(secret)) => {
-            builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+            builder = builder
+                .with_access_key_id(key)
+                .with_secret_access_key(secret);
         }
-        (Some(_), None) => return Err("AWS_SECRET_ACCESS_KEY is not set (AWS_ACCESS_KEY_ID is)".into()),
-        (None, Some(_)) => return Err("AWS_ACCESS_KEY_ID is not set (AWS_SECRET_ACCESS_KEY is)".into()),
-        (None, None) if args.aws_endpoint_url.is_some() => {
-            return Err("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (needed for AWS_ENDPOINT_URL)".into())
+        (Some(_), None) => {
+            return Err("AWS_SECRET_ACCESS_KEY is not set (AWS_ACCESS_KEY_ID is)".into())
         }
+        (None, Some(_)) => {
+            return Err("AWS_ACCESS_KEY_ID is not set (AWS_SECRET_ACCESS_KEY is)".into())
+        }
+        (None, None) if args.aws_endpoint_url.is_some() => return Err(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (needed for AWS_ENDPOINT_URL)"
+                .into(),
+        ),
         // On AWS without keys: the instance or web-identity credentials.
         (None, None) => {}
     }
@@ -283,17 +314,27 @@ mod tests {
     fn parses_lake_urls() {
         assert_eq!(
             Location::parse("s3://lake").expect("valid"),
-            Location::S3 { bucket: "lake".into(), prefix: "".into() }
+            Location::S3 {
+                bucket: "lake".into(),
+                prefix: "".into()
+            }
         );
         assert_eq!(
             Location::parse("s3://my-lake/a/b/").expect("valid"),
-            Location::S3 { bucket: "my-lake".into(), prefix: "a/b".into() }
+            Location::S3 {
+                bucket: "my-lake".into(),
+                prefix: "a/b".into()
+            }
         );
         assert_eq!(
             Location::parse("file:///tmp/x").expect("valid"),
-            Location::Local { root: "/tmp/x".into() }
+            Location::Local {
+                root: "/tmp/x".into()
+            }
         );
-        assert!(matches!(Location::parse("data/lake"), Ok(Location::Local { root }) if root.is_absolute()));
+        assert!(
+            matches!(Location::parse("data/lake"), Ok(Location::Local { root }) if root.is_absolute())
+        );
         for bad in ["", "s3://", "s3://UPPER", "gs://x", "file://relative"] {
             let err = Location::parse(bad).expect_err(bad);
             assert!(err.starts_with("LAKE_URL"), "{err}");
@@ -310,7 +351,10 @@ mod tests {
             aws_region: "us-east-1".into(),
         };
         let shown = args.masked();
-        assert!(!shown.contains("very-secret") && !shown.contains("AKIASECRETKEYID"), "{shown}");
+        assert!(
+            !shown.contains("very-secret") && !shown.contains("AKIASECRETKEYID"),
+            "{shown}"
+        );
         assert!(shown.contains("AKIA****"));
     }
 }

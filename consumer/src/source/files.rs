@@ -38,11 +38,18 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     let mut batch = MicroBatch::new(source.clone());
     loop {
         let keys = list_after(lake, state.checkpoint.after_key.as_deref()).await?;
-        let mut objects = futures::stream::iter(keys.iter().map(|key| fetch(lake, key))).buffered(PREFETCH);
+        let mut objects =
+            futures::stream::iter(keys.iter().map(|key| fetch(lake, key))).buffered(PREFETCH);
         while let Some(object) = objects.next().await {
             let (key, payload, batch_id) = object?;
             add_object(ctx, &mut batch, key, &payload, batch_id);
-            if should_flush(&ctx.limits, batch.records(), batch.input_bytes, batch.started.elapsed()) || ctx.shutdown.requested() {
+            if should_flush(
+                &ctx.limits,
+                batch.records(),
+                batch.input_bytes,
+                batch.started.elapsed(),
+            ) || ctx.shutdown.requested()
+            {
                 commit(ctx, &mut state, &mut batch).await?;
             }
             if ctx.shutdown.requested() {
@@ -52,7 +59,12 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
         drop(objects);
         let idle_flush = ctx.once
             || ctx.shutdown.requested()
-            || should_flush(&ctx.limits, batch.records(), batch.input_bytes, batch.started.elapsed());
+            || should_flush(
+                &ctx.limits,
+                batch.records(),
+                batch.input_bytes,
+                batch.started.elapsed(),
+            );
         if !batch.is_empty() && idle_flush {
             commit(ctx, &mut state, &mut batch).await?;
         }
@@ -66,7 +78,11 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     }
 }
 
-async fn commit(ctx: &Context, state: &mut lake::checkpoint::Versioned, batch: &mut MicroBatch) -> anyhow::Result<()> {
+async fn commit(
+    ctx: &Context,
+    state: &mut lake::checkpoint::Versioned,
+    batch: &mut MicroBatch,
+) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -80,7 +96,13 @@ async fn commit(ctx: &Context, state: &mut lake::checkpoint::Versioned, batch: &
     }
 }
 
-fn add_object(ctx: &Context, batch: &mut MicroBatch, key: String, payload: &[u8], batch_id: Option<String>) {
+fn add_object(
+    ctx: &Context,
+    batch: &mut MicroBatch,
+    key: String,
+    payload: &[u8],
+    batch_id: Option<String>,
+) {
     batch.add_message(None, Some(&key), payload.len());
     let lineage = Lineage {
         offset: None,
@@ -90,11 +112,18 @@ fn add_object(ctx: &Context, batch: &mut MicroBatch, key: String, payload: &[u8]
     };
     let counts = decode_batch(payload, &lineage, ctx.max_message_bytes, batch);
     if counts.corrupt > 0 {
-        warn!(key = lineage.key.as_deref().unwrap_or_default(), "corrupt batch sent to dead letters");
+        warn!(
+            key = lineage.key.as_deref().unwrap_or_default(),
+            "corrupt batch sent to dead letters"
+        );
     }
 }
 
-async fn decode_objects(ctx: &Context, keys: &[String], batch: &mut MicroBatch) -> anyhow::Result<()> {
+async fn decode_objects(
+    ctx: &Context,
+    keys: &[String],
+    batch: &mut MicroBatch,
+) -> anyhow::Result<()> {
     let lake = &ctx.committer.lake;
     let objects: Vec<_> = futures::stream::iter(keys.iter().map(|k| fetch(lake, k)))
         .buffered(PREFETCH)
@@ -110,7 +139,9 @@ async fn decode_objects(ctx: &Context, keys: &[String], batch: &mut MicroBatch) 
 async fn list_after(lake: &Lake, after: Option<&str>) -> anyhow::Result<Vec<String>> {
     let prefix = Lake::path(layout::RAW_EVENTS);
     let listing = match after {
-        Some(after) => lake.store.list_with_offset(Some(&prefix), &Lake::path(after)),
+        Some(after) => lake
+            .store
+            .list_with_offset(Some(&prefix), &Lake::path(after)),
         None => lake.store.list(Some(&prefix)),
     };
     let mut keys: Vec<String> = listing

@@ -16,7 +16,9 @@ use anyhow::Context as _;
 use lake::checkpoint::Versioned;
 use lake::layout::SourceId;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
@@ -83,7 +85,12 @@ impl Partition {
 
     fn done(&self) -> bool {
         match self.end {
-            Some(end) => self.last_offset.map(|o| o + 1).unwrap_or(self.next_offset()) >= end,
+            Some(end) => {
+                self.last_offset
+                    .map(|o| o + 1)
+                    .unwrap_or(self.next_offset())
+                    >= end
+            }
             None => false,
         }
     }
@@ -118,7 +125,11 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
         })
         .context("creating the Kafka consumer (check KAFKA_BOOTSTRAP_SERVERS and the --kafka-setting values)")?;
     let partition_ids = topic_partitions(&consumer, ctx)?;
-    info!(topic, partitions = partition_ids.len(), "connected to Kafka");
+    info!(
+        topic,
+        partitions = partition_ids.len(),
+        "connected to Kafka"
+    );
 
     let mut partitions: BTreeMap<i32, Partition> = BTreeMap::new();
     if ctx.once {
@@ -131,7 +142,12 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
             part.end = Some(high);
             let mut start = part.next_offset();
             if start < low {
-                error!(partition = p, from = start, to = low, "messages were deleted by retention before they were consumed");
+                error!(
+                    partition = p,
+                    from = start,
+                    to = low,
+                    "messages were deleted by retention before they were consumed"
+                );
                 start = low;
                 part.expect = Some(low);
             }
@@ -188,20 +204,33 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn topic_partitions(consumer: &StreamConsumer<RebalanceForwarder>, ctx: &Context) -> anyhow::Result<Vec<i32>> {
+fn topic_partitions(
+    consumer: &StreamConsumer<RebalanceForwarder>,
+    ctx: &Context,
+) -> anyhow::Result<Vec<i32>> {
     let topic = &ctx.kafka.kafka_topic;
     let servers = &ctx.kafka.kafka_bootstrap_servers;
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| anyhow::anyhow!("Kafka brokers at {servers} (KAFKA_BOOTSTRAP_SERVERS) did not answer: {e}"))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "Kafka brokers at {servers} (KAFKA_BOOTSTRAP_SERVERS) did not answer: {e}"
+            )
+        })?;
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
         anyhow::bail!("topic {topic} (KAFKA_TOPIC) not found at {servers}");
     };
     if let Some(e) = found.error() {
-        anyhow::bail!("topic {topic} (KAFKA_TOPIC) at {servers}: {:?}", rdkafka::types::RDKafkaRespErr::from(e));
+        anyhow::bail!(
+            "topic {topic} (KAFKA_TOPIC) at {servers}: {}",
+            rdkafka::error::RDKafkaErrorCode::from(e)
+        );
     }
     let ids: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
-    anyhow::ensure!(!ids.is_empty(), "topic {topic} (KAFKA_TOPIC) at {servers} has no partitions");
+    anyhow::ensure!(
+        !ids.is_empty(),
+        "topic {topic} (KAFKA_TOPIC) at {servers} has no partitions"
+    );
     Ok(ids)
 }
 
@@ -216,11 +245,21 @@ async fn load_partition(ctx: &Context, p: i32) -> anyhow::Result<Partition> {
         let (first, last) = intent
             .first_offset
             .zip(intent.last_offset)
-            .with_context(|| format!("checkpoint {} has an intent without offsets", source.checkpoint_key()))?;
-        info!(partition = p, first, last, "replaying the open intent of an interrupted micro-batch");
+            .with_context(|| {
+                format!(
+                    "checkpoint {} has an intent without offsets",
+                    source.checkpoint_key()
+                )
+            })?;
+        info!(
+            partition = p,
+            first, last, "replaying the open intent of an interrupted micro-batch"
+        );
         let config = client_config(ctx);
         let topic = ctx.kafka.kafka_topic.clone();
-        let messages = tokio::task::spawn_blocking(move || read_range(config, &topic, p, first, last)).await??;
+        let messages =
+            tokio::task::spawn_blocking(move || read_range(config, &topic, p, first, last))
+                .await??;
         let mut batch = MicroBatch::new(source.clone());
         for m in &messages {
             decode_message(ctx, &mut batch, m);
@@ -243,7 +282,13 @@ async fn load_partition(ctx: &Context, p: i32) -> anyhow::Result<Partition> {
 }
 
 /// Reads exactly the messages with offsets `first..=last` of one partition.
-fn read_range(config: ClientConfig, topic: &str, p: i32, first: i64, last: i64) -> anyhow::Result<Vec<rdkafka::message::OwnedMessage>> {
+fn read_range(
+    config: ClientConfig,
+    topic: &str,
+    p: i32,
+    first: i64,
+    last: i64,
+) -> anyhow::Result<Vec<rdkafka::message::OwnedMessage>> {
     let reader: BaseConsumer = config.create().context("creating the replay consumer")?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, p, Offset::Offset(first))?;
@@ -271,7 +316,11 @@ fn read_range(config: ClientConfig, topic: &str, p: i32, first: i64, last: i64) 
     )
 }
 
-async fn apply_rebalances(ctx: &Context, events: &mpsc::Receiver<Assignment>, partitions: &mut BTreeMap<i32, Partition>) -> anyhow::Result<()> {
+async fn apply_rebalances(
+    ctx: &Context,
+    events: &mpsc::Receiver<Assignment>,
+    partitions: &mut BTreeMap<i32, Partition>,
+) -> anyhow::Result<()> {
     while let Ok(event) = events.try_recv() {
         match event {
             Assignment::Revoke(ids) => {
@@ -284,10 +333,14 @@ async fn apply_rebalances(ctx: &Context, events: &mpsc::Receiver<Assignment>, pa
             }
             Assignment::Assign(ids) => {
                 for p in ids {
-                    if !partitions.contains_key(&p) {
+                    if let std::collections::btree_map::Entry::Vacant(slot) = partitions.entry(p) {
                         let part = load_partition(ctx, p).await?;
-                        info!(partition = p, next_offset = part.next_offset(), "partition assigned");
-                        partitions.insert(p, part);
+                        info!(
+                            partition = p,
+                            next_offset = part.next_offset(),
+                            "partition assigned"
+                        );
+                        slot.insert(part);
                     }
                 }
             }
@@ -306,7 +359,10 @@ async fn accept(
 ) -> anyhow::Result<()> {
     let (p, offset) = (message.partition(), message.offset());
     let Some(part) = partitions.get_mut(&p) else {
-        debug!(partition = p, offset, "message of a partition not owned; ignored");
+        debug!(
+            partition = p,
+            offset, "message of a partition not owned; ignored"
+        );
         return Ok(());
     };
     if let Some(expect) = part.expect {
@@ -314,15 +370,31 @@ async fn accept(
             return Ok(());
         }
         if offset > expect {
-            let (low, _) = consumer.fetch_watermarks(&ctx.kafka.kafka_topic, p, METADATA_TIMEOUT)?;
+            let (low, _) =
+                consumer.fetch_watermarks(&ctx.kafka.kafka_topic, p, METADATA_TIMEOUT)?;
             // After a few seeks that land past `expect`, the broker has no message there (compaction).
             if low <= expect && part.seeks < 3 {
                 part.seeks += 1;
-                info!(partition = p, from = offset, to = expect, "seeking back to the checkpoint");
-                consumer.seek(&ctx.kafka.kafka_topic, p, Offset::Offset(expect), METADATA_TIMEOUT)?;
+                info!(
+                    partition = p,
+                    from = offset,
+                    to = expect,
+                    "seeking back to the checkpoint"
+                );
+                consumer.seek(
+                    &ctx.kafka.kafka_topic,
+                    p,
+                    Offset::Offset(expect),
+                    METADATA_TIMEOUT,
+                )?;
                 return Ok(());
             }
-            error!(partition = p, from = expect, to = offset, "messages missing from Kafka before they were consumed");
+            error!(
+                partition = p,
+                from = expect,
+                to = offset,
+                "messages missing from Kafka before they were consumed"
+            );
         }
         part.expect = None;
     }
@@ -359,16 +431,28 @@ fn decode_message(ctx: &Context, batch: &mut MicroBatch, message: &impl Message)
     };
     let counts = decode_batch(payload, &lineage, ctx.max_message_bytes, batch);
     if counts.corrupt > 0 {
-        debug!(partition = message.partition(), offset = message.offset(), "corrupt batch sent to dead letters");
+        debug!(
+            partition = message.partition(),
+            offset = message.offset(),
+            "corrupt batch sent to dead letters"
+        );
     }
 }
 
 /// `--once`: a partition with nothing new for a while whose position reached
 /// the start's high watermark is done (the tail may be transaction markers).
-fn mark_idle_partitions_done(consumer: &StreamConsumer<RebalanceForwarder>, topic: &str, partitions: &mut BTreeMap<i32, Partition>) {
-    let Ok(positions) = consumer.position() else { return };
+fn mark_idle_partitions_done(
+    consumer: &StreamConsumer<RebalanceForwarder>,
+    topic: &str,
+    partitions: &mut BTreeMap<i32, Partition>,
+) {
+    let Ok(positions) = consumer.position() else {
+        return;
+    };
     for element in positions.elements_for_topic(topic) {
-        if let (Some(part), Offset::Offset(position)) = (partitions.get_mut(&element.partition()), element.offset()) {
+        if let (Some(part), Offset::Offset(position)) =
+            (partitions.get_mut(&element.partition()), element.offset())
+        {
             if part.end.is_some_and(|end| position >= end) {
                 part.last_offset = Some(part.last_offset.unwrap_or(position - 1).max(position - 1));
             }
@@ -379,7 +463,13 @@ fn mark_idle_partitions_done(consumer: &StreamConsumer<RebalanceForwarder>, topi
 fn buffered(partitions: &BTreeMap<i32, Partition>) -> (u64, u64, Duration) {
     partitions.values().filter_map(|p| p.batch.as_ref()).fold(
         (0, 0, Duration::ZERO),
-        |(records, bytes, age), b| (records + b.records(), bytes + b.input_bytes, age.max(b.started.elapsed())),
+        |(records, bytes, age), b| {
+            (
+                records + b.records(),
+                bytes + b.input_bytes,
+                age.max(b.started.elapsed()),
+            )
+        },
     )
 }
 
@@ -394,7 +484,10 @@ async fn flush(
         let batch = part.batch.take()?;
         Some(async move { (*p, ctx.committer.commit(&mut part.state, batch).await) })
     });
-    let results: HashMap<i32, anyhow::Result<Outcome>> = futures::future::join_all(commits).await.into_iter().collect();
+    let results: HashMap<i32, anyhow::Result<Outcome>> = futures::future::join_all(commits)
+        .await
+        .into_iter()
+        .collect();
     let mut offsets = TopicPartitionList::new();
     for (p, result) in results {
         match result? {

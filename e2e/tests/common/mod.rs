@@ -17,12 +17,20 @@ pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --release --workspace` first (make test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --release --workspace` first (make test does)",
+        path.display()
+    );
     path
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// A moto S3 server on a free loopback port, killed on drop.
@@ -35,7 +43,14 @@ impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -49,7 +64,10 @@ impl Moto {
             if let Ok(Some(status)) = moto.child.try_wait() {
                 panic!("moto server exited with {status}: is `moto[server]` installed? (pip install 'moto[server]')");
             }
-            assert!(Instant::now() < deadline, "moto server did not start within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "moto server did not start within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         moto
@@ -72,7 +90,9 @@ pub struct Kafka {
 impl Kafka {
     pub fn start(topic: &str, partitions: i32) -> Kafka {
         let cluster = MockCluster::new(1).expect("mock cluster");
-        cluster.create_topic(topic, partitions, 1).expect("create topic");
+        cluster
+            .create_topic(topic, partitions, 1)
+            .expect("create topic");
         Kafka {
             cluster,
             topic: topic.to_string(),
@@ -138,7 +158,11 @@ impl Env {
         let mut cmd = Command::new(bin(binary));
         cmd.args(args).current_dir(self.dir.path());
         for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") || key.starts_with("KAFKA_") || key.starts_with("LAKE_") || key.starts_with("DUCKDB_") {
+            if key.starts_with("AWS_")
+                || key.starts_with("KAFKA_")
+                || key.starts_with("LAKE_")
+                || key.starts_with("DUCKDB_")
+            {
                 cmd.env_remove(key);
             }
         }
@@ -161,19 +185,26 @@ impl Env {
 
     /// Runs the producer and returns its summary.
     pub fn produce(&self, args: &[&str]) -> Value {
-        let summary = self.dir.path().join(format!("summary-{}.json", free_port()));
+        let summary = self
+            .dir
+            .path()
+            .join(format!("summary-{}.json", free_port()));
         let summary_arg = summary.display().to_string();
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--summary", &summary_arg]);
         self.run("producer", &all);
-        serde_json::from_slice(&std::fs::read(&summary).expect("summary written")).expect("summary is JSON")
+        serde_json::from_slice(&std::fs::read(&summary).expect("summary written"))
+            .expect("summary is JSON")
     }
 
     /// `inspector query SQL --format json`, parsed.
     pub fn query(&self, sql: &str) -> Vec<Value> {
         let out = self.run("inspector", &["query", sql, "--format", "json"]);
         let value: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("inspector output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "inspector output is not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         });
         value.as_array().expect("a JSON array of rows").clone()
     }
@@ -182,7 +213,10 @@ impl Env {
     pub fn count(&self, sql: &str) -> u64 {
         let rows = self.query(sql);
         let row = rows.first().and_then(Value::as_object).expect("one row");
-        row.values().next().and_then(Value::as_u64).unwrap_or_else(|| panic!("not a count: {row:?}"))
+        row.values()
+            .next()
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("not a count: {row:?}"))
     }
 }
 
@@ -195,7 +229,9 @@ pub fn tail(text: &str, max: usize) -> &str {
 }
 
 pub fn num(summary: &Value, field: &str) -> u64 {
-    summary[field].as_u64().unwrap_or_else(|| panic!("summary has no {field}: {summary}"))
+    summary[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("summary has no {field}: {summary}"))
 }
 
 /// The checks every scenario ends with: exact counts against the producer's
@@ -204,11 +240,26 @@ pub fn assert_exactly_once(env: &Env, summary: &Value) {
     let valid = num(summary, "valid_records");
     let invalid = num(summary, "invalid_records");
     let corrupt = num(summary, "corrupt_batches");
-    assert!(valid > 0 && invalid > 0 && corrupt > 0, "the scenario must exercise every path: {summary}");
+    assert!(
+        valid > 0 && invalid > 0 && corrupt > 0,
+        "the scenario must exercise every path: {summary}"
+    );
     assert_eq!(num(summary, "records"), valid + invalid);
-    assert_eq!(env.count("SELECT count(*) FROM bronze.events"), valid, "bronze rows");
-    assert_eq!(env.count("SELECT count(DISTINCT event_id) FROM bronze.events"), valid, "distinct event_ids in bronze");
-    assert_eq!(env.count("SELECT count(*) FROM dead_letters.events"), invalid + corrupt, "dead-letter rows");
+    assert_eq!(
+        env.count("SELECT count(*) FROM bronze.events"),
+        valid,
+        "bronze rows"
+    );
+    assert_eq!(
+        env.count("SELECT count(DISTINCT event_id) FROM bronze.events"),
+        valid,
+        "distinct event_ids in bronze"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters.events"),
+        invalid + corrupt,
+        "dead-letter rows"
+    );
     assert_eq!(
         env.count("SELECT count(*) FROM dead_letters.events WHERE error_kind = 'corrupt_batch' AND record_index IS NULL"),
         corrupt,
@@ -236,7 +287,10 @@ pub fn assert_exactly_once(env: &Env, summary: &Value) {
 pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
