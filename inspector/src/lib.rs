@@ -27,7 +27,11 @@ use crate::session::{Options, Session};
 use crate::status::StatusFormat;
 
 #[derive(Parser, Debug)]
-#[command(name = "inspector", version, about = "Look at the lake with DuckDB: bronze.events and dead_letters.events.")]
+#[command(
+    name = "inspector",
+    version,
+    about = "Look at the lake with DuckDB: bronze.events and dead_letters.events."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -52,6 +56,7 @@ pub enum Command {
     },
     /// Checkpoints, Kafka lag, row counts and dead-letter reasons.
     Status {
+        /// Output format; json has the same content.
         #[arg(long, value_enum, default_value = "text")]
         format: StatusFormat,
         #[command(flatten)]
@@ -59,8 +64,11 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Print the SQL that defines the schemas and views, for the duckdb CLI
-    /// (e.g. `inspector init-sql > lake.sql; duckdb -init lake.sql`).
+    /// Print the SQL that defines the schemas and views, for the duckdb CLI.
+    ///
+    /// For example `inspector init-sql > lake.sql; duckdb -init lake.sql`.
+    /// For an s3:// lake it includes LOAD httpfs and the S3 secret (its key
+    /// only with --with-secrets); with --mirror it reads the local mirror.
     InitSql {
         /// Print the S3 secret key instead of a placeholder.
         #[arg(long)]
@@ -124,21 +132,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let history = cache_dir()?.join("inspector_history");
             shell::run(&mut session, &history)
         }
-        Command::Query { sql, format, common } => {
+        Command::Query {
+            sql,
+            format,
+            common,
+        } => {
             let session = open(&common)?;
             let result = output::query(&session.conn, &sql)?;
             output::write(&result, format, &mut stdout)
         }
-        Command::Status { format, kafka, common } => {
+        Command::Status {
+            format,
+            kafka,
+            common,
+        } => {
             let session = open(&common)?;
             let report = status::gather(&session, &kafka)?;
             match format {
                 StatusFormat::Text => write!(stdout, "{}", report.text())?,
-                StatusFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&report.json())?)?,
+                StatusFormat::Json => {
+                    writeln!(stdout, "{}", serde_json::to_string_pretty(&report.json())?)?
+                }
             }
             stdout.flush().context("cannot write the report")
         }
-        Command::InitSql { with_secrets, common } => {
+        Command::InitSql {
+            with_secrets,
+            common,
+        } => {
             let session = open(&common)?;
             write!(stdout, "{}", session.init_sql(with_secrets))?;
             stdout.flush().context("cannot write the SQL")

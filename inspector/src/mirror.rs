@@ -57,8 +57,9 @@ impl Mirror {
     }
 
     pub async fn sync(&self, lake: &Lake) -> anyhow::Result<SyncStats> {
-        std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create the mirror directory {}", self.root.display()))?;
+        std::fs::create_dir_all(&self.root).with_context(|| {
+            format!("cannot create the mirror directory {}", self.root.display())
+        })?;
         let manifest_path = self.root.join(MANIFEST);
         // An unreadable manifest only costs downloads, so it is not an error.
         let old: Manifest = std::fs::read(&manifest_path)
@@ -81,14 +82,19 @@ impl Mirror {
         let mut stale = Vec::new();
         for meta in &listed {
             let key = meta.location.to_string();
-            if key.split('/').any(|part| part == ".." || part == "." || part.is_empty()) {
+            if key
+                .split('/')
+                .any(|part| part == ".." || part == "." || part.is_empty())
+            {
                 continue; // never write outside the mirror
             }
             let version = Version {
                 size: meta.size,
                 e_tag: meta.e_tag.clone(),
             };
-            let local_size = std::fs::metadata(self.root.join(&key)).map(|m| m.len()).ok();
+            let local_size = std::fs::metadata(self.root.join(&key))
+                .map(|m| m.len())
+                .ok();
             if old.objects.get(&key) != Some(&version) || local_size != Some(meta.size) {
                 stale.push(meta.clone());
             }
@@ -140,7 +146,9 @@ impl Mirror {
         let path = self.root.join(&key);
         let tmp = path.with_file_name(format!(
             "{}.part",
-            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
         ));
         path.parent()
             .map(std::fs::create_dir_all)
@@ -214,32 +222,74 @@ mod tests {
         let target = tempfile::tempdir().expect("tempdir");
         let lake = lake_at(source.path());
         let mirror = Mirror::new(target.path(), "lake", "some/prefix");
-        put(&lake, "bronze/events/event_date=2026-01-01/a.parquet", b"aaa").await;
-        put(&lake, "dead_letters/events/kafka-events-p0/b.parquet", b"bb").await;
+        put(
+            &lake,
+            "bronze/events/event_date=2026-01-01/a.parquet",
+            b"aaa",
+        )
+        .await;
+        put(
+            &lake,
+            "dead_letters/events/kafka-events-p0/b.parquet",
+            b"bb",
+        )
+        .await;
         put(&lake, "_checkpoints/events/files/raw-events.json", b"{}").await;
 
         let stats = mirror.sync(&lake).await.expect("sync");
-        assert_eq!(stats, SyncStats { objects: 2, downloaded: 2, deleted: 0 });
-        let a = mirror.root.join("bronze/events/event_date=2026-01-01/a.parquet");
+        assert_eq!(
+            stats,
+            SyncStats {
+                objects: 2,
+                downloaded: 2,
+                deleted: 0
+            }
+        );
+        let a = mirror
+            .root
+            .join("bronze/events/event_date=2026-01-01/a.parquet");
         assert_eq!(std::fs::read(&a).expect("mirrored"), b"aaa");
-        assert!(mirror.root.starts_with(target.path().join("lake/some/prefix")));
+        assert!(mirror
+            .root
+            .starts_with(target.path().join("lake/some/prefix")));
         assert!(!mirror.root.join("_checkpoints").exists());
 
         // Nothing changed: nothing downloaded.
         let stats = mirror.sync(&lake).await.expect("sync");
-        assert_eq!(stats, SyncStats { objects: 2, downloaded: 0, deleted: 0 });
+        assert_eq!(
+            stats,
+            SyncStats {
+                objects: 2,
+                downloaded: 0,
+                deleted: 0
+            }
+        );
 
         // One object rewritten, one deleted, one new.
-        put(&lake, "dead_letters/events/kafka-events-p0/b.parquet", b"bbbb").await;
+        put(
+            &lake,
+            "dead_letters/events/kafka-events-p0/b.parquet",
+            b"bbbb",
+        )
+        .await;
         lake.store
             .delete(&Lake::path("bronze/events/event_date=2026-01-01/a.parquet"))
             .await
             .expect("delete");
         put(&lake, "bronze/events/event_date=2026-01-02/c.parquet", b"c").await;
         let stats = mirror.sync(&lake).await.expect("sync");
-        assert_eq!(stats, SyncStats { objects: 2, downloaded: 2, deleted: 1 });
+        assert_eq!(
+            stats,
+            SyncStats {
+                objects: 2,
+                downloaded: 2,
+                deleted: 1
+            }
+        );
         assert!(!a.exists() && !a.parent().expect("dir").exists());
-        let b = mirror.root.join("dead_letters/events/kafka-events-p0/b.parquet");
+        let b = mirror
+            .root
+            .join("dead_letters/events/kafka-events-p0/b.parquet");
         assert_eq!(std::fs::read(b).expect("mirrored"), b"bbbb");
     }
 }

@@ -56,7 +56,8 @@ impl Session {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let conn = Connection::open_in_memory().context("cannot open an in-memory DuckDB database")?;
+        let conn =
+            Connection::open_in_memory().context("cannot open an in-memory DuckDB database")?;
         let mut session = Session {
             conn,
             access: Access::Httpfs,
@@ -135,7 +136,11 @@ impl Session {
                     loaded = Some(sql);
                     break;
                 }
-                Err(e) => failures.push(format!("{}: {}", sql.trim_end_matches(';'), first_line(&e.to_string()))),
+                Err(e) => failures.push(format!(
+                    "{}: {}",
+                    sql.trim_end_matches(';'),
+                    first_line(&e.to_string())
+                )),
             }
         }
         let loaded = match loaded {
@@ -172,7 +177,9 @@ impl Session {
         let interrupt = clone.interrupt_handle();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let result = clone.execute_batch("INSTALL httpfs;").map_err(|e| first_line(&e.to_string()));
+            let result = clone
+                .execute_batch("INSTALL httpfs;")
+                .map_err(|e| first_line(&e.to_string()));
             let _ = tx.send(result);
         });
         match rx.recv_timeout(INSTALL_DEADLINE) {
@@ -224,7 +231,9 @@ impl Session {
             let files = self.url_of(&table.files_key());
             let count: i64 = self
                 .conn
-                .query_row("SELECT count(*) FROM glob(?)", [files.as_str()], |row| row.get(0))
+                .query_row("SELECT count(*) FROM glob(?)", [files.as_str()], |row| {
+                    row.get(0)
+                })
                 .with_context(|| format!("cannot list {files}"))?;
             let has_files = count > 0;
             if matches!(&self.views[i], Some((_, had)) if *had == has_files) {
@@ -286,7 +295,11 @@ impl Session {
         match &self.access {
             Access::Local { root } => format!("local lake {}", root.display()),
             Access::Httpfs => format!("{} through httpfs", self.lake.url_of("")),
-            Access::Mirror(mirror) => format!("{} through the mirror {}", self.lake.url_of(""), mirror.root.display()),
+            Access::Mirror(mirror) => format!(
+                "{} through the mirror {}",
+                self.lake.url_of(""),
+                mirror.root.display()
+            ),
         }
     }
 }
@@ -304,5 +317,9 @@ fn secret_note(shown: &str) -> String {
 }
 
 pub fn first_line(text: &str) -> String {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_string()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }

@@ -28,14 +28,22 @@ pub fn run(session: &mut Session, history: &Path) -> anyhow::Result<()> {
     let mut editor = rustyline::DefaultEditor::new()?;
     // No history yet is normal.
     let _ = editor.load_history(history);
-    println!("inspector shell: DuckDB {} over {}", duckdb_version(session), session.describe());
+    println!(
+        "inspector shell: DuckDB {} over {}",
+        duckdb_version(session),
+        session.describe()
+    );
     println!(
         "views: {}; .help for help, .quit to leave",
         Table::ALL.map(Table::view).join(", ")
     );
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() { "lake> " } else { "  ...> " };
+        let prompt = if buffer.is_empty() {
+            "lake> "
+        } else {
+            "  ...> "
+        };
         let line = match editor.readline(prompt) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => {
@@ -161,7 +169,8 @@ mod tests {
 
     #[test]
     fn statements_end_at_semicolons_outside_quotes_and_comments() {
-        let (done, rest) = split_statements("SELECT 1;\nSELECT ';' AS s, \"a;b\" -- c;\n;SELECT /* ; */ 2");
+        let (done, rest) =
+            split_statements("SELECT 1;\nSELECT ';' AS s, \"a;b\" -- c;\n;SELECT /* ; */ 2");
         assert_eq!(done, vec!["SELECT 1;", "SELECT ';' AS s, \"a;b\" -- c;\n;"]);
         assert_eq!(rest, "SELECT /* ; */ 2");
         let (done, rest) = split_statements("SELECT 'it''s;' ;  ");

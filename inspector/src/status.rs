@@ -56,8 +56,15 @@ impl PartitionLag {
 
 pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
     let checkpoints = session.block_on(read_checkpoints(&session.lake))?;
-    let readable: Vec<&Checkpoint> = checkpoints.iter().filter_map(|(_, c)| c.as_ref().ok()).collect();
-    let lag = if !readable.is_empty() && readable.iter().all(|c| matches!(c.source, SourceId::Files { .. })) {
+    let readable: Vec<&Checkpoint> = checkpoints
+        .iter()
+        .filter_map(|(_, c)| c.as_ref().ok())
+        .collect();
+    let lag = if !readable.is_empty()
+        && readable
+            .iter()
+            .all(|c| matches!(c.source, SourceId::Files { .. }))
+    {
         Err("no Kafka checkpoints: the lake is fed by the files source".to_string())
     } else {
         kafka_lag(kafka, &readable)
@@ -66,7 +73,11 @@ pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
     for table in Table::ALL {
         let n: i64 = session
             .conn
-            .query_row(&format!("SELECT count(*) FROM {}", table.view()), [], |row| row.get(0))
+            .query_row(
+                &format!("SELECT count(*) FROM {}", table.view()),
+                [],
+                |row| row.get(0),
+            )
             .with_context(|| format!("cannot count {}", table.view()))?;
         counts.push((table.view(), n));
     }
@@ -75,7 +86,9 @@ pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
          GROUP BY error_code ORDER BY n DESC, error_code LIMIT 10",
     )?;
     let error_codes = stmt
-        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
         .collect::<Result<Vec<_>, _>>()
         .context("cannot count dead letters by error_code")?;
     Ok(Report {
@@ -88,13 +101,20 @@ pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
     })
 }
 
-async fn read_checkpoints(lake: &Lake) -> anyhow::Result<Vec<(String, Result<Checkpoint, String>)>> {
+async fn read_checkpoints(
+    lake: &Lake,
+) -> anyhow::Result<Vec<(String, Result<Checkpoint, String>)>> {
     let listed: Vec<ObjectMeta> = lake
         .store
         .list(Some(&Lake::path(CHECKPOINTS)))
         .try_collect()
         .await
-        .with_context(|| format!("cannot list the checkpoints under {}/", lake.url_of(CHECKPOINTS)))?;
+        .with_context(|| {
+            format!(
+                "cannot list the checkpoints under {}/",
+                lake.url_of(CHECKPOINTS)
+            )
+        })?;
     let mut checkpoints = Vec::new();
     for meta in listed {
         let key = meta.location.to_string();
@@ -152,17 +172,31 @@ fn kafka_lag(kafka: &KafkaArgs, checkpoints: &[&Checkpoint]) -> Result<Vec<Parti
     for topic in topics {
         let metadata = consumer
             .fetch_metadata(Some(topic.as_str()), left())
-            .map_err(|e| format!("brokers {brokers} did not answer within {}s: {e}", KAFKA_DEADLINE.as_secs()))?;
+            .map_err(|e| {
+                format!(
+                    "brokers {brokers} gave no metadata within {}s: {e}",
+                    KAFKA_DEADLINE.as_secs()
+                )
+            })?;
         for t in metadata.topics() {
             if let Some(error) = t.error() {
                 return Err(format!("topic {topic} at {brokers}: {error:?}"));
             }
             for p in t.partitions() {
-                let (low, high) = consumer
-                    .fetch_watermarks(&topic, p.id(), left())
-                    .map_err(|e| format!("watermarks of {topic} partition {} at {brokers}: {e}", p.id()))?;
+                let (low, high) =
+                    consumer
+                        .fetch_watermarks(&topic, p.id(), left())
+                        .map_err(|e| {
+                            format!(
+                                "watermarks of {topic} partition {} at {brokers}: {e}",
+                                p.id()
+                            )
+                        })?;
                 let next_offset = checkpoints.iter().find_map(|c| match &c.source {
-                    SourceId::Kafka { topic: t, partition } if *t == topic && *partition == p.id() => c.next_offset,
+                    SourceId::Kafka {
+                        topic: t,
+                        partition,
+                    } if *t == topic && *partition == p.id() => c.next_offset,
                     _ => None,
                 });
                 lags.push(PartitionLag {
@@ -213,14 +247,18 @@ impl Report {
             Err(why) => out.push_str(&format!("  lag: n/a ({why})\n")),
             Ok(lags) if lags.is_empty() => out.push_str("  no partitions\n"),
             Ok(lags) => {
-                let mut rows = vec![["topic", "partition", "next_offset", "high_watermark", "lag"]
-                    .map(String::from)
-                    .to_vec()];
+                let mut rows = vec![
+                    ["topic", "partition", "next_offset", "high_watermark", "lag"]
+                        .map(String::from)
+                        .to_vec(),
+                ];
                 for l in lags {
                     rows.push(vec![
                         l.topic.clone(),
                         l.partition.to_string(),
-                        l.next_offset.map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
+                        l.next_offset
+                            .map(|o| o.to_string())
+                            .unwrap_or_else(|| "-".into()),
                         l.high.to_string(),
                         l.lag().to_string(),
                     ]);
@@ -229,13 +267,21 @@ impl Report {
             }
         }
         out.push_str("\nrows\n");
-        let rows: Vec<Vec<String>> = self.counts.iter().map(|(v, n)| vec![v.to_string(), n.to_string()]).collect();
+        let rows: Vec<Vec<String>> = self
+            .counts
+            .iter()
+            .map(|(v, n)| vec![v.to_string(), n.to_string()])
+            .collect();
         out.push_str(&aligned(&rows, "  "));
         out.push_str("\ndead letters by error_code (top 10)\n");
         if self.error_codes.is_empty() {
             out.push_str("  none\n");
         }
-        let rows: Vec<Vec<String>> = self.error_codes.iter().map(|(c, n)| vec![c.clone(), n.to_string()]).collect();
+        let rows: Vec<Vec<String>> = self
+            .error_codes
+            .iter()
+            .map(|(c, n)| vec![c.clone(), n.to_string()])
+            .collect();
         out.push_str(&aligned(&rows, "  "));
         out
     }
@@ -288,14 +334,23 @@ fn intent(c: &Checkpoint) -> String {
         (_, _, Some(a), Some(b)) => format!("keys {a} ..= {b}"),
         _ => "range unknown".into(),
     };
-    format!("open: micro-batch {} over {range} ({} messages)", i.seq, i.messages)
+    format!(
+        "open: micro-batch {} over {range} ({} messages)",
+        i.seq, i.messages
+    )
 }
 
 /// Rows as columns padded to their widest cell.
 fn aligned(rows: &[Vec<String>], indent: &str) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {
@@ -321,12 +376,24 @@ mod tests {
             vec!["bronze.events".to_string(), "12".to_string()],
             vec!["dead_letters.events".to_string(), "3".to_string()],
         ];
-        assert_eq!(aligned(&rows, "  "), "  bronze.events        12\n  dead_letters.events  3\n");
+        assert_eq!(
+            aligned(&rows, "  "),
+            "  bronze.events        12\n  dead_letters.events  3\n"
+        );
     }
 
     #[test]
     fn lag_counts_from_the_checkpoint_or_the_low_watermark() {
-        let lag = |next_offset, low, high| PartitionLag { topic: "t".into(), partition: 0, next_offset, low, high }.lag();
+        let lag = |next_offset, low, high| {
+            PartitionLag {
+                topic: "t".into(),
+                partition: 0,
+                next_offset,
+                low,
+                high,
+            }
+            .lag()
+        };
         assert_eq!(lag(Some(1200), 0, 1300), 100);
         assert_eq!(lag(None, 50, 80), 30);
         // Retention deleted past the checkpoint: what is left is the lag.

@@ -133,12 +133,20 @@ pub fn s3_secret(args: &LakeArgs, show_secret: bool) -> Result<String, String> {
     match (&args.aws_access_key_id, &args.aws_secret_access_key) {
         (Some(key_id), Some(secret)) => {
             options.push(format!("KEY_ID {}", literal(key_id)));
-            let secret = if show_secret { secret.as_str() } else { SECRET_PLACEHOLDER };
+            let secret = if show_secret {
+                secret.as_str()
+            } else {
+                SECRET_PLACEHOLDER
+            };
             options.push(format!("SECRET {}", literal(secret)));
         }
         (None, None) => {}
-        (Some(_), None) => return Err("AWS_SECRET_ACCESS_KEY is not set (AWS_ACCESS_KEY_ID is)".into()),
-        (None, Some(_)) => return Err("AWS_ACCESS_KEY_ID is not set (AWS_SECRET_ACCESS_KEY is)".into()),
+        (Some(_), None) => {
+            return Err("AWS_SECRET_ACCESS_KEY is not set (AWS_ACCESS_KEY_ID is)".into())
+        }
+        (None, Some(_)) => {
+            return Err("AWS_ACCESS_KEY_ID is not set (AWS_SECRET_ACCESS_KEY is)".into())
+        }
     }
     options.push(format!("REGION {}", literal(&args.aws_region)));
     if let Some(endpoint) = &args.aws_endpoint_url {
@@ -161,7 +169,9 @@ pub fn endpoint_host(endpoint: &str) -> Result<(&str, bool), String> {
     } else if let Some(rest) = endpoint.strip_prefix("http://") {
         (rest, false)
     } else {
-        return Err(format!("AWS_ENDPOINT_URL {endpoint:?}: expected http://host:port or https://host"));
+        return Err(format!(
+            "AWS_ENDPOINT_URL {endpoint:?}: expected http://host:port or https://host"
+        ));
     };
     let host = rest.split('/').next().unwrap_or_default();
     if host.is_empty() {
@@ -193,40 +203,79 @@ mod tests {
             }
         }
         let bronze = Table::Bronze.empty_view().expect("maps");
-        assert!(bronze.contains("CAST(NULL AS TIMESTAMPTZ) AS \"event_ts\""), "{bronze}");
-        assert!(bronze.contains("CAST(NULL AS BIGINT) AS \"user_id\""), "{bronze}");
-        assert!(bronze.contains("CAST(NULL AS DATE) AS \"event_date\""), "{bronze}");
+        assert!(
+            bronze.contains("CAST(NULL AS TIMESTAMPTZ) AS \"event_ts\""),
+            "{bronze}"
+        );
+        assert!(
+            bronze.contains("CAST(NULL AS BIGINT) AS \"user_id\""),
+            "{bronze}"
+        );
+        assert!(
+            bronze.contains("CAST(NULL AS DATE) AS \"event_date\""),
+            "{bronze}"
+        );
         assert!(bronze.trim_end().ends_with("WHERE false;"));
         let dead = Table::DeadLetters.empty_view().expect("maps");
-        assert!(dead.contains("CAST(NULL AS BLOB) AS \"raw_payload\""), "{dead}");
-        assert!(dead.contains("CAST(NULL AS VARCHAR) AS \"raw_text\""), "{dead}");
-        assert!(dead.contains("CAST(NULL AS INTEGER) AS \"source_partition\""), "{dead}");
+        assert!(
+            dead.contains("CAST(NULL AS BLOB) AS \"raw_payload\""),
+            "{dead}"
+        );
+        assert!(
+            dead.contains("CAST(NULL AS VARCHAR) AS \"raw_text\""),
+            "{dead}"
+        );
+        assert!(
+            dead.contains("CAST(NULL AS INTEGER) AS \"source_partition\""),
+            "{dead}"
+        );
     }
 
     #[test]
     fn data_views_quote_their_glob() {
         let sql = Table::Bronze.data_view("/tmp/it's/bronze/events/*/*.parquet");
-        assert!(sql.contains("read_parquet(\n    '/tmp/it''s/bronze/events/*/*.parquet',"), "{sql}");
+        assert!(
+            sql.contains("read_parquet(\n    '/tmp/it''s/bronze/events/*/*.parquet',"),
+            "{sql}"
+        );
         assert!(sql.contains("hive_types = {'event_date': DATE}"), "{sql}");
         assert!(sql.contains("CREATE OR REPLACE VIEW bronze.events AS"));
         let sql = Table::DeadLetters.data_view("s3://lake/dead_letters/events/*/*.parquet");
-        assert!(sql.contains("TRY(decode(raw_payload)) AS raw_text"), "{sql}");
+        assert!(
+            sql.contains("TRY(decode(raw_payload)) AS raw_text"),
+            "{sql}"
+        );
         assert!(!sql.contains("{files}"));
-        assert_eq!(Table::DeadLetters.files_key(), "dead_letters/events/*/*.parquet");
+        assert_eq!(
+            Table::DeadLetters.files_key(),
+            "dead_letters/events/*/*.parquet"
+        );
     }
 
     #[test]
     fn secrets_follow_the_endpoint_and_hide_the_key() {
         let sql = s3_secret(&args(Some("http://localhost:9000/")), false).expect("valid");
         assert!(sql.contains("ENDPOINT 'localhost:9000'"), "{sql}");
-        assert!(sql.contains("USE_SSL false") && sql.contains("URL_STYLE 'path'"), "{sql}");
-        assert!(sql.contains("KEY_ID 'minio'") && sql.contains("SECRET '<AWS_SECRET_ACCESS_KEY>'"), "{sql}");
+        assert!(
+            sql.contains("USE_SSL false") && sql.contains("URL_STYLE 'path'"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("KEY_ID 'minio'") && sql.contains("SECRET '<AWS_SECRET_ACCESS_KEY>'"),
+            "{sql}"
+        );
         assert!(!sql.contains("very-secret"));
         let shown = s3_secret(&args(Some("https://s3.example.com")), true).expect("valid");
-        assert!(shown.contains("SECRET 'very-secret'") && shown.contains("USE_SSL true"), "{shown}");
+        assert!(
+            shown.contains("SECRET 'very-secret'") && shown.contains("USE_SSL true"),
+            "{shown}"
+        );
         // AWS itself: no endpoint, virtual-hosted addressing.
         let aws = s3_secret(&args(None), false).expect("valid");
-        assert!(!aws.contains("ENDPOINT") && aws.contains("REGION 'us-east-1'"), "{aws}");
+        assert!(
+            !aws.contains("ENDPOINT") && aws.contains("REGION 'us-east-1'"),
+            "{aws}"
+        );
         let err = s3_secret(&args(Some("localhost:9000")), false).expect_err("no scheme");
         assert!(err.starts_with("AWS_ENDPOINT_URL"), "{err}");
     }

@@ -27,9 +27,25 @@ fn queries_in_every_format() {
     let root = dir.path();
     write_local_lake(root);
 
-    let n = json(&run(root, &["query", "SELECT count(*) AS n FROM bronze.events", "--format", "json"]));
+    let n = json(&run(
+        root,
+        &[
+            "query",
+            "SELECT count(*) AS n FROM bronze.events",
+            "--format",
+            "json",
+        ],
+    ));
     assert_eq!(n, json!([{"n": 3}]));
-    let n = json(&run(root, &["query", "SELECT count(*) AS n FROM dead_letters.events", "--format", "json"]));
+    let n = json(&run(
+        root,
+        &[
+            "query",
+            "SELECT count(*) AS n FROM dead_letters.events",
+            "--format",
+            "json",
+        ],
+    ));
     assert_eq!(n, json!([{"n": 2}]));
 
     let rows = json(&run(
@@ -45,19 +61,27 @@ fn queries_in_every_format() {
         rows,
         json!([
             {"event_id": "00000000-0000-4000-8000-000000000001", "event_date": "2026-01-01",
-             "event_ts": "2026-01-01T10:00:00+00:00", "amount": null, "country": "NL"},
+             "event_ts": "2026-01-01T10:00:00Z", "amount": null, "country": "NL"},
             {"event_id": "00000000-0000-4000-8000-000000000002", "event_date": "2026-01-01",
-             "event_ts": "2026-01-01T23:59:59.500+00:00", "amount": 9.5, "country": null},
+             "event_ts": "2026-01-01T23:59:59.500Z", "amount": 9.5, "country": null},
             {"event_id": "00000000-0000-4000-8000-000000000003", "event_date": "2026-01-02",
-             "event_ts": "2026-01-02T00:00:01+00:00", "amount": null, "country": "DE"},
+             "event_ts": "2026-01-02T00:00:01Z", "amount": null, "country": "DE"},
         ])
     );
 
     let types = json(&run(
         root,
-        &["query", "SELECT typeof(event_date) AS d, typeof(event_ts) AS t FROM bronze.events LIMIT 1", "--format", "json"],
+        &[
+            "query",
+            "SELECT typeof(event_date) AS d, typeof(event_ts) AS t FROM bronze.events LIMIT 1",
+            "--format",
+            "json",
+        ],
     ));
-    assert_eq!(types, json!([{"d": "DATE", "t": "TIMESTAMP WITH TIME ZONE"}]));
+    assert_eq!(
+        types,
+        json!([{"d": "DATE", "t": "TIMESTAMP WITH TIME ZONE"}])
+    );
 
     let dead = json(&run(
         root,
@@ -79,11 +103,22 @@ fn queries_in_every_format() {
 
     let csv = ok(&run(
         root,
-        &["query", "SELECT event_date, count(*) AS n FROM bronze.events GROUP BY ALL ORDER BY 1", "--format", "csv"],
+        &[
+            "query",
+            "SELECT event_date, count(*) AS n FROM bronze.events GROUP BY ALL ORDER BY 1",
+            "--format",
+            "csv",
+        ],
     ));
     assert_eq!(csv, "event_date,n\n2026-01-01,2\n2026-01-02,1\n");
 
-    let table = ok(&run(root, &["query", "SELECT event_type, user_id FROM bronze.events ORDER BY event_ts"]));
+    let table = ok(&run(
+        root,
+        &[
+            "query",
+            "SELECT event_type, user_id FROM bronze.events ORDER BY event_ts",
+        ],
+    ));
     let expected = "\
 +------------+---------+
 | event_type | user_id |
@@ -103,10 +138,17 @@ fn errors_are_one_line_and_exit_non_zero() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("inspector: ") && stderr.contains("nothing"), "{stderr}");
+    assert!(
+        stderr.starts_with("inspector: ") && stderr.contains("nothing"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"));
 
-    let out = inspector(dir.path(), &[("LAKE_URL", "gs://elsewhere")], &["query", "SELECT 1"]);
+    let out = inspector(
+        dir.path(),
+        &[("LAKE_URL", "gs://elsewhere")],
+        &["query", "SELECT 1"],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("inspector: LAKE_URL"), "{stderr}");
@@ -138,7 +180,10 @@ fn status_reports_checkpoints_counts_and_reasons() {
     assert!(text.contains("  lag: n/a (brokers 127.0.0.1:1"), "{text}");
 
     let report = json(&run(root, &["status", "--format", "json"]));
-    assert_eq!(report["rows"], json!({"bronze.events": 3, "dead_letters.events": 2}));
+    assert_eq!(
+        report["rows"],
+        json!({"bronze.events": 3, "dead_letters.events": 2})
+    );
     assert_eq!(
         report["dead_letter_error_codes"],
         json!([{"error_code": "not_utf8", "count": 1}, {"error_code": "out_of_range", "count": 1}])
@@ -154,7 +199,10 @@ fn init_sql_recreates_the_views_in_another_duckdb() {
     write_local_lake(root);
     let sql = ok(&run(root, &["init-sql"]));
     assert!(sql.contains("CREATE SCHEMA IF NOT EXISTS bronze;"), "{sql}");
-    assert!(sql.contains(&format!("'{}/bronze/events/*/*.parquet'", root.display())), "{sql}");
+    assert!(
+        sql.contains(&format!("'{}/bronze/events/*/*.parquet'", root.display())),
+        "{sql}"
+    );
     assert!(!sql.contains("httpfs") && !sql.contains("SECRET"), "{sql}");
     let conn = duckdb::Connection::open_in_memory().expect("duckdb");
     conn.execute_batch(&sql).expect("the printed SQL runs");
@@ -167,7 +215,12 @@ fn init_sql_recreates_the_views_in_another_duckdb() {
 fn columns(root: &Path, view: &str) -> serde_json::Value {
     json(&run(
         root,
-        &["query", &format!("SELECT column_name, column_type FROM (DESCRIBE {view})"), "--format", "json"],
+        &[
+            "query",
+            &format!("SELECT column_name, column_type FROM (DESCRIBE {view})"),
+            "--format",
+            "json",
+        ],
     ))
 }
 
@@ -177,18 +230,44 @@ fn an_empty_lake_has_empty_views_with_the_same_columns() {
     let full = tempfile::tempdir().expect("tempdir");
     write_local_lake(full.path());
     for view in ["bronze.events", "dead_letters.events"] {
-        let n = json(&run(empty.path(), &["query", &format!("SELECT count(*) AS n FROM {view}"), "--format", "json"]));
+        let n = json(&run(
+            empty.path(),
+            &[
+                "query",
+                &format!("SELECT count(*) AS n FROM {view}"),
+                "--format",
+                "json",
+            ],
+        ));
         assert_eq!(n, json!([{"n": 0}]));
-        assert_eq!(columns(empty.path(), view), columns(full.path(), view), "{view}");
+        assert_eq!(
+            columns(empty.path(), view),
+            columns(full.path(), view),
+            "{view}"
+        );
     }
     let bronze = columns(empty.path(), "bronze.events");
-    assert_eq!(bronze[3], json!({"column_name": "event_ts", "column_type": "TIMESTAMP WITH TIME ZONE"}));
+    assert_eq!(
+        bronze[3],
+        json!({"column_name": "event_ts", "column_type": "TIMESTAMP WITH TIME ZONE"})
+    );
     assert_eq!(bronze.as_array().map(Vec::len), Some(18)); // 17 stored + event_date
 
-    let csv = ok(&run(empty.path(), &["query", "SELECT event_id, event_date FROM bronze.events", "--format", "csv"]));
+    let csv = ok(&run(
+        empty.path(),
+        &[
+            "query",
+            "SELECT event_id, event_date FROM bronze.events",
+            "--format",
+            "csv",
+        ],
+    ));
     assert_eq!(csv, "event_id,event_date\n");
     let status = ok(&run(empty.path(), &["status"]));
-    assert!(status.contains("none yet") && status.contains("  bronze.events        0"), "{status}");
+    assert!(
+        status.contains("none yet") && status.contains("  bronze.events        0"),
+        "{status}"
+    );
     let sql = ok(&run(empty.path(), &["init-sql"]));
     assert!(sql.contains("bronze.events has no files yet"), "{sql}");
 }
@@ -230,17 +309,27 @@ fn the_shell_sees_data_that_arrives_later() {
     assert!(first.contains("| 0 |"), "{first}");
 
     write_local_lake(root);
-    writeln!(stdin, "SELECT count(*) AS n FROM bronze.events; SELECT * FROM nowhere;").expect("write");
+    writeln!(
+        stdin,
+        "SELECT count(*) AS n FROM bronze.events; SELECT * FROM nowhere;"
+    )
+    .expect("write");
     let second = result();
     assert!(second.contains("| 3 |"), "{second}");
     writeln!(stdin, ".tables").expect("write");
     let tables = result();
-    assert!(tables.contains("dead_letters") && tables.contains("VIEW"), "{tables}");
+    assert!(
+        tables.contains("dead_letters") && tables.contains("VIEW"),
+        "{tables}"
+    );
     writeln!(stdin, ".quit").expect("write");
     drop(stdin);
     let out = child.wait_with_output().expect("shell ends");
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("error: ") && stderr.contains("nowhere"), "{stderr}");
+    assert!(
+        stderr.contains("error: ") && stderr.contains("nowhere"),
+        "{stderr}"
+    );
     assert!(root.join(".cache/lakehouse/inspector_history").exists());
 }

@@ -34,7 +34,14 @@ fn start_moto(log: &Path) -> Moto {
         .port();
     let log_file = std::fs::File::create(log).expect("log file");
     let child = Command::new("python3")
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdout(log_file.try_clone().expect("log"))
         .stderr(log_file)
         .spawn()
@@ -46,9 +53,15 @@ fn start_moto(log: &Path) -> Moto {
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = moto.child.try_wait() {
-            panic!("moto exited with {status}: {}", std::fs::read_to_string(log).unwrap_or_default());
+            panic!(
+                "moto exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
         }
-        assert!(Instant::now() < deadline, "moto did not listen on {port} within 60s");
+        assert!(
+            Instant::now() < deadline,
+            "moto did not listen on {port} within 60s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     moto
@@ -66,11 +79,17 @@ fn args(moto: &Moto, lake_url: &str) -> LakeArgs {
 
 fn upload(moto: &Moto, lake_url: &str) -> Lake {
     let lake = Lake::open(&args(moto, lake_url)).expect("lake");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         lake.ensure_bucket(true).await.expect("bucket");
         for (key, bytes) in lake_objects() {
-            lake.store.put(&Lake::path(&key), PutPayload::from(bytes)).await.expect("put");
+            lake.store
+                .put(&Lake::path(&key), PutPayload::from(bytes))
+                .await
+                .expect("put");
         }
     });
     lake
@@ -100,7 +119,10 @@ impl Env {
         let mut args = vec!["query", sql.as_str(), "--format", "json"];
         args.extend_from_slice(extra);
         let out = self.run(dir, &args);
-        (json(&out), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            json(&out),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 }
 
@@ -152,15 +174,24 @@ fn s3_lake_through_httpfs() {
         json(&env.run(root, &args)),
         json!([{"event_date": "2026-01-01", "t": "DATE", "n": 2}, {"event_date": "2026-01-02", "t": "DATE", "n": 1}])
     );
-    let mut args = vec!["query", "SELECT raw_text FROM dead_letters.events WHERE error_code = 'out_of_range'"];
+    let mut args = vec![
+        "query",
+        "SELECT raw_text FROM dead_letters.events WHERE error_code = 'out_of_range'",
+    ];
     args.extend_from_slice(&with_ext);
     assert!(ok(&env.run(root, &args)).contains(r#"{"user_id":-1}"#));
 
     let mut args = vec!["status"];
     args.extend_from_slice(&with_ext);
     let status = ok(&env.run(root, &args));
-    assert!(status.contains("through httpfs") && status.contains("  dead_letters.events  2"), "{status}");
-    assert!(status.contains("    position    next_offset 42"), "{status}");
+    assert!(
+        status.contains("through httpfs") && status.contains("  dead_letters.events  2"),
+        "{status}"
+    );
+    assert!(
+        status.contains("    position    next_offset 42"),
+        "{status}"
+    );
 
     // init-sql: the settings of this lake, the key only on request.
     let mut args = vec!["init-sql"];
@@ -181,11 +212,17 @@ fn s3_lake_through_httpfs() {
     let out = env.run(root, &args);
     assert!(out.status.success());
     let with_secret = String::from_utf8_lossy(&out.stdout);
-    assert!(with_secret.contains(&format!("SECRET '{SECRET}'")), "{with_secret}");
+    assert!(
+        with_secret.contains(&format!("SECRET '{SECRET}'")),
+        "{with_secret}"
+    );
     // ... and it works in another DuckDB.
     let conn = duckdb::Connection::open_in_memory().expect("duckdb");
-    conn.execute_batch(&with_secret).expect("the printed SQL runs");
-    let n: i64 = conn.query_row("SELECT count(*) FROM bronze.events", [], |r| r.get(0)).expect("count");
+    conn.execute_batch(&with_secret)
+        .expect("the printed SQL runs");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM bronze.events", [], |r| r.get(0))
+        .expect("count");
     assert_eq!(n, 3);
 
     // An S3 prefix without files: empty views, not an error.
@@ -196,12 +233,28 @@ fn s3_lake_through_httpfs() {
 
     // An extension that cannot be loaded: a one-line warning, then the
     // installed or downloaded httpfs, or the mirror; the answer is the same.
-    let isolated = Env(env.0.iter().cloned().chain([("HOME", root.display().to_string())]).collect());
-    let (n, stderr) = isolated.count(root, "bronze.events", &["--httpfs-extension", "/nonexistent/httpfs.duckdb_extension"]);
+    let isolated = Env(env
+        .0
+        .iter()
+        .cloned()
+        .chain([("HOME", root.display().to_string())])
+        .collect());
+    let (n, stderr) = isolated.count(
+        root,
+        "bronze.events",
+        &["--httpfs-extension", "/nonexistent/httpfs.duckdb_extension"],
+    );
     assert_eq!(n, json!([{"n": 3}]));
     if stderr.contains("warning") {
-        assert!(stderr.contains("LOAD '/nonexistent/httpfs.duckdb_extension'"), "{stderr}");
-        assert!(stderr.contains("local mirror") && mirror_dir.join("httpfs-lake/team/lake/bronze").is_dir(), "{stderr}");
+        assert!(
+            stderr.contains("LOAD '/nonexistent/httpfs.duckdb_extension'"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("local mirror")
+                && mirror_dir.join("httpfs-lake/team/lake/bronze").is_dir(),
+            "{stderr}"
+        );
         eprintln!("fallback observed: {stderr}");
     }
 }
@@ -217,10 +270,16 @@ fn s3_lake_through_the_mirror() {
 
     let (n, stderr) = env.count(root, "bronze.events", &["--mirror"]);
     assert_eq!(n, json!([{"n": 3}]));
-    assert!(stderr.contains("3 objects (3 downloaded, 0 deleted)"), "{stderr}");
+    assert!(
+        stderr.contains("3 objects (3 downloaded, 0 deleted)"),
+        "{stderr}"
+    );
     let day2 = "bronze/events/event_date=2026-01-02/kafka-events-p0-00000000000000000020-00000000000000000041.parquet";
     assert!(mirror_dir.join("mirror-lake").join(day2).is_file());
-    assert!(!mirror_dir.join("mirror-lake/_checkpoints").exists(), "only the tables are mirrored");
+    assert!(
+        !mirror_dir.join("mirror-lake/_checkpoints").exists(),
+        "only the tables are mirrored"
+    );
 
     // Unchanged lake: nothing downloaded.
     let (n, stderr) = env.count(root, "dead_letters.events", &["--mirror"]);
@@ -228,29 +287,59 @@ fn s3_lake_through_the_mirror() {
     assert!(stderr.is_empty(), "{stderr}");
 
     // An object deleted from the lake disappears from the mirror.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    rt.block_on(lake.store.delete(&Lake::path(day2))).expect("delete");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(lake.store.delete(&Lake::path(day2)))
+        .expect("delete");
     let (n, stderr) = env.count(root, "bronze.events", &["--mirror"]);
     assert_eq!(n, json!([{"n": 2}]));
-    assert!(stderr.contains("2 objects (0 downloaded, 1 deleted)"), "{stderr}");
+    assert!(
+        stderr.contains("2 objects (0 downloaded, 1 deleted)"),
+        "{stderr}"
+    );
     assert!(!mirror_dir.join("mirror-lake").join(day2).exists());
 
     let status = ok(&env.run(root, &["status", "--mirror"]));
-    assert!(status.contains("through the mirror") && status.contains("  bronze.events        2"), "{status}");
+    assert!(
+        status.contains("through the mirror") && status.contains("  bronze.events        2"),
+        "{status}"
+    );
     let sql = ok(&env.run(root, &["init-sql", "--mirror"]));
-    assert!(sql.contains(&format!("'{}/mirror-lake/bronze/events/*/*.parquet'", mirror_dir.display())), "{sql}");
-    assert!(!sql.contains("SECRET"), "the mirror needs no S3 settings: {sql}");
+    assert!(
+        sql.contains(&format!(
+            "'{}/mirror-lake/bronze/events/*/*.parquet'",
+            mirror_dir.display()
+        )),
+        "{sql}"
+    );
+    assert!(
+        !sql.contains("SECRET"),
+        "the mirror needs no S3 settings: {sql}"
+    );
 
     // An endpoint that does not answer: one line naming it.
-    let down = Env(
-        env.0
-            .iter()
-            .map(|(k, v)| (*k, if *k == "AWS_ENDPOINT_URL" { "http://127.0.0.1:1".to_string() } else { v.clone() }))
-            .collect(),
-    );
+    let down = Env(env
+        .0
+        .iter()
+        .map(|(k, v)| {
+            (
+                *k,
+                if *k == "AWS_ENDPOINT_URL" {
+                    "http://127.0.0.1:1".to_string()
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect());
     let out = down.run(root, &["query", "SELECT 1", "--mirror"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("http://127.0.0.1:1") && !stderr.contains(SECRET), "{stderr}");
+    assert!(
+        stderr.contains("http://127.0.0.1:1") && !stderr.contains(SECRET),
+        "{stderr}"
+    );
 }

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    new_null_array, ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::SchemaRef;
 use lake::checkpoint::{Checkpoint, Intent, Totals};
@@ -46,24 +46,50 @@ fn batch(schema: SchemaRef, columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
 }
 
 /// (event_id, user_id, event_type, event_ts µs, page, country, amount, offset)
-type Event = (&'static str, i64, &'static str, i64, &'static str, Option<&'static str>, Option<f64>, i64);
+type Event = (
+    &'static str,
+    i64,
+    &'static str,
+    i64,
+    &'static str,
+    Option<&'static str>,
+    Option<f64>,
+    i64,
+);
 
 fn bronze(events: &[Event]) -> RecordBatch {
     let n = events.len();
     batch(
         lake::schema::bronze(),
         vec![
-            ("event_id", strings(events.iter().map(|e| Some(e.0)).collect())),
-            ("user_id", Arc::new(Int64Array::from_iter_values(events.iter().map(|e| e.1)))),
-            ("event_type", strings(events.iter().map(|e| Some(e.2)).collect())),
+            (
+                "event_id",
+                strings(events.iter().map(|e| Some(e.0)).collect()),
+            ),
+            (
+                "user_id",
+                Arc::new(Int64Array::from_iter_values(events.iter().map(|e| e.1))),
+            ),
+            (
+                "event_type",
+                strings(events.iter().map(|e| Some(e.2)).collect()),
+            ),
             ("event_ts", ts(events.iter().map(|e| Some(e.3)).collect())),
             ("page", strings(events.iter().map(|e| Some(e.4)).collect())),
             ("country", strings(events.iter().map(|e| e.5).collect())),
-            ("amount", Arc::new(Float64Array::from(events.iter().map(|e| e.6).collect::<Vec<_>>()))),
+            (
+                "amount",
+                Arc::new(Float64Array::from(
+                    events.iter().map(|e| e.6).collect::<Vec<_>>(),
+                )),
+            ),
             ("source_kind", strings(vec![Some("kafka"); n])),
             ("source_topic", strings(vec![Some("events"); n])),
             ("source_partition", Arc::new(Int32Array::from(vec![0; n]))),
-            ("source_offset", Arc::new(Int64Array::from_iter_values(events.iter().map(|e| e.7)))),
+            (
+                "source_offset",
+                Arc::new(Int64Array::from_iter_values(events.iter().map(|e| e.7))),
+            ),
             ("batch_id", strings(vec![Some("batch-1"); n])),
             ("ingested_at", ts(vec![Some(INGESTED); n])),
         ],
@@ -75,17 +101,38 @@ fn dead_letters() -> RecordBatch {
         lake::schema::dead_letters(),
         vec![
             ("source_kind", strings(vec![Some("kafka"), Some("kafka")])),
-            ("source_topic", strings(vec![Some("events"), Some("events")])),
+            (
+                "source_topic",
+                strings(vec![Some("events"), Some("events")]),
+            ),
             ("source_partition", Arc::new(Int32Array::from(vec![0, 0]))),
             ("source_offset", Arc::new(Int64Array::from(vec![10, 11]))),
-            ("record_index", Arc::new(Int32Array::from(vec![Some(3), None]))),
+            (
+                "record_index",
+                Arc::new(Int32Array::from(vec![Some(3), None])),
+            ),
             ("ingested_at", ts(vec![Some(INGESTED), Some(INGESTED)])),
-            ("error_kind", strings(vec![Some("invalid_record"), Some("corrupt_batch")])),
-            ("error_code", strings(vec![Some("out_of_range"), Some("not_utf8")])),
-            ("error_message", strings(vec![Some("user_id: -1 is not > 0"), Some("batch is not UTF-8")])),
+            (
+                "error_kind",
+                strings(vec![Some("invalid_record"), Some("corrupt_batch")]),
+            ),
+            (
+                "error_code",
+                strings(vec![Some("out_of_range"), Some("not_utf8")]),
+            ),
+            (
+                "error_message",
+                strings(vec![
+                    Some("user_id: -1 is not > 0"),
+                    Some("batch is not UTF-8"),
+                ]),
+            ),
             (
                 "raw_payload",
-                Arc::new(BinaryArray::from(vec![&br#"{"user_id":-1}"#[..], &[0xff, 0xfe][..]])),
+                Arc::new(BinaryArray::from(vec![
+                    &br#"{"user_id":-1}"#[..],
+                    &[0xff, 0xfe][..],
+                ])),
             ),
         ],
     )
@@ -93,17 +140,26 @@ fn dead_letters() -> RecordBatch {
 
 pub fn parquet(batch: &RecordBatch) -> Vec<u8> {
     let mut bytes = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).expect("writer");
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).expect("writer");
     writer.write(batch).expect("write");
     writer.close().expect("close");
     bytes
 }
 
 fn checkpoints() -> Vec<(String, Vec<u8>)> {
-    let kafka = SourceId::Kafka { topic: "events".into(), partition: 0 };
+    let kafka = SourceId::Kafka {
+        topic: "events".into(),
+        partition: 0,
+    };
     let mut k = Checkpoint::initial(kafka.clone());
     k.next_offset = Some(42);
-    k.totals = Totals { micro_batches: 2, messages: 42, bronze_rows: 3, dead_letter_rows: 2 };
+    k.totals = Totals {
+        micro_batches: 2,
+        messages: 42,
+        bronze_rows: 3,
+        dead_letter_rows: 2,
+    };
     k.updated_at = "2026-01-02T00:00:05.000Z".into();
     k.writer = "consumer-test".into();
     let files = SourceId::files();
@@ -121,7 +177,12 @@ fn checkpoints() -> Vec<(String, Vec<u8>)> {
     f.writer = "consumer-files".into();
     [(kafka, k), (files, f)]
         .into_iter()
-        .map(|(source, c)| (source.checkpoint_key(), serde_json::to_vec_pretty(&c).expect("json")))
+        .map(|(source, c)| {
+            (
+                source.checkpoint_key(),
+                serde_json::to_vec_pretty(&c).expect("json"),
+            )
+        })
         .collect()
 }
 
@@ -193,8 +254,15 @@ pub fn inspector(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
 pub fn ok(output: &Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "exit {:?}\nstdout: {stdout}\nstderr: {stderr}", output.status);
-    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the secret was printed");
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {stderr}",
+        output.status
+    );
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "the secret was printed"
+    );
     stdout
 }
 
