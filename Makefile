@@ -31,7 +31,10 @@ demo: build ## run the whole job with no Docker: files → local lake → DuckDB
 	@echo; echo "explore it: LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector shell"
 
 test: build ## run every test (unit, end to end on moto S3 + mock Kafka)
-	cargo test --release --workspace
+	@status=0; set -o pipefail; \
+	cargo test --release --workspace --all-targets 2>&1 | tee $(CARGO_TARGET_DIR)/test.log || status=$$?; \
+	awk '/^test result:/ {p += $$4; f += $$6} END {printf "\ntests: %d passed, %d failed\n", p, f}' $(CARGO_TARGET_DIR)/test.log; \
+	exit $$status
 
 bench: build ## throughput, memory and freshness benchmarks
 	@echo "make bench: the benchmark harness is not written yet (issue 6)"; exit 1

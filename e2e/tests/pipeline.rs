@@ -120,26 +120,28 @@ fn continuous_group_consumer_catches_up_and_stops_on_sigterm() {
     let moto = Moto::start();
     let kafka = Kafka::start("events-live", 3);
     let env = kafka_env(&moto, &kafka, "lake-live");
-    let mut consumer = env
-        .command("consumer", &["--source", "kafka", "--flush-interval", "1s"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn consumer");
+    let mut consumer = Background(
+        env.command("consumer", &["--source", "kafka", "--flush-interval", "1s"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn consumer"),
+    );
     let mut args = PRODUCE.to_vec();
     args.extend(["--sink", "kafka"]);
     let summary = env.produce(&args);
     let expected = num(&summary, "valid_records");
     wait_until("bronze to catch up", Duration::from_secs(90), || {
-        env.count("SELECT count(*) FROM bronze.events") >= expected
+        env.try_count("SELECT count(*) FROM bronze.events")
+            .is_some_and(|n| n >= expected)
     });
     // SIGTERM: finish the micro-batch, commit, exit 0.
-    let pid = consumer.id().to_string();
+    let pid = consumer.0.id().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill")
         .success());
-    let status = consumer.wait().expect("wait");
+    let status = consumer.0.wait().expect("wait");
     assert!(
         status.success(),
         "consumer exited with {status} after SIGTERM"

@@ -4,68 +4,14 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Output;
 
 use common::{inspector, json, lake_objects, ok, SECRET};
 use lake::{Lake, LakeArgs};
 use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::json;
-
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_moto(log: &Path) -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let log_file = std::fs::File::create(log).expect("log file");
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(log_file.try_clone().expect("log"))
-        .stderr(log_file)
-        .spawn()
-        .expect("python3 -m moto.server starts (pip install 'moto[server]')");
-    let mut moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = moto.child.try_wait() {
-            panic!(
-                "moto exited with {status}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "moto did not listen on {port} within 60s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    moto
-}
+use testkit::Moto;
 
 fn args(moto: &Moto, lake_url: &str) -> LakeArgs {
     LakeArgs {
@@ -126,31 +72,12 @@ impl Env {
     }
 }
 
-/// The extension file of the `duckdb-extension-httpfs` wheel, if installed.
-fn httpfs_extension() -> Option<PathBuf> {
-    let out = Command::new("python3")
-        .args(["-c", "import duckdb_extension_httpfs, os; print(os.path.dirname(duckdb_extension_httpfs.__file__))"])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let dir = String::from_utf8(out.stdout).ok()?;
-    let path = Path::new(dir.trim()).join("extensions/v1.5.5/httpfs.duckdb_extension");
-    path.is_file().then_some(path)
-}
-
 #[test]
 fn s3_lake_through_httpfs() {
-    let Some(extension) = httpfs_extension() else {
-        eprintln!(
-            "SKIPPED s3_lake_through_httpfs: the httpfs extension file is not installed \
-             (pip install duckdb-extension-httpfs==1.5.5)"
-        );
-        return;
-    };
-    let extension = extension.display().to_string();
+    let extension = testkit::httpfs_extension();
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
-    let moto = start_moto(&root.join("moto.log"));
+    let moto = Moto::start();
     upload(&moto, "s3://httpfs-lake/team/lake");
     let mirror_dir = root.join("mirror");
     let env = Env::new(&moto, "s3://httpfs-lake/team/lake", &mirror_dir);
@@ -263,7 +190,7 @@ fn s3_lake_through_httpfs() {
 fn s3_lake_through_the_mirror() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
-    let moto = start_moto(&root.join("moto.log"));
+    let moto = Moto::start();
     let lake = upload(&moto, "s3://mirror-lake");
     let mirror_dir = root.join("mirror");
     let env = Env::new(&moto, "s3://mirror-lake", &mirror_dir);

@@ -3,9 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use rdkafka::mocking::MockCluster;
@@ -25,61 +24,7 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A moto S3 server on a free loopback port, killed on drop.
-pub struct Moto {
-    child: Child,
-    pub endpoint: String,
-}
-
-impl Moto {
-    pub fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m moto.server (pip install 'moto[server]')");
-        let mut moto = Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto server exited with {status}: is `moto[server]` installed? (pip install 'moto[server]')");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto server did not start within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use testkit::{free_port, Moto};
 
 /// The mock Kafka cluster with one topic of `partitions` partitions.
 pub struct Kafka {
@@ -102,21 +47,6 @@ impl Kafka {
     pub fn bootstrap(&self) -> String {
         self.cluster.bootstrap_servers()
     }
-}
-
-/// The httpfs extension from the `duckdb-extension-httpfs` wheel, so DuckDB
-/// reads s3:// without downloading anything.
-pub fn httpfs_extension() -> Option<String> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import duckdb_extension_httpfs, os; print(os.path.dirname(duckdb_extension_httpfs.__file__))",
-        ])
-        .output()
-        .ok()?;
-    let dir = String::from_utf8(out.stdout).ok()?;
-    let path = Path::new(dir.trim()).join("extensions/v1.5.5/httpfs.duckdb_extension");
-    path.exists().then(|| path.display().to_string())
 }
 
 /// Environment and working directory for one test's binaries.
@@ -146,9 +76,7 @@ impl Env {
             .set("AWS_ACCESS_KEY_ID", "testing-key")
             .set("AWS_SECRET_ACCESS_KEY", "testing-secret")
             .set("AWS_REGION", "us-east-1");
-        if let Some(path) = httpfs_extension() {
-            env.set("DUCKDB_HTTPFS_EXTENSION", path);
-        }
+        env.set("DUCKDB_HTTPFS_EXTENSION", testkit::httpfs_extension());
         env
     }
 
@@ -209,6 +137,24 @@ impl Env {
         value.as_array().expect("a JSON array of rows").clone()
     }
 
+    /// Like [`Env::count`], for polling while the consumer writes: a failed
+    /// query is printed and gives `None` instead of ending the test.
+    pub fn try_count(&self, sql: &str) -> Option<u64> {
+        let out = self
+            .command("inspector", &["query", sql, "--format", "json"])
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "inspector failed while polling: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        let rows: Value = serde_json::from_slice(&out.stdout).ok()?;
+        rows.get(0)?.as_object()?.values().next()?.as_u64()
+    }
+
     /// A single number from a one-row, one-column query.
     pub fn count(&self, sql: &str) -> u64 {
         let rows = self.query(sql);
@@ -217,6 +163,16 @@ impl Env {
             .next()
             .and_then(Value::as_u64)
             .unwrap_or_else(|| panic!("not a count: {row:?}"))
+    }
+}
+
+/// A background process killed when the test ends, pass or fail.
+pub struct Background(pub std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

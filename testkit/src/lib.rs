@@ -1,0 +1,93 @@
+//! Test support shared by the integration tests of the workspace: a moto S3
+//! server on a free loopback port, and the path of DuckDB's httpfs extension
+//! from the `duckdb-extension-httpfs` wheel. Nothing here is used in production.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A moto S3 server, stopped on drop; its output goes to a log file that is
+/// shown if it fails to start.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+    _log_dir: tempfile::TempDir,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let log_dir = tempfile::tempdir().expect("tempdir");
+        let log_path = log_dir.path().join("moto.log");
+        let log = std::fs::File::create(&log_path).expect("moto log");
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("moto log"))
+            .stderr(log)
+            .spawn()
+            .expect("python3 -m moto.server (pip install 'moto[server]')");
+        let mut moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _log_dir: log_dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!(
+                    "moto exited with {status} (pip install 'moto[server]'): {}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto did not listen on port {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The httpfs extension for the bundled DuckDB 1.5.5, from the
+/// `duckdb-extension-httpfs==1.5.5` wheel (`.ci/run` installs it).
+pub fn httpfs_extension() -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import duckdb_extension_httpfs, os; print(os.path.dirname(duckdb_extension_httpfs.__file__))",
+        ])
+        .output()
+        .expect("python3 runs");
+    let dir = String::from_utf8_lossy(&out.stdout);
+    let path = Path::new(dir.trim()).join("extensions/v1.5.5/httpfs.duckdb_extension");
+    assert!(
+        out.status.success() && path.exists(),
+        "the httpfs extension is missing: pip install 'duckdb-extension-httpfs==1.5.5'"
+    );
+    path.display().to_string()
+}
