@@ -51,6 +51,10 @@ pub struct Args {
     /// Files source: how often to look for new raw objects.
     #[arg(long, env = "FILES_POLL_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub files_poll_interval: Duration,
+    /// Skip the startup check that the S3 endpoint honours conditional writes.
+    /// Unsafe: only correct while exactly one consumer ever runs against the lake.
+    #[arg(long, env = "UNSAFE_SINGLE_WRITER", default_value = "false", action = clap::ArgAction::Set)]
+    pub unsafe_single_writer: bool,
     /// Create the bucket if it does not exist.
     #[arg(long, env = "CREATE_BUCKET", default_value = "true", action = clap::ArgAction::Set)]
     pub create_bucket: bool,

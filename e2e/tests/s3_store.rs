@@ -36,6 +36,9 @@ async fn conditional_checkpoint_writes_on_s3() {
     assert!(missing.contains("ckpt-bucket"), "{missing}");
     lake.ensure_bucket(true).await.expect("create bucket");
     lake.ensure_bucket(true).await.expect("idempotent");
+    lake.check_conditional_writes()
+        .await
+        .expect("moto honours If-None-Match and If-Match");
 
     let first = checkpoint::load(&lake, &p1()).await.expect("load");
     assert!(first.version.is_none());

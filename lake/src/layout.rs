@@ -9,6 +9,8 @@ pub const BRONZE_EVENTS: &str = "bronze/events";
 pub const DEAD_LETTERS_EVENTS: &str = "dead_letters/events";
 pub const RAW_EVENTS: &str = "raw/events";
 pub const CHECKPOINTS: &str = "_checkpoints/events";
+/// Short-lived objects of the consumer's startup check, outside the checkpoints.
+pub const PROBES: &str = "_checkpoints/_probes";
 
 /// One ordered stream of batches, owned by one consumer at a time, with one
 /// checkpoint: a Kafka partition, or the whole `raw/events/` prefix.

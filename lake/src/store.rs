@@ -240,6 +240,57 @@ impl Lake {
         }
     }
 
+    /// Proves that the store refuses a conditional write that must fail, as
+    /// the checkpoint protocol relies on; some S3-compatible servers ignore
+    /// If-None-Match / If-Match. Local lakes use a file lock instead.
+    pub async fn check_conditional_writes(&self) -> Result<(), String> {
+        use object_store::{ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
+        if matches!(self.location, Location::Local { .. }) {
+            return Ok(());
+        }
+        let key = format!(
+            "{}/conditional-write-{}-{}.json",
+            crate::layout::PROBES,
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros()
+        );
+        let path = Lake::path(&key);
+        let endpoint = self.endpoint();
+        let put = |mode| {
+            self.store.put_opts(
+                &path,
+                "{}".into(),
+                PutOptions {
+                    mode,
+                    ..Default::default()
+                },
+            )
+        };
+        put(PutMode::Create)
+            .await
+            .map_err(|e| format!("writing {}: {e}", self.url_of(&key)))?;
+        let second_create = put(PutMode::Create).await;
+        let stale_update = put(PutMode::Update(UpdateVersion {
+            e_tag: Some("\"0000000000000000\"".into()),
+            version: None,
+        }))
+        .await;
+        let _ = self.store.delete(&path).await;
+        let refused = matches!(
+            second_create,
+            Err(object_store::Error::AlreadyExists { .. })
+        ) && matches!(stale_update, Err(object_store::Error::Precondition { .. }));
+        if refused {
+            Ok(())
+        } else {
+            Err(format!(
+                "S3 endpoint {endpoint} does not honour conditional writes (If-None-Match / If-Match), \
+                 so two consumers could overwrite each other's checkpoints; use a store that does, or set \
+                 UNSAFE_SINGLE_WRITER=true if exactly one consumer ever runs"
+            ))
+        }
+    }
+
     fn endpoint(&self) -> String {
         self.args
             .aws_endpoint_url
