@@ -10,7 +10,7 @@ BIN := $(CARGO_TARGET_DIR)/release
 DEMO_LAKE := $(CURDIR)/data/demo-lake
 COMPOSE := docker compose
 
-.PHONY: help build demo test bench start stop clean logs minio duckdb check-docker
+.PHONY: help build demo test chaos bench start stop clean logs minio duckdb check-docker
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,9 @@ test: build ## run every test (unit, end to end on moto S3 + mock Kafka)
 	cargo test --release --workspace --all-targets 2>&1 | tee $(CARGO_TARGET_DIR)/test.log || status=$$?; \
 	awk '/^test result:/ {p += $$4; f += $$6} END {printf "\ntests: %d passed, %d failed\n", p, f}' $(CARGO_TARGET_DIR)/test.log; \
 	exit $$status
+
+chaos: build ## fault scenarios, long: kill -9 cycles (CHAOS_CYCLES, default 200), zombie, rebalance
+	CHAOS_CYCLES=$${CHAOS_CYCLES:-200} cargo test --release -p e2e --test chaos -- --nocapture
 
 bench: build ## throughput, memory and freshness benchmarks
 	@echo "make bench: the benchmark harness is not written yet (issue 6)"; exit 1

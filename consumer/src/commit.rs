@@ -169,6 +169,26 @@ pub async fn load_checkpoint(lake: &Lake, source: &layout::SourceId) -> anyhow::
     }
 }
 
+/// Runs `op` until it succeeds, with backoff: for reads of the source that
+/// fail transiently (S3 5xx, timeouts, resets) after the store's own retries.
+pub async fn retry<T, F, Fut>(what: &str, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match op().await {
+            Ok(value) => return value,
+            Err(e) => {
+                attempt += 1;
+                warn!(attempt, error = %format!("{e:#}"), "{what} failed; retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+    }
+}
+
 /// Exponential backoff from 200 ms, capped at 30 s.
 pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << attempt.min(8))).min(Duration::from_secs(30))

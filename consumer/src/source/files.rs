@@ -10,7 +10,7 @@ use object_store::{Attribute, ObjectStoreExt};
 use tracing::{info, warn};
 
 use crate::batch::should_flush;
-use crate::commit::{load_checkpoint, Outcome};
+use crate::commit::{load_checkpoint, retry, Outcome};
 use crate::decode::{decode_batch, Lineage};
 use crate::write::MicroBatch;
 use crate::Context;
@@ -24,11 +24,13 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     let mut state = load_checkpoint(lake, &source).await?;
     if let Some(intent) = state.checkpoint.intent.clone() {
         info!(source = %source, seq = intent.seq, "replaying the open intent of an interrupted micro-batch");
-        let keys: Vec<String> = list_after(lake, state.checkpoint.after_key.as_deref())
-            .await?
-            .into_iter()
-            .take_while(|k| Some(k.as_str()) <= intent.last_key.as_deref())
-            .collect();
+        let keys: Vec<String> = retry("listing raw objects", || {
+            list_after(lake, state.checkpoint.after_key.as_deref())
+        })
+        .await
+        .into_iter()
+        .take_while(|k| Some(k.as_str()) <= intent.last_key.as_deref())
+        .collect();
         let mut batch = MicroBatch::new(source.clone());
         decode_objects(ctx, &keys, &mut batch).await?;
         if ctx.committer.finish(&mut state, batch).await? == Outcome::Lost {
@@ -37,11 +39,14 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     }
     let mut batch = MicroBatch::new(source.clone());
     loop {
-        let keys = list_after(lake, state.checkpoint.after_key.as_deref()).await?;
+        let keys = retry("listing raw objects", || {
+            list_after(lake, state.checkpoint.after_key.as_deref())
+        })
+        .await;
         let mut objects =
             futures::stream::iter(keys.iter().map(|key| fetch(lake, key))).buffered(PREFETCH);
         while let Some(object) = objects.next().await {
-            let (key, payload, batch_id) = object?;
+            let (key, payload, batch_id) = object;
             add_object(ctx, &mut batch, key, &payload, batch_id);
             if should_flush(
                 &ctx.limits,
@@ -127,8 +132,8 @@ async fn decode_objects(
     let lake = &ctx.committer.lake;
     let objects: Vec<_> = futures::stream::iter(keys.iter().map(|k| fetch(lake, k)))
         .buffered(PREFETCH)
-        .try_collect()
-        .await?;
+        .collect()
+        .await;
     for (key, payload, batch_id) in objects {
         add_object(ctx, batch, key, &payload, batch_id);
     }
@@ -157,7 +162,15 @@ async fn list_after(lake: &Lake, after: Option<&str>) -> anyhow::Result<Vec<Stri
     Ok(keys)
 }
 
-async fn fetch(lake: &Lake, key: &str) -> anyhow::Result<(String, bytes::Bytes, Option<String>)> {
+/// Reads one raw object and its batch id, retrying transient failures.
+async fn fetch(lake: &Lake, key: &str) -> (String, bytes::Bytes, Option<String>) {
+    retry("reading a raw object", || fetch_once(lake, key)).await
+}
+
+async fn fetch_once(
+    lake: &Lake,
+    key: &str,
+) -> anyhow::Result<(String, bytes::Bytes, Option<String>)> {
     let result = lake
         .store
         .get(&Lake::path(key))

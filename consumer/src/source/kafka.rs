@@ -370,23 +370,33 @@ async fn accept(
             return Ok(());
         }
         if offset > expect {
-            let (low, _) =
-                consumer.fetch_watermarks(&ctx.kafka.kafka_topic, p, METADATA_TIMEOUT)?;
+            // If the broker cannot say, assume the checkpoint's offset still exists and seek.
+            let low = match consumer.fetch_watermarks(&ctx.kafka.kafka_topic, p, METADATA_TIMEOUT) {
+                Ok((low, _)) => low,
+                Err(e) => {
+                    warn!(partition = p, error = %e, "cannot read the low watermark");
+                    i64::MIN
+                }
+            };
             // After a few seeks that land past `expect`, the broker has no message there (compaction).
             if low <= expect && part.seeks < 3 {
-                part.seeks += 1;
                 info!(
                     partition = p,
                     from = offset,
                     to = expect,
                     "seeking back to the checkpoint"
                 );
-                consumer.seek(
+                if let Err(e) = consumer.seek(
                     &ctx.kafka.kafka_topic,
                     p,
                     Offset::Offset(expect),
                     METADATA_TIMEOUT,
-                )?;
+                ) {
+                    // Not counted: skipping messages until a seek works never loses any.
+                    warn!(partition = p, error = %e, "seek failed; retrying on the next message");
+                } else {
+                    part.seeks += 1;
+                }
                 return Ok(());
             }
             error!(

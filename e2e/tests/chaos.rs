@@ -1,0 +1,205 @@
+//! Exactly once under faults (DESIGN §5): consumers killed at random
+//! instants, a zombie consumer that wakes up after its partitions moved, and
+//! members joining and leaving the group during the run. Every scenario ends
+//! with exact counts against the producers' summaries, read through DuckDB.
+//!
+//! `CHAOS_CYCLES` sets the number of kill cycles (20 by default; `make chaos` runs 200).
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Adds up the counts of several producer runs.
+fn total(summaries: &[Value]) -> Value {
+    let sum = |field: &str| summaries.iter().map(|s| num(s, field)).sum::<u64>();
+    serde_json::json!({
+        "batches": sum("batches"),
+        "corrupt_batches": sum("corrupt_batches"),
+        "records": sum("records"),
+        "valid_records": sum("valid_records"),
+        "invalid_records": sum("invalid_records"),
+    })
+}
+
+/// A small deterministic generator for kill instants (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn kafka_env(moto: &Moto, kafka: &Kafka, bucket: &str) -> Env {
+    let mut env = Env::s3(moto, bucket);
+    env.set("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap())
+        .set("KAFKA_TOPIC", kafka.topic.clone())
+        .set("KAFKA_GROUP_ID", format!("{bucket}-group"));
+    env
+}
+
+fn produce(env: &Env, batches: u32, seed: u64, rate: &str) -> Value {
+    let batches = batches.to_string();
+    let seed = seed.to_string();
+    env.produce(&[
+        "--batches",
+        &batches,
+        "--batch-size",
+        "40",
+        "--rate",
+        rate,
+        "--corrupt-ratio",
+        "0.05",
+        "--invalid-ratio",
+        "0.02",
+        "--seed",
+        &seed,
+        "--sink",
+        "kafka",
+    ])
+}
+
+fn signal(child: &Background, sig: &str) {
+    let pid = child.0.id().to_string();
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+fn spawn_consumer(env: &Env, extra: &[&str]) -> Background {
+    let mut args = vec!["--source", "kafka", "--flush-interval", "500ms"];
+    args.extend(extra);
+    Background(
+        env.command("consumer", &args)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn consumer"),
+    )
+}
+
+fn wait_for_bronze(env: &Env, expected: u64) {
+    wait_until("bronze to catch up", Duration::from_secs(120), || {
+        env.try_count("SELECT count(*) FROM bronze.events") == Some(expected)
+    });
+}
+
+#[test]
+fn kill_nine_at_random_instants() {
+    let cycles: u32 = std::env::var("CHAOS_CYCLES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(20);
+    let moto = Moto::start();
+    let kafka = Kafka::start("events-chaos", 3);
+    let env = kafka_env(&moto, &kafka, "lake-chaos");
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut summaries = Vec::new();
+    let mut kills = 0;
+    for cycle in 0..cycles {
+        // New data every cycle so every kill can land mid-run.
+        summaries.push(produce(&env, 60, 1000 + cycle as u64, "0"));
+        let mut child = Background(
+            env.command(
+                "consumer",
+                &["--source", "kafka", "--once", "--flush-records", "50"],
+            )
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn consumer"),
+        );
+        std::thread::sleep(Duration::from_millis(100 + rng.below(600)));
+        if child.0.try_wait().expect("try_wait").is_none() {
+            child.0.kill().expect("SIGKILL");
+            let _ = child.0.wait();
+            kills += 1;
+        }
+    }
+    eprintln!("{cycles} cycles, {kills} consumers killed mid-run");
+    assert!(
+        kills * 2 >= cycles,
+        "too few kills landed mid-run ({kills} of {cycles}): the scenario tests little"
+    );
+    env.run("consumer", &["--source", "kafka", "--once"]);
+    assert_exactly_once(&env, &total(&summaries));
+}
+
+#[test]
+fn zombie_consumer_is_refused_after_its_partitions_moved() {
+    let moto = Moto::start();
+    let kafka = Kafka::start("events-zombie", 3);
+    let env = kafka_env(&moto, &kafka, "lake-zombie");
+    // Quick failure detection so the frozen member leaves the group in seconds.
+    let group = [
+        "--kafka-setting",
+        "session.timeout.ms=6000",
+        "--kafka-setting",
+        "heartbeat.interval.ms=500",
+    ];
+    let zombie = spawn_consumer(&env, &group);
+    let first = produce(&env, 150, 1, "60");
+    std::thread::sleep(Duration::from_millis(800));
+    signal(&zombie, "-STOP");
+    let successor = spawn_consumer(&env, &group);
+    wait_for_bronze(&env, num(&first, "valid_records"));
+    // The zombie wakes holding stale checkpoint versions: its writes must be refused.
+    signal(&zombie, "-CONT");
+    std::thread::sleep(Duration::from_secs(3));
+    let second = produce(&env, 60, 2, "0");
+    let summary = total(&[first, second]);
+    wait_for_bronze(&env, num(&summary, "valid_records"));
+    for consumer in [&zombie, &successor] {
+        signal(consumer, "-TERM");
+    }
+    for mut consumer in [zombie, successor] {
+        let status = consumer.0.wait().expect("wait");
+        assert!(status.success(), "consumer exited with {status}");
+    }
+    assert_exactly_once(&env, &summary);
+}
+
+#[test]
+fn members_join_and_leave_during_the_run() {
+    let moto = Moto::start();
+    let kafka = Kafka::start("events-rebalance", 3);
+    let env = kafka_env(&moto, &kafka, "lake-rebalance");
+    let group = [
+        "--kafka-setting",
+        "session.timeout.ms=6000",
+        "--kafka-setting",
+        "heartbeat.interval.ms=500",
+    ];
+    let producer = std::thread::scope(|scope| {
+        let producer = scope.spawn(|| produce(&env, 300, 3, "50"));
+        let a = spawn_consumer(&env, &group);
+        std::thread::sleep(Duration::from_millis(1000));
+        let b = spawn_consumer(&env, &group);
+        std::thread::sleep(Duration::from_millis(1000));
+        let c = spawn_consumer(&env, &group);
+        std::thread::sleep(Duration::from_millis(1500));
+        signal(&a, "-TERM"); // leaves cleanly
+        std::thread::sleep(Duration::from_millis(1000));
+        drop(b); // SIGKILL: its partitions move after the session timeout
+        let d = spawn_consumer(&env, &group);
+        let summary = producer.join().expect("producer thread");
+        wait_for_bronze(&env, num(&summary, "valid_records"));
+        for consumer in [&c, &d] {
+            signal(consumer, "-TERM");
+        }
+        for mut consumer in [c, d] {
+            let status = consumer.0.wait().expect("wait");
+            assert!(status.success(), "consumer exited with {status}");
+        }
+        summary
+    });
+    assert_exactly_once(&env, &producer);
+}
