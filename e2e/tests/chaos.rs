@@ -203,3 +203,39 @@ fn members_join_and_leave_during_the_run() {
     });
     assert_exactly_once(&env, &producer);
 }
+
+#[test]
+fn broker_errors_and_an_outage_mid_run() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let moto = Moto::start();
+    let kafka = Kafka::start("events-broker", 3);
+    let env = kafka_env(&moto, &kafka, "lake-broker");
+    let before = produce(&env, 100, 4, "0");
+    // Transient errors on fetches and advisory offset commits...
+    kafka.cluster.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        ]
+        .repeat(4),
+    );
+    kafka.cluster.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE; 5],
+    );
+    let consumer = spawn_consumer(&env, &["--flush-records", "300"]);
+    // ...and the only broker down for a while during the run.
+    std::thread::sleep(Duration::from_millis(1500));
+    kafka.cluster.broker_down(1).expect("broker down");
+    std::thread::sleep(Duration::from_secs(4));
+    kafka.cluster.broker_up(1).expect("broker up");
+    // The consumer must come back by itself and take what arrives after the outage.
+    let summary = total(&[before, produce(&env, 100, 5, "0")]);
+    wait_for_bronze(&env, num(&summary, "valid_records"));
+    signal(&consumer, "-TERM");
+    let mut consumer = consumer;
+    let status = consumer.0.wait().expect("wait");
+    assert!(status.success(), "consumer exited with {status}");
+    assert_exactly_once(&env, &summary);
+}

@@ -1,6 +1,11 @@
 //! Test support shared by the integration tests of the workspace: a moto S3
-//! server on a free loopback port, and the path of DuckDB's httpfs extension
+//! server on a free loopback port, a fault-injecting HTTP proxy to put in
+//! front of it ([`FaultProxy`]), and the path of DuckDB's httpfs extension
 //! from the `duckdb-extension-httpfs` wheel. Nothing here is used in production.
+
+pub mod proxy;
+
+pub use proxy::{Fault, FaultKind, FaultProxy, Injection, Op, Rule, Select};
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
