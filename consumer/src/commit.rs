@@ -128,6 +128,8 @@ impl Committer {
         state: &mut Versioned,
         next: lake::checkpoint::Checkpoint,
     ) -> anyhow::Result<Outcome> {
+        let mut next = next;
+        next.write_token = checkpoint::new_token();
         let mut attempt = 0u32;
         loop {
             match checkpoint::write(&self.lake, state, next.clone(), &self.writer).await {

@@ -96,9 +96,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     args.validate().map_err(anyhow::Error::msg)?;
     info!(config = %args.lake.masked(), kafka = %args.kafka.masked(), source = ?args.source, once = args.once, "consumer starting");
     let lake = lake::Lake::open(&args.lake).map_err(anyhow::Error::msg)?;
-    lake.ensure_bucket(args.create_bucket)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    startup_checks(&lake, &args).await?;
     let shutdown = Shutdown::default();
     shutdown.on_signals();
     let ctx = Context {
@@ -123,6 +121,37 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Source::Kafka => source::kafka::run(&ctx).await,
         Source::Files => source::files::run(&ctx).await,
     }
+}
+
+/// The bucket answers (created if allowed) and refuses stale conditional
+/// writes. A few attempts, so one transient S3 error at start is not fatal.
+async fn startup_checks(lake: &lake::Lake, args: &Args) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            lake.ensure_bucket(args.create_bucket).await?;
+            if !args.unsafe_single_writer {
+                lake.check_conditional_writes().await?;
+            }
+            Ok::<(), String>(())
+        }
+        .await;
+        match result {
+            Ok(()) => break,
+            Err(e) if attempt >= 4 => anyhow::bail!(e),
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %e, "startup check failed; retrying");
+                tokio::time::sleep(commit::backoff(attempt)).await;
+            }
+        }
+    }
+    if args.unsafe_single_writer {
+        tracing::warn!(
+            "UNSAFE_SINGLE_WRITER: conditional writes not checked; run exactly one consumer"
+        );
+    }
+    Ok(())
 }
 
 /// `host/pid`: who wrote a checkpoint, for people reading it.

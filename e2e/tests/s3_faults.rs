@@ -620,9 +620,8 @@ fn continuous_consumer_catches_up_after_a_lost_checkpoint_response() {
         status,
         stderr,
         elapsed: started.elapsed(),
-        stalled: (!caught_up).then(|| {
-            format!("STALLED: bronze stayed at {bronze} of {expected} rows for 45 s")
-        }),
+        stalled: (!caught_up)
+            .then(|| format!("STALLED: bronze stayed at {bronze} of {expected} rows for 45 s")),
     };
     let faults = "one lost response (RST) on a checkpoint update, continuous mode";
     s.assert_exactly_once_after(&run, faults);

@@ -214,7 +214,11 @@ pub async fn write(
     let key = next.source.checkpoint_key();
     next.updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     next.writer = writer.to_string();
-    next.write_token = new_token();
+    // One token per logical write, kept across the caller's retries: a retry
+    // whose earlier attempt landed (response lost) then recognises it.
+    if next.write_token.is_empty() || next.write_token == previous.checkpoint.write_token {
+        next.write_token = new_token();
+    }
     let mut bytes =
         serde_json::to_vec_pretty(&next).map_err(|e| CheckpointError::store(&key, e))?;
     bytes.push(b'\n');
@@ -323,7 +327,7 @@ fn content_version(bytes: &[u8]) -> String {
     format!("{hash:016x}")
 }
 
-fn new_token() -> String {
+pub fn new_token() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

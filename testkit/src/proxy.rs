@@ -629,8 +629,11 @@ impl Message {
 
 const MAX_HEAD: usize = 64 * 1024;
 
+/// A start line and its headers.
+type Head = (String, Vec<(String, String)>);
+
 /// Reads the start line and headers; `None` on a clean end of stream before any byte.
-fn read_head(reader: &mut impl BufRead) -> io::Result<Option<(String, Vec<(String, String)>)>> {
+fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Head>> {
     let mut start = String::new();
     let mut total = 0;
     loop {
@@ -1197,5 +1200,18 @@ mod tests {
         assert!(err.is_err(), "the response is lost");
         assert_eq!(proxy.injected_on(Op::Put, FaultKind::LoseResponse), 1);
         assert_eq!(proxy.injections()[1].upstream_status, Some(200));
+
+        // A reset is a reset (RST), not a clean close: the client reads ECONNRESET.
+        proxy.set_rules(vec![Rule::new(&[Op::Get], Fault::Reset)]);
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port"))).expect("connect");
+        stream.write_all(get.as_bytes()).expect("send");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut buf = [0u8; 16];
+        let err = stream.read(&mut buf).expect_err("reset");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+        assert_eq!(proxy.injected(FaultKind::Reset), 1);
     }
 }

@@ -505,9 +505,15 @@ async fn flush(
                 let next = partitions[&p].next_offset();
                 offsets.add_partition_offset(&ctx.kafka.kafka_topic, p, Offset::Offset(next))?;
             }
-            Outcome::Lost => {
+            Outcome::Lost if ctx.once => {
                 partitions.remove(&p);
                 lost.push(p);
+            }
+            // Still assigned by the group: start over from whatever the
+            // other writer committed, rather than stall the partition.
+            Outcome::Lost => {
+                let part = load_partition(ctx, p).await?;
+                partitions.insert(p, part);
             }
         }
     }
