@@ -32,7 +32,7 @@ demo: build ## run the whole job with no Docker: files → local lake → DuckDB
 
 test: build ## run every test (unit, end to end on moto S3 + mock Kafka)
 	@status=0; set -o pipefail; \
-	cargo test --release --workspace --all-targets 2>&1 | tee $(CARGO_TARGET_DIR)/test.log || status=$$?; \
+	cargo test --release --workspace --all-targets --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log || status=$$?; \
 	awk '/^test result:/ {p += $$4; f += $$6} END {printf "\ntests: %d passed, %d failed\n", p, f}' $(CARGO_TARGET_DIR)/test.log; \
 	exit $$status
 

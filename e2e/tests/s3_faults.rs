@@ -323,8 +323,8 @@ fn proxy_without_rules_forwards_the_whole_pipeline() {
     assert_eq!(s.proxy.injected_total(), 0);
     assert_eq!(
         s.proxy.requests(Op::PutIfNoneMatch),
-        3,
-        "one checkpoint creation per partition"
+        3 + 2,
+        "one checkpoint creation per partition, and two by the startup probe of conditional writes"
     );
     assert!(
         s.proxy.requests(Op::PutIfMatch) >= 2 * 3 * 10,
