@@ -36,8 +36,8 @@ test: build ## run every test (unit, end to end on moto S3 + mock Kafka)
 	awk '/^test result:/ {p += $$4; f += $$6} END {printf "\ntests: %d passed, %d failed\n", p, f}' $(CARGO_TARGET_DIR)/test.log; \
 	exit $$status
 
-chaos: build ## fault scenarios, long: kill -9 cycles (CHAOS_CYCLES, default 200), zombie, rebalance
-	CHAOS_CYCLES=$${CHAOS_CYCLES:-200} cargo test --release -p e2e --test chaos -- --nocapture
+chaos: build ## fault scenarios, long: kill -9 cycles (CHAOS_CYCLES, default 200), zombie, rebalance, broker and S3 faults
+	CHAOS_CYCLES=$${CHAOS_CYCLES:-200} cargo test --release -p e2e --test chaos --test s3_faults --no-fail-fast -- --nocapture
 
 bench: build ## throughput, memory and freshness benchmarks
 	@echo "make bench: the benchmark harness is not written yet (issue 6)"; exit 1

@@ -37,14 +37,6 @@ impl Rng {
     }
 }
 
-fn kafka_env(moto: &Moto, kafka: &Kafka, bucket: &str) -> Env {
-    let mut env = Env::s3(moto, bucket);
-    env.set("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap())
-        .set("KAFKA_TOPIC", kafka.topic.clone())
-        .set("KAFKA_GROUP_ID", format!("{bucket}-group"));
-    env
-}
-
 fn produce(env: &Env, batches: u32, seed: u64, rate: &str) -> Value {
     let batches = batches.to_string();
     let seed = seed.to_string();
@@ -101,7 +93,7 @@ fn kill_nine_at_random_instants() {
         .unwrap_or(20);
     let moto = Moto::start();
     let kafka = Kafka::start("events-chaos", 3);
-    let env = kafka_env(&moto, &kafka, "lake-chaos");
+    let env = Env::kafka(&moto, &kafka, "lake-chaos");
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut summaries = Vec::new();
     let mut kills = 0;
@@ -137,7 +129,7 @@ fn kill_nine_at_random_instants() {
 fn zombie_consumer_is_refused_after_its_partitions_moved() {
     let moto = Moto::start();
     let kafka = Kafka::start("events-zombie", 3);
-    let env = kafka_env(&moto, &kafka, "lake-zombie");
+    let env = Env::kafka(&moto, &kafka, "lake-zombie");
     // Quick failure detection so the frozen member leaves the group in seconds.
     let group = [
         "--kafka-setting",
@@ -171,7 +163,7 @@ fn zombie_consumer_is_refused_after_its_partitions_moved() {
 fn members_join_and_leave_during_the_run() {
     let moto = Moto::start();
     let kafka = Kafka::start("events-rebalance", 3);
-    let env = kafka_env(&moto, &kafka, "lake-rebalance");
+    let env = Env::kafka(&moto, &kafka, "lake-rebalance");
     let group = [
         "--kafka-setting",
         "session.timeout.ms=6000",
@@ -209,7 +201,7 @@ fn broker_errors_and_an_outage_mid_run() {
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
     let moto = Moto::start();
     let kafka = Kafka::start("events-broker", 3);
-    let env = kafka_env(&moto, &kafka, "lake-broker");
+    let env = Env::kafka(&moto, &kafka, "lake-broker");
     let before = produce(&env, 100, 4, "0");
     // Transient errors on fetches and advisory offset commits...
     kafka.cluster.request_errors(

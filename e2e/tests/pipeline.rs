@@ -23,19 +23,11 @@ const PRODUCE: &[&str] = &[
     "7",
 ];
 
-fn kafka_env(moto: &Moto, kafka: &Kafka, bucket: &str) -> Env {
-    let mut env = Env::s3(moto, bucket);
-    env.set("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap())
-        .set("KAFKA_TOPIC", kafka.topic.clone())
-        .set("KAFKA_GROUP_ID", format!("{bucket}-group"));
-    env
-}
-
 #[test]
 fn kafka_to_s3_exactly_once() {
     let moto = Moto::start();
     let kafka = Kafka::start("events-e2e", 3);
-    let env = kafka_env(&moto, &kafka, "lake-e2e");
+    let env = Env::kafka(&moto, &kafka, "lake-e2e");
     let mut args = PRODUCE.to_vec();
     args.extend(["--sink", "kafka"]);
     let summary = env.produce(&args);
@@ -69,7 +61,7 @@ fn kafka_to_s3_exactly_once() {
 fn kafka_consumer_killed_mid_run_recovers_exactly_once() {
     let moto = Moto::start();
     let kafka = Kafka::start("events-crash", 3);
-    let env = kafka_env(&moto, &kafka, "lake-crash");
+    let env = Env::kafka(&moto, &kafka, "lake-crash");
     let summary = env.produce(&[
         "--batches",
         "400",
@@ -119,7 +111,7 @@ fn kafka_consumer_killed_mid_run_recovers_exactly_once() {
 fn continuous_group_consumer_catches_up_and_stops_on_sigterm() {
     let moto = Moto::start();
     let kafka = Kafka::start("events-live", 3);
-    let env = kafka_env(&moto, &kafka, "lake-live");
+    let env = Env::kafka(&moto, &kafka, "lake-live");
     let mut consumer = Background(
         env.command("consumer", &["--source", "kafka", "--flush-interval", "1s"])
             .stderr(std::process::Stdio::null())

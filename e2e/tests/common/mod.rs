@@ -80,6 +80,15 @@ impl Env {
         env
     }
 
+    /// An S3 lake on `moto` fed by the mock cluster's topic, with its own consumer group.
+    pub fn kafka(moto: &Moto, kafka: &Kafka, bucket: &str) -> Env {
+        let mut env = Env::s3(moto, bucket);
+        env.set("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap())
+            .set("KAFKA_TOPIC", kafka.topic.clone())
+            .set("KAFKA_GROUP_ID", format!("{bucket}-group"));
+        env
+    }
+
     /// A command for one of the binaries, in the test's directory (so no
     /// `.env` is read) with only this test's settings.
     pub fn command(&self, binary: &str, args: &[&str]) -> Command {
