@@ -7,22 +7,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// 240 batches of 50 over 3 partitions, with corrupt batches and invalid records.
-const PRODUCE: &[&str] = &[
-    "--batches",
-    "240",
-    "--batch-size",
-    "50",
-    "--rate",
-    "0",
-    "--corrupt-ratio",
-    "0.05",
-    "--invalid-ratio",
-    "0.02",
-    "--seed",
-    "7",
-];
-
 #[test]
 fn kafka_to_s3_exactly_once() {
     let moto = Moto::start();

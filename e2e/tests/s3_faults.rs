@@ -21,22 +21,6 @@ use lake::{Lake, LakeArgs};
 use serde_json::Value;
 use testkit::{Fault, FaultKind, FaultProxy, Op, Rule};
 
-/// 240 batches of 50 over 3 partitions, with corrupt batches and invalid records.
-const PRODUCE: &[&str] = &[
-    "--batches",
-    "240",
-    "--batch-size",
-    "50",
-    "--rate",
-    "0",
-    "--corrupt-ratio",
-    "0.05",
-    "--invalid-ratio",
-    "0.02",
-    "--seed",
-    "7",
-];
-
 /// Many small micro-batches: about 40 flushes of 3 partitions each.
 const CONSUME_KAFKA: &[&str] = &["--source", "kafka", "--once", "--flush-records", "300"];
 const CONSUME_FILES: &[&str] = &["--source", "files", "--once", "--flush-records", "300"];

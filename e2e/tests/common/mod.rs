@@ -175,6 +175,23 @@ impl Env {
     }
 }
 
+/// 240 batches of 50 (spread over the topic's partitions), with corrupt
+/// batches and invalid records: the producer arguments most scenarios share.
+pub const PRODUCE: &[&str] = &[
+    "--batches",
+    "240",
+    "--batch-size",
+    "50",
+    "--rate",
+    "0",
+    "--corrupt-ratio",
+    "0.05",
+    "--invalid-ratio",
+    "0.02",
+    "--seed",
+    "7",
+];
+
 /// A background process killed when the test ends, pass or fail.
 pub struct Background(pub std::process::Child);
 
