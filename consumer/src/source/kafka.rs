@@ -107,6 +107,9 @@ fn client_config(ctx: &Context) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         // Bounds librdkafka's prefetch per partition: memory follows the flush limits, not the backlog.
         .set("queued.max.messages.kbytes", "16384")
+        // A message over MAX_MESSAGE_BYTES must still be fetched to become an `oversized`
+        // dead letter; under librdkafka's 100 MB default the partition would stall on it.
+        .set("receive.message.max.bytes", "1000000000")
         .set("client.id", "lake-consumer");
     for (key, value) in ctx.kafka.extra_settings() {
         config.set(key, value);
