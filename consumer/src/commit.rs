@@ -242,7 +242,12 @@ mod tests {
                 offset: Some(offset),
                 ..Default::default()
             };
-            decode_batch(payload.as_bytes(), &lineage, 1 << 20, &mut batch);
+            decode_batch(
+                payload.as_bytes(),
+                &lineage,
+                &Default::default(),
+                &mut batch,
+            );
         }
         batch
     }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use lake::config::{parse_bytes, parse_duration, KafkaArgs};
+use lake::event::Limits;
 use lake::LakeArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -42,9 +43,18 @@ pub struct Args {
     /// Flush once the oldest buffered batch is this old (e.g. 5s).
     #[arg(long, env = "FLUSH_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub flush_interval: Duration,
-    /// Batches larger than this become `oversized` dead letters.
+    /// Batches larger than this become `oversized` dead letters (keeping their first 64 KiB).
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value = "16MiB", value_parser = parse_bytes)]
     pub max_message_bytes: u64,
+    /// Records larger than this become `oversized` dead letters; their siblings still load.
+    #[arg(long, env = "MAX_RECORD_BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    pub max_record_bytes: u64,
+    /// Records nested deeper than this (the record itself is level 1) are `oversized`.
+    #[arg(long, env = "MAX_NESTING_DEPTH", default_value = "32")]
+    pub max_nesting_depth: usize,
+    /// Records with a longer string or field name (bytes as written) are `oversized`.
+    #[arg(long, env = "MAX_STRING_BYTES", default_value = "64KiB", value_parser = parse_bytes)]
+    pub max_string_bytes: u64,
     /// Parallel object uploads per micro-batch.
     #[arg(long, env = "UPLOAD_CONCURRENCY", default_value = "8")]
     pub upload_concurrency: usize,
@@ -61,6 +71,17 @@ pub struct Args {
 }
 
 impl Args {
+    /// The size limits on input, as the decoder takes them.
+    pub fn input_limits(&self) -> Limits {
+        let size = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
+        Limits {
+            max_message_bytes: size(self.max_message_bytes),
+            max_record_bytes: size(self.max_record_bytes),
+            max_depth: self.max_nesting_depth,
+            max_string_bytes: size(self.max_string_bytes),
+        }
+    }
+
     /// Checks the values clap cannot; the error names the setting.
     pub fn validate(&self) -> Result<(), String> {
         if self.flush_records == 0 {
@@ -71,6 +92,28 @@ impl Args {
         }
         if self.flush_interval.is_zero() {
             return Err("FLUSH_INTERVAL (--flush-interval) must be > 0".into());
+        }
+        for (value, setting) in [
+            (
+                self.max_message_bytes,
+                "MAX_MESSAGE_BYTES (--max-message-bytes)",
+            ),
+            (
+                self.max_record_bytes,
+                "MAX_RECORD_BYTES (--max-record-bytes)",
+            ),
+            (
+                self.max_nesting_depth as u64,
+                "MAX_NESTING_DEPTH (--max-nesting-depth)",
+            ),
+            (
+                self.max_string_bytes,
+                "MAX_STRING_BYTES (--max-string-bytes)",
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("{setting} must be > 0"));
+            }
         }
         if self.upload_concurrency == 0 {
             return Err("UPLOAD_CONCURRENCY (--upload-concurrency) must be > 0".into());

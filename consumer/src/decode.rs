@@ -3,7 +3,12 @@
 //! Bad data is a value here, never an error: every input ends as exactly one
 //! dead letter (a corrupt batch) or as one row per element (valid or not).
 
-use lake::event::{parse_batch, validate_record, Rejection, ValidEvent};
+use lake::event::{parse_batch, validate_record, ErrorCode, Limits, Rejection, ValidEvent};
+
+/// How much of a batch over `MAX_MESSAGE_BYTES` its dead letter keeps: enough
+/// to recognise it, while memory stays bounded. The whole batch stays at its
+/// source (Kafka offset or raw object key), which the lineage names.
+pub const OVERSIZED_PREFIX_BYTES: usize = 64 << 10;
 
 /// Where a batch came from; copied into every row it produces.
 #[derive(Debug, Clone, Default)]
@@ -33,27 +38,36 @@ pub struct Counts {
 pub fn decode_batch(
     payload: &[u8],
     lineage: &Lineage,
-    max_message_bytes: usize,
+    limits: &Limits,
     rows: &mut impl Rows,
 ) -> Counts {
     let mut counts = Counts::default();
-    let elements = match parse_batch(payload, max_message_bytes) {
+    let elements = match parse_batch(payload, limits) {
         Ok(elements) => elements,
         Err(rejection) => {
-            rows.dead(lineage, None, rejection, payload);
+            let kept = if rejection.code == ErrorCode::Oversized {
+                &payload[..payload.len().min(OVERSIZED_PREFIX_BYTES)]
+            } else {
+                payload
+            };
+            rows.dead(lineage, None, rejection, kept);
             counts.corrupt = 1;
             return counts;
         }
     };
-    for (index, raw) in elements.into_iter().enumerate() {
+    for (index, element) in elements.into_iter().enumerate() {
         let index = index as u32;
-        match validate_record(raw) {
+        let checked = match element.over_limit {
+            Some(rejection) => Err(rejection),
+            None => validate_record(element.text),
+        };
+        match checked {
             Ok(event) => {
                 rows.valid(lineage, index, event);
                 counts.valid += 1;
             }
             Err(rejection) => {
-                rows.dead(lineage, Some(index), rejection, raw.get().as_bytes());
+                rows.dead(lineage, Some(index), rejection, element.text.as_bytes());
                 counts.invalid += 1;
             }
         }
@@ -82,7 +96,7 @@ pub(crate) mod tests {
 
     fn decode(payload: &[u8]) -> (Counts, Collected) {
         let mut rows = Collected::default();
-        let counts = decode_batch(payload, &Lineage::default(), 1 << 20, &mut rows);
+        let counts = decode_batch(payload, &Lineage::default(), &Limits::default(), &mut rows);
         (counts, rows)
     }
 
@@ -115,7 +129,11 @@ pub(crate) mod tests {
         assert_eq!(corrupt_code(b"42"), "not_array");
         let mut rows = Collected::default();
         let big = format!("[{E1}]");
-        decode_batch(big.as_bytes(), &Lineage::default(), 10, &mut rows);
+        let limits = Limits {
+            max_message_bytes: 10,
+            ..Limits::default()
+        };
+        decode_batch(big.as_bytes(), &Lineage::default(), &limits, &mut rows);
         assert_eq!(rows.0[0].1, "oversized");
     }
 

@@ -31,7 +31,7 @@ pub struct Context {
     pub kafka: KafkaArgs,
     pub group_id: String,
     pub limits: FlushLimits,
-    pub max_message_bytes: usize,
+    pub input_limits: lake::event::Limits,
     pub files_poll_interval: Duration,
     pub once: bool,
     pub shutdown: Shutdown,
@@ -96,6 +96,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     args.validate().map_err(anyhow::Error::msg)?;
     info!(config = %args.lake.masked(), kafka = %args.kafka.masked(), source = ?args.source, once = args.once, "consumer starting");
     let lake = lake::Lake::open(&args.lake).map_err(anyhow::Error::msg)?;
+    lake.check_writable().map_err(anyhow::Error::msg)?;
     startup_checks(&lake, &args).await?;
     let shutdown = Shutdown::default();
     shutdown.on_signals();
@@ -112,7 +113,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             bytes: args.flush_bytes,
             interval: args.flush_interval,
         },
-        max_message_bytes: usize::try_from(args.max_message_bytes).unwrap_or(usize::MAX),
+        input_limits: args.input_limits(),
         files_poll_interval: args.files_poll_interval,
         once: args.once,
         shutdown,

@@ -12,7 +12,7 @@ use arrow::array::{
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use lake::event::{Rejection, ValidEvent};
+use lake::event::{ErrorKind, Rejection, ValidEvent};
 use lake::layout::{self, SourceId};
 use lake::{schema, Lake};
 use object_store::{ObjectStoreExt, PutPayload};
@@ -270,7 +270,7 @@ impl Rows for MicroBatch {
         let d = &mut self.dead;
         d.lineage
             .append(&self.source, lineage, index, self.ingested_at);
-        d.error_kind.append_value(rejection.code.kind().as_str());
+        d.error_kind.append_value(ErrorKind::at(index).as_str());
         d.error_code.append_value(rejection.code.as_str());
         d.error_message.append_value(&rejection.message);
         d.raw_payload.append_value(raw);

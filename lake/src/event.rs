@@ -9,9 +9,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Timelike};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use std::collections::HashSet;
+
+use crate::json::{ScanError, Scanner, Shape};
 
 /// The Kafka header (and S3 metadata key) that carries a batch's id.
 pub const BATCH_ID_HEADER: &str = "batch-id";
@@ -27,6 +27,15 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// A rejection of a whole batch (no record index) or of one record: the
+    /// same code, `oversized` say, can be either.
+    pub fn at(record_index: Option<u32>) -> ErrorKind {
+        match record_index {
+            None => ErrorKind::CorruptBatch,
+            Some(_) => ErrorKind::InvalidRecord,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::CorruptBatch => "corrupt_batch",
@@ -57,10 +66,11 @@ pub enum ErrorCode {
     OutOfRange,
     BadCountry,
     UnexpectedField,
+    BadString,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::EmptyBatch,
         ErrorCode::NotUtf8,
         ErrorCode::TruncatedJson,
@@ -77,6 +87,7 @@ impl ErrorCode {
         ErrorCode::OutOfRange,
         ErrorCode::BadCountry,
         ErrorCode::UnexpectedField,
+        ErrorCode::BadString,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,18 +108,7 @@ impl ErrorCode {
             ErrorCode::OutOfRange => "out_of_range",
             ErrorCode::BadCountry => "bad_country",
             ErrorCode::UnexpectedField => "unexpected_field",
-        }
-    }
-
-    pub fn kind(self) -> ErrorKind {
-        match self {
-            ErrorCode::EmptyBatch
-            | ErrorCode::NotUtf8
-            | ErrorCode::TruncatedJson
-            | ErrorCode::NotJson
-            | ErrorCode::NotArray
-            | ErrorCode::Oversized => ErrorKind::CorruptBatch,
-            _ => ErrorKind::InvalidRecord,
+            ErrorCode::BadString => "bad_string",
         }
     }
 }
@@ -158,21 +158,104 @@ impl ValidEvent {
     }
 }
 
-/// The batch as its elements' exact JSON texts, or why it is corrupt.
-pub fn parse_batch(payload: &[u8], max_message_bytes: usize) -> Result<Vec<&RawValue>, Rejection> {
-    if payload.len() > max_message_bytes {
-        return Err(Rejection::new(
-            ErrorCode::Oversized,
-            format!(
-                "batch is {} bytes, over the limit of {max_message_bytes} (MAX_MESSAGE_BYTES)",
-                payload.len()
-            ),
+/// How large one input may be. Anything over a limit is an `oversized` dead
+/// letter: a whole batch over `max_message_bytes`, or one record over any of
+/// the others (its valid siblings still reach bronze).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_record_bytes: usize,
+    /// Nesting levels of one record; the record object itself is level 1.
+    pub max_depth: usize,
+    /// Longest string or field name, in bytes as written.
+    pub max_string_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 16 << 20,
+            max_record_bytes: 1 << 20,
+            max_depth: 32,
+            max_string_bytes: 64 << 10,
+        }
+    }
+}
+
+impl Limits {
+    /// No limits: for tools that only check whether a batch parses.
+    pub const NONE: Limits = Limits {
+        max_message_bytes: usize::MAX,
+        max_record_bytes: usize::MAX,
+        max_depth: usize::MAX,
+        max_string_bytes: usize::MAX,
+    };
+
+    fn check_record(&self, text: &str, shape: Shape) -> Option<Rejection> {
+        let over = |what: String| Some(Rejection::new(ErrorCode::Oversized, what));
+        if text.len() > self.max_record_bytes {
+            return over(format!(
+                "record is {} bytes, over the limit of {} (MAX_RECORD_BYTES)",
+                text.len(),
+                self.max_record_bytes
+            ));
+        }
+        if shape.depth > self.max_depth {
+            return over(format!(
+                "record nests {} levels deep, over the limit of {} (MAX_NESTING_DEPTH)",
+                shape.depth, self.max_depth
+            ));
+        }
+        if shape.longest_string > self.max_string_bytes {
+            return over(format!(
+                "record has a string of {} bytes, over the limit of {} (MAX_STRING_BYTES)",
+                shape.longest_string, self.max_string_bytes
+            ));
+        }
+        None
+    }
+}
+
+/// One element of a readable batch: its exact JSON text, and the limit it
+/// breaks if any (then it is not validated further).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Element<'a> {
+    pub text: &'a str,
+    pub over_limit: Option<Rejection>,
+}
+
+/// Why a batch of `size` bytes is refused without being read.
+pub fn oversized_batch(size: u64, max_message_bytes: usize) -> Rejection {
+    Rejection::new(
+        ErrorCode::Oversized,
+        format!("batch is {size} bytes, over the limit of {max_message_bytes} (MAX_MESSAGE_BYTES)"),
+    )
+}
+
+/// The batch as its elements, or why it is corrupt.
+pub fn parse_batch<'a>(payload: &'a [u8], limits: &Limits) -> Result<Vec<Element<'a>>, Rejection> {
+    if payload.len() > limits.max_message_bytes {
+        return Err(oversized_batch(
+            payload.len() as u64,
+            limits.max_message_bytes,
         ));
     }
     if payload.iter().all(u8::is_ascii_whitespace) {
         return Err(Rejection::new(
             ErrorCode::EmptyBatch,
             format!("batch is empty ({} bytes of whitespace)", payload.len()),
+        ));
+    }
+    if payload.starts_with(b"\xEF\xBB\xBF") {
+        return Err(Rejection::new(
+            ErrorCode::NotJson,
+            "batch starts with a UTF-8 byte order mark, which JSON text must not have",
+        ));
+    }
+    if payload.starts_with(b"\xFF\xFE") || payload.starts_with(b"\xFE\xFF") {
+        return Err(Rejection::new(
+            ErrorCode::NotUtf8,
+            "batch starts with a UTF-16 byte order mark: it is UTF-16, not UTF-8",
         ));
     }
     let text = std::str::from_utf8(payload).map_err(|e| {
@@ -184,53 +267,100 @@ pub fn parse_batch(payload: &[u8], max_message_bytes: usize) -> Result<Vec<&RawV
             ),
         )
     })?;
-    serde_json::from_str::<Vec<&RawValue>>(text).map_err(|e| match e.classify() {
-        serde_json::error::Category::Eof => Rejection::new(
+    let broken = |e: ScanError| match e {
+        ScanError::Eof => Rejection::new(
             ErrorCode::TruncatedJson,
-            format!("batch ends before its JSON is complete ({e})"),
+            format!(
+                "batch ends before its JSON is complete (after {} bytes)",
+                text.len()
+            ),
         ),
-        serde_json::error::Category::Data => {
-            let first = text.trim_start().as_bytes().first().copied();
-            let what = match first {
-                Some(b'{') => "an object",
-                Some(b'"') => "a string",
-                Some(b't') | Some(b'f') => "a boolean",
-                Some(b'n') => "null",
-                _ => "a number",
-            };
-            Rejection::new(
-                ErrorCode::NotArray,
-                format!("batch is {what}, not a JSON array of events"),
-            )
+        ScanError::Unexpected(at) => Rejection::new(
+            ErrorCode::NotJson,
+            format!(
+                "batch is not valid JSON: unexpected {} at byte {at}",
+                describe_byte(text, at)
+            ),
+        ),
+    };
+    let mut scanner = Scanner::new(text);
+    scanner.skip_whitespace();
+    if scanner.peek() != Some(b'[') {
+        // A complete value of another type is the wrong shape; anything else is broken JSON.
+        scanner.value().map_err(broken)?;
+        end_of_text(&mut scanner).map_err(broken)?;
+        return Err(Rejection::new(
+            ErrorCode::NotArray,
+            format!(
+                "batch is a JSON {}, not an array of events",
+                json_type(text.trim_start())
+            ),
+        ));
+    }
+    scanner.pos += 1;
+    let mut elements = Vec::new();
+    scanner.skip_whitespace();
+    if scanner.peek() == Some(b']') {
+        scanner.pos += 1;
+    } else {
+        loop {
+            let (text, shape) = scanner.value().map_err(broken)?;
+            let over_limit = limits.check_record(text, shape);
+            elements.push(Element { text, over_limit });
+            scanner.skip_whitespace();
+            match scanner.peek() {
+                Some(b',') => scanner.pos += 1,
+                Some(b']') => {
+                    scanner.pos += 1;
+                    break;
+                }
+                Some(_) => return Err(broken(ScanError::Unexpected(scanner.pos))),
+                None => return Err(broken(ScanError::Eof)),
+            }
         }
-        _ => Rejection::new(ErrorCode::NotJson, format!("batch is not valid JSON ({e})")),
-    })
+    }
+    end_of_text(&mut scanner).map_err(broken)?;
+    Ok(elements)
+}
+
+/// Only whitespace may follow the batch's value.
+fn end_of_text(scanner: &mut Scanner) -> Result<(), ScanError> {
+    scanner.skip_whitespace();
+    if scanner.at_end() {
+        Ok(())
+    } else {
+        Err(ScanError::Unexpected(scanner.pos))
+    }
+}
+
+/// The character at byte `at`, quoted, or its hex value when it is a control byte.
+fn describe_byte(text: &str, at: usize) -> String {
+    match text[at..].chars().next() {
+        Some(c) if !c.is_control() => format!("{c:?}"),
+        Some(c) => format!("control character U+{:04X}", c as u32),
+        None => "end".into(),
+    }
 }
 
 /// Validates one element of a batch, given its exact JSON text.
-pub fn validate_record(raw: &RawValue) -> Result<ValidEvent, Rejection> {
-    let text = raw.get();
+pub fn validate_record(text: &str) -> Result<ValidEvent, Rejection> {
     if !text.starts_with('{') {
         return Err(Rejection::new(
             ErrorCode::NotObject,
             format!("record is a JSON {}, not an object", json_type(text)),
         ));
     }
-    let fields: Fields = serde_json::from_str(text).map_err(|e| {
-        // The batch parsed, so the element is well-formed JSON; the only
-        // failure left is the duplicate-key check done while reading it.
-        Rejection::new(ErrorCode::DuplicateField, e.to_string())
-    })?;
+    let fields = Fields::read(text)?;
 
-    let event_id = required_string(&fields.event_id, "event_id")?;
+    let event_id = required_string(fields.event_id, "event_id")?;
     if !is_uuid(&event_id) {
         return Err(Rejection::new(
             ErrorCode::BadUuid,
             format!("event_id {:?} is not a UUID", clip(&event_id)),
         ));
     }
-    let user_id = user_id(&fields.user_id)?;
-    let event_type_text = required_string(&fields.event_type, "event_type")?;
+    let user_id = user_id(fields.user_id)?;
+    let event_type_text = required_string(fields.event_type, "event_type")?;
     let event_type = EVENT_TYPES
         .iter()
         .copied()
@@ -245,10 +375,10 @@ pub fn validate_record(raw: &RawValue) -> Result<ValidEvent, Rejection> {
                 ),
             )
         })?;
-    let event_ts = required_string(&fields.event_ts, "event_ts")?;
+    let event_ts = required_string(fields.event_ts, "event_ts")?;
     let event_ts_micros = parse_timestamp(&event_ts)?;
-    let page = required_string(&fields.page, "page")?;
-    let country = optional_string(&fields.country, "country")?;
+    let page = required_string(fields.page, "page")?.into_owned();
+    let country = optional_string(fields.country, "country")?;
     if let Some(c) = &country {
         if !is_country_code(c) {
             return Err(Rejection::new(
@@ -257,112 +387,116 @@ pub fn validate_record(raw: &RawValue) -> Result<ValidEvent, Rejection> {
             ));
         }
     }
-    let amount = amount(&fields.amount, event_type)?;
+    let amount = amount(fields.amount, event_type)?;
     let extra = if fields.extra.is_empty() {
         None
     } else {
         let mut object = String::from("{");
-        for (i, (key, value)) in fields.extra.iter().enumerate() {
+        for (i, (raw_name, value)) in fields.extra.iter().enumerate() {
             if i > 0 {
                 object.push(',');
             }
-            object.push_str(&serde_json::to_string(key.as_ref()).unwrap_or_default());
+            object.push_str(raw_name);
             object.push(':');
-            object.push_str(value.get());
+            object.push_str(value);
         }
         object.push('}');
         Some(object)
     };
     Ok(ValidEvent {
-        event_id,
+        event_id: event_id.into_owned(),
         user_id,
         event_type,
         event_ts_micros,
         page,
-        country,
+        country: country.map(Cow::into_owned),
         amount,
         extra,
     })
 }
 
-/// The fields of one record, each still as raw JSON; unknown ones in order.
+/// The members of one record, each value as its exact JSON text; unknown
+/// ones in order, with their names as written.
 #[derive(Default)]
 struct Fields<'a> {
-    event_id: Option<&'a RawValue>,
-    user_id: Option<&'a RawValue>,
-    event_type: Option<&'a RawValue>,
-    event_ts: Option<&'a RawValue>,
-    page: Option<&'a RawValue>,
-    country: Option<&'a RawValue>,
-    amount: Option<&'a RawValue>,
-    extra: Vec<(Cow<'a, str>, &'a RawValue)>,
+    event_id: Option<&'a str>,
+    user_id: Option<&'a str>,
+    event_type: Option<&'a str>,
+    event_ts: Option<&'a str>,
+    page: Option<&'a str>,
+    country: Option<&'a str>,
+    amount: Option<&'a str>,
+    extra: Vec<(&'a str, &'a str)>,
 }
 
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
-                let mut fields = Fields::default();
-                while let Some(Key(key)) = map.next_key()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    let slot = match key.as_ref() {
-                        "event_id" => &mut fields.event_id,
-                        "user_id" => &mut fields.user_id,
-                        "event_type" => &mut fields.event_type,
-                        "event_ts" => &mut fields.event_ts,
-                        "page" => &mut fields.page,
-                        "country" => &mut fields.country,
-                        "amount" => &mut fields.amount,
-                        _ => {
-                            if fields.extra.iter().any(|(k, _)| *k == key) {
-                                return Err(de::Error::custom(format!(
-                                    "field `{}` appears more than once",
-                                    clip(&key)
-                                )));
-                            }
-                            fields.extra.push((key, value));
-                            continue;
-                        }
-                    };
-                    if slot.is_some() {
-                        return Err(de::Error::custom(format!(
-                            "field `{key}` appears more than once"
-                        )));
+impl<'a> Fields<'a> {
+    fn read(text: &'a str) -> Result<Fields<'a>, Rejection> {
+        let not_object = |_| Rejection::new(ErrorCode::NotObject, "record is not a JSON object");
+        let mut fields = Fields::default();
+        // Names of unknown fields seen so far, decoded, to find duplicates.
+        let mut extra_names: HashSet<Cow<'a, str>> = HashSet::new();
+        let mut scanner = Scanner::new(text);
+        scanner.expect(b'{').map_err(not_object)?;
+        scanner.skip_whitespace();
+        if scanner.peek() == Some(b'}') {
+            return Ok(fields);
+        }
+        loop {
+            scanner.skip_whitespace();
+            let start = scanner.pos;
+            scanner.string().map_err(not_object)?;
+            let raw_name = &text[start..scanner.pos];
+            let name = unquote(raw_name)
+                .map_err(|e| Rejection::new(ErrorCode::BadString, format!("a field name {e}")))?;
+            scanner.expect(b':').map_err(not_object)?;
+            let (value, _) = scanner.value().map_err(not_object)?;
+            let known = match name.as_ref() {
+                "event_id" => Some(&mut fields.event_id),
+                "user_id" => Some(&mut fields.user_id),
+                "event_type" => Some(&mut fields.event_type),
+                "event_ts" => Some(&mut fields.event_ts),
+                "page" => Some(&mut fields.page),
+                "country" => Some(&mut fields.country),
+                "amount" => Some(&mut fields.amount),
+                _ => None,
+            };
+            match known {
+                Some(Some(_)) => return Err(duplicate_field(&name)),
+                Some(slot) => *slot = Some(value),
+                None => {
+                    if !extra_names.insert(name.clone()) {
+                        return Err(duplicate_field(&name));
                     }
-                    *slot = Some(value);
+                    fields.extra.push((raw_name, value));
                 }
-                Ok(fields)
+            }
+            scanner.skip_whitespace();
+            match scanner.peek() {
+                Some(b',') => scanner.pos += 1,
+                _ => break,
             }
         }
-        deserializer.deserialize_map(FieldsVisitor)
+        Ok(fields)
     }
 }
 
-/// An object key, borrowed from the input when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
+fn duplicate_field(name: &str) -> Rejection {
+    Rejection::new(
+        ErrorCode::DuplicateField,
+        format!("field `{}` appears more than once", clip(name)),
+    )
+}
 
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
+/// The content of a JSON string given with its quotes; borrowed unless it has
+/// escapes. Fails only on a `\u` escape that is half of a surrogate pair.
+fn unquote(raw: &str) -> Result<Cow<'_, str>, String> {
+    let inner = &raw[1..raw.len() - 1];
+    if !inner.contains('\\') {
+        return Ok(Cow::Borrowed(inner));
     }
+    serde_json::from_str::<String>(raw)
+        .map(Cow::Owned)
+        .map_err(|e| format!("is not valid Unicode ({e})"))
 }
 
 fn json_type(text: &str) -> &'static str {
@@ -376,11 +510,11 @@ fn json_type(text: &str) -> &'static str {
     }
 }
 
-fn is_null(raw: &RawValue) -> bool {
-    raw.get() == "null"
+fn is_null(raw: &str) -> bool {
+    raw == "null"
 }
 
-fn required<'a>(raw: &Option<&'a RawValue>, field: &str) -> Result<&'a RawValue, Rejection> {
+fn required<'a>(raw: Option<&'a str>, field: &str) -> Result<&'a str, Rejection> {
     match raw {
         None => Err(Rejection::new(
             ErrorCode::MissingField,
@@ -394,33 +528,32 @@ fn required<'a>(raw: &Option<&'a RawValue>, field: &str) -> Result<&'a RawValue,
     }
 }
 
-fn string_value(raw: &RawValue, field: &str) -> Result<String, Rejection> {
-    if !raw.get().starts_with('"') {
+fn string_value<'a>(raw: &'a str, field: &str) -> Result<Cow<'a, str>, Rejection> {
+    if !raw.starts_with('"') {
         return Err(Rejection::new(
             ErrorCode::WrongType,
-            format!(
-                "field `{field}` must be a string, got a {}",
-                json_type(raw.get())
-            ),
+            format!("field `{field}` must be a string, got a {}", json_type(raw)),
         ));
     }
-    serde_json::from_str(raw.get())
-        .map_err(|e| Rejection::new(ErrorCode::WrongType, format!("field `{field}`: {e}")))
+    unquote(raw).map_err(|e| Rejection::new(ErrorCode::BadString, format!("field `{field}` {e}")))
 }
 
-fn required_string(raw: &Option<&RawValue>, field: &str) -> Result<String, Rejection> {
+fn required_string<'a>(raw: Option<&'a str>, field: &str) -> Result<Cow<'a, str>, Rejection> {
     string_value(required(raw, field)?, field)
 }
 
-fn optional_string(raw: &Option<&RawValue>, field: &str) -> Result<Option<String>, Rejection> {
+fn optional_string<'a>(
+    raw: Option<&'a str>,
+    field: &str,
+) -> Result<Option<Cow<'a, str>>, Rejection> {
     match raw {
         Some(r) if !is_null(r) => string_value(r, field).map(Some),
         _ => Ok(None),
     }
 }
 
-fn user_id(raw: &Option<&RawValue>) -> Result<i64, Rejection> {
-    let text = required(raw, "user_id")?.get();
+fn user_id(raw: Option<&str>) -> Result<i64, Rejection> {
+    let text = required(raw, "user_id")?;
     let first = text.as_bytes().first().copied().unwrap_or(b' ');
     if !(first == b'-' || first.is_ascii_digit()) {
         return Err(Rejection::new(
@@ -455,7 +588,7 @@ fn user_id(raw: &Option<&RawValue>) -> Result<i64, Rejection> {
     Ok(value)
 }
 
-fn amount(raw: &Option<&RawValue>, event_type: &str) -> Result<Option<f64>, Rejection> {
+fn amount(raw: Option<&str>, event_type: &str) -> Result<Option<f64>, Rejection> {
     if event_type != "purchase" {
         return match raw {
             Some(r) if !is_null(r) => Err(Rejection::new(
@@ -465,7 +598,7 @@ fn amount(raw: &Option<&RawValue>, event_type: &str) -> Result<Option<f64>, Reje
             _ => Ok(None),
         };
     }
-    let text = required(raw, "amount")?.get();
+    let text = required(raw, "amount")?;
     let value: f64 = match text.as_bytes().first() {
         Some(b'-') | Some(b'0'..=b'9') => text.parse().map_err(|_| {
             Rejection::new(
@@ -547,8 +680,8 @@ mod tests {
     use super::*;
 
     fn check(json: &str) -> Result<ValidEvent, Rejection> {
-        let raw: Box<RawValue> = serde_json::from_str(json).expect("test JSON parses");
-        validate_record(&raw)
+        serde_json::from_str::<serde::de::IgnoredAny>(json).expect("test JSON parses");
+        validate_record(json)
     }
 
     const FIELDS: [(&str, &str); 7] = [
@@ -700,12 +833,10 @@ mod tests {
     }
 
     #[test]
-    fn codes_are_unique_and_kinds_split() {
+    fn codes_are_unique() {
         let mut names: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), ErrorCode::ALL.len());
-        assert_eq!(ErrorCode::Oversized.kind(), ErrorKind::CorruptBatch);
-        assert_eq!(ErrorCode::BadUuid.kind(), ErrorKind::InvalidRecord);
     }
 }

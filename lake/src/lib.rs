@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod event;
+pub mod json;
 pub mod layout;
 pub mod schema;
 pub mod store;

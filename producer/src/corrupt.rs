@@ -139,7 +139,7 @@ pub fn break_batch(rng: &mut SmallRng, fault: BatchFault, records: &[Record]) ->
             let mut bytes = vec![0u8; rng.random_range(64..=1024)];
             rng.fill_bytes(&mut bytes);
             // Redraw in the (astronomically unlikely) case it reads as a batch.
-            if lake::event::parse_batch(&bytes, usize::MAX).is_err() {
+            if lake::event::parse_batch(&bytes, &lake::event::Limits::NONE).is_err() {
                 break bytes;
             }
         },
@@ -254,7 +254,7 @@ mod tests {
 
     /// What the consumer does first with a message: read it as an array.
     fn readable(bytes: &[u8]) -> bool {
-        lake::event::parse_batch(bytes, usize::MAX).is_ok()
+        lake::event::parse_batch(bytes, &lake::event::Limits::NONE).is_ok()
     }
 
     #[test]
@@ -311,7 +311,7 @@ mod tests {
                 break_record(&mut rng, fault, &mut broken, 50);
                 let raw: Box<serde_json::value::RawValue> =
                     serde_json::from_slice(&broken.to_json()).expect("still JSON");
-                let rejection = lake::event::validate_record(&raw).expect_err(fault.as_str());
+                let rejection = lake::event::validate_record(raw.get()).expect_err(fault.as_str());
                 assert_eq!(
                     rejection.code,
                     fault.expected_code(),

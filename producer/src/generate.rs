@@ -344,7 +344,7 @@ pub(crate) mod tests {
                     serde_json::from_slice(&batch.payload).expect("readable batch parses");
                 assert_eq!(records.len(), faults.len());
                 for (raw, fault) in records.iter().zip(&faults) {
-                    match (lake::event::validate_record(raw), fault) {
+                    match (lake::event::validate_record(raw.get()), fault) {
                         (Ok(event), None) => {
                             valid += 1;
                             assert!(
@@ -408,7 +408,7 @@ pub(crate) mod tests {
             assert!(!batch.payload.iter().any(u8::is_ascii_whitespace));
             let records: Vec<&RawValue> = serde_json::from_slice(&batch.payload).expect("parses");
             for raw in records {
-                let event = lake::event::validate_record(raw).expect("valid");
+                let event = lake::event::validate_record(raw.get()).expect("valid");
                 assert!(event.event_ts_micros >= last, "event_ts goes forward");
                 last = event.event_ts_micros;
                 days.insert(event.event_day());

@@ -1,8 +1,9 @@
 //! Test support shared by the integration tests of the workspace: a moto S3
 //! server on a free loopback port, a fault-injecting HTTP proxy to put in
 //! front of it ([`FaultProxy`]), and the path of DuckDB's httpfs extension
-//! from the `duckdb-extension-httpfs` wheel. Nothing here is used in production.
+//! from the `duckdb-extension-httpfs` wheel, and the bad-input [`corpus`]. Nothing here is used in production.
 
+pub mod corpus;
 pub mod proxy;
 
 pub use proxy::{Fault, FaultKind, FaultProxy, Injection, Op, Rule, Select};
@@ -30,6 +31,17 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with_env(&[])
+    }
+
+    /// A moto server that checks every request's signature against its IAM
+    /// users (`INITIAL_NO_AUTH_ACTION_COUNT=0`): with no users, any key is
+    /// refused, as a wrong AWS_ACCESS_KEY_ID is on AWS.
+    pub fn start_authenticating() -> Moto {
+        Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")])
+    }
+
+    pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let port = free_port();
         let log_dir = tempfile::tempdir().expect("tempdir");
         let log_path = log_dir.path().join("moto.log");
@@ -43,6 +55,7 @@ impl Moto {
                 "-p",
                 &port.to_string(),
             ])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("moto log"))
             .stderr(log)

@@ -4,6 +4,7 @@
 //! (the producer's run ids start with their UTC start time).
 
 use futures::{StreamExt, TryStreamExt};
+use lake::event::oversized_batch;
 use lake::layout::{self, SourceId};
 use lake::Lake;
 use object_store::{Attribute, ObjectStoreExt};
@@ -11,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::batch::should_flush;
 use crate::commit::{load_checkpoint, retry, Outcome};
-use crate::decode::{decode_batch, Lineage};
+use crate::decode::{decode_batch, Counts, Lineage, Rows, OVERSIZED_PREFIX_BYTES};
 use crate::write::MicroBatch;
 use crate::Context;
 
@@ -44,10 +45,9 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
         })
         .await;
         let mut objects =
-            futures::stream::iter(keys.iter().map(|key| fetch(lake, key))).buffered(PREFETCH);
+            futures::stream::iter(keys.iter().map(|key| fetch(ctx, key))).buffered(PREFETCH);
         while let Some(object) = objects.next().await {
-            let (key, payload, batch_id) = object;
-            add_object(ctx, &mut batch, key, &payload, batch_id);
+            add_object(ctx, &mut batch, object);
             if should_flush(
                 &ctx.limits,
                 batch.records(),
@@ -101,13 +101,21 @@ async fn commit(
     }
 }
 
-fn add_object(
-    ctx: &Context,
-    batch: &mut MicroBatch,
+/// One raw object as read: all of it, or only the start of one over `MAX_MESSAGE_BYTES`.
+struct RawObject {
     key: String,
-    payload: &[u8],
+    payload: bytes::Bytes,
+    size: u64,
     batch_id: Option<String>,
-) {
+}
+
+fn add_object(ctx: &Context, batch: &mut MicroBatch, object: RawObject) {
+    let RawObject {
+        key,
+        payload,
+        size,
+        batch_id,
+    } = object;
     batch.add_message(None, Some(&key), payload.len());
     let lineage = Lineage {
         offset: None,
@@ -115,7 +123,20 @@ fn add_object(
         key: Some(key),
         kafka_timestamp_micros: None,
     };
-    let counts = decode_batch(payload, &lineage, ctx.max_message_bytes, batch);
+    let counts = if size > ctx.input_limits.max_message_bytes as u64 {
+        batch.dead(
+            &lineage,
+            None,
+            oversized_batch(size, ctx.input_limits.max_message_bytes),
+            &payload,
+        );
+        Counts {
+            corrupt: 1,
+            ..Counts::default()
+        }
+    } else {
+        decode_batch(&payload, &lineage, &ctx.input_limits, batch)
+    };
     if counts.corrupt > 0 {
         warn!(
             key = lineage.key.as_deref().unwrap_or_default(),
@@ -129,13 +150,12 @@ async fn decode_objects(
     keys: &[String],
     batch: &mut MicroBatch,
 ) -> anyhow::Result<()> {
-    let lake = &ctx.committer.lake;
-    let objects: Vec<_> = futures::stream::iter(keys.iter().map(|k| fetch(lake, k)))
+    let objects: Vec<_> = futures::stream::iter(keys.iter().map(|k| fetch(ctx, k)))
         .buffered(PREFETCH)
         .collect()
         .await;
-    for (key, payload, batch_id) in objects {
-        add_object(ctx, batch, key, &payload, batch_id);
+    for object in objects {
+        add_object(ctx, batch, object);
     }
     Ok(())
 }
@@ -163,26 +183,38 @@ async fn list_after(lake: &Lake, after: Option<&str>) -> anyhow::Result<Vec<Stri
 }
 
 /// Reads one raw object and its batch id, retrying transient failures.
-async fn fetch(lake: &Lake, key: &str) -> (String, bytes::Bytes, Option<String>) {
-    retry("reading a raw object", || fetch_once(lake, key)).await
+async fn fetch(ctx: &Context, key: &str) -> RawObject {
+    retry("reading a raw object", || fetch_once(ctx, key)).await
 }
 
-async fn fetch_once(
-    lake: &Lake,
-    key: &str,
-) -> anyhow::Result<(String, bytes::Bytes, Option<String>)> {
-    let result = lake
-        .store
-        .get(&Lake::path(key))
-        .await
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", lake.url_of(key)))?;
+async fn fetch_once(ctx: &Context, key: &str) -> anyhow::Result<RawObject> {
+    let lake = &ctx.committer.lake;
+    let failed = |e: object_store::Error| anyhow::anyhow!("reading {}: {e}", lake.url_of(key));
+    let result = lake.store.get(&Lake::path(key)).await.map_err(failed)?;
     let batch_id = result
         .attributes
         .get(&Attribute::Metadata(lake::event::BATCH_ID_HEADER.into()))
         .map(|v| v.to_string());
-    let bytes = result
-        .bytes()
-        .await
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", lake.url_of(key)))?;
-    Ok((key.to_string(), bytes, batch_id))
+    let size = result.meta.size;
+    let payload = if size > ctx.input_limits.max_message_bytes as u64 {
+        // Oversized: read only what its dead letter keeps, so memory stays bounded.
+        let mut start = Vec::with_capacity(OVERSIZED_PREFIX_BYTES);
+        let mut chunks = result.into_stream();
+        while start.len() < OVERSIZED_PREFIX_BYTES {
+            match chunks.try_next().await.map_err(failed)? {
+                Some(chunk) => start.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        start.truncate(OVERSIZED_PREFIX_BYTES);
+        bytes::Bytes::from(start)
+    } else {
+        result.bytes().await.map_err(failed)?
+    };
+    Ok(RawObject {
+        key: key.to_string(),
+        payload,
+        size,
+        batch_id,
+    })
 }

@@ -19,6 +19,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
@@ -42,7 +43,18 @@ enum Assignment {
     Revoke(Vec<i32>),
 }
 
-impl ClientContext for RebalanceForwarder {}
+impl ClientContext for RebalanceForwarder {
+    /// librdkafka repeats "all brokers down" on every reconnect attempt,
+    /// hundreds of lines while a broker is away; the transport failure before
+    /// it names the broker, and the consumer says itself when it gives up.
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            debug!(%error, reason, "Kafka client error");
+        } else {
+            warn!(%error, reason, "Kafka client error");
+        }
+    }
+}
 
 impl ConsumerContext for RebalanceForwarder {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -220,14 +232,17 @@ fn topic_partitions(
                 "Kafka brokers at {servers} (KAFKA_BOOTSTRAP_SERVERS) did not answer: {e}"
             )
         })?;
+    // Checked in both modes: subscribed to a missing topic, the group would
+    // wait for it forever without a word.
+    let missing =
+        || anyhow::anyhow!("Kafka topic {topic} (KAFKA_TOPIC) does not exist at {servers}");
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        anyhow::bail!("topic {topic} (KAFKA_TOPIC) not found at {servers}");
+        return Err(missing());
     };
-    if let Some(e) = found.error() {
-        anyhow::bail!(
-            "topic {topic} (KAFKA_TOPIC) at {servers}: {}",
-            rdkafka::error::RDKafkaErrorCode::from(e)
-        );
+    match found.error().map(RDKafkaErrorCode::from) {
+        None => {}
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition) => return Err(missing()),
+        Some(e) => anyhow::bail!("Kafka topic {topic} (KAFKA_TOPIC) at {servers}: {e}"),
     }
     let ids: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
     anyhow::ensure!(
@@ -442,7 +457,7 @@ fn decode_message(ctx: &Context, batch: &mut MicroBatch, message: &impl Message)
         batch_id,
         kafka_timestamp_micros: message.timestamp().to_millis().map(|ms| ms * 1000),
     };
-    let counts = decode_batch(payload, &lineage, ctx.max_message_bytes, batch);
+    let counts = decode_batch(payload, &lineage, &ctx.input_limits, batch);
     if counts.corrupt > 0 {
         debug!(
             partition = message.partition(),

@@ -1,0 +1,309 @@
+//! A strict JSON scanner (RFC 8259) over text already known to be UTF-8.
+//!
+//! It finds where values start and end without building them, with an explicit
+//! stack instead of recursion, so 10,000 levels of nesting cost a few bytes of
+//! memory rather than the thread's stack. While it scans it measures what the
+//! limits bound: nesting depth and the longest string.
+//!
+//! The decoder uses it twice: to split a batch into its elements, and to list
+//! the members of one record, with the values kept as their exact JSON text.
+
+/// Why scanning stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanError {
+    /// The text ended inside a value.
+    Eof,
+    /// The byte at this position cannot appear there.
+    Unexpected(usize),
+}
+
+/// What a scanned value measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Deepest nesting: 0 for a scalar, 1 for `{}` or `[1]`, 2 for `[[1]]`.
+    pub depth: usize,
+    /// Longest string (keys included), in bytes as written, quotes excluded.
+    pub longest_string: usize,
+}
+
+pub struct Scanner<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pub pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Scanner {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+        }
+    }
+
+    pub fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    pub fn at_end(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    pub fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `byte` (after whitespace) or fails.
+    pub fn expect(&mut self, byte: u8) -> Result<(), ScanError> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b) if b == byte => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(_) => Err(ScanError::Unexpected(self.pos)),
+            None => Err(ScanError::Eof),
+        }
+    }
+
+    /// Scans one value starting at the next non-whitespace byte; returns its
+    /// exact text and shape.
+    pub fn value(&mut self) -> Result<(&'a str, Shape), ScanError> {
+        self.skip_whitespace();
+        let start = self.pos;
+        let mut shape = Shape::default();
+        // `true` for an object, `false` for an array, innermost last.
+        let mut open: Vec<bool> = Vec::new();
+        'value: loop {
+            self.skip_whitespace();
+            match self.peek().ok_or(ScanError::Eof)? {
+                b'{' | b'[' => {
+                    let is_object = self.bytes[self.pos] == b'{';
+                    self.pos += 1;
+                    open.push(is_object);
+                    shape.depth = shape.depth.max(open.len());
+                    self.skip_whitespace();
+                    let close = if is_object { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.pos += 1;
+                        open.pop();
+                    } else {
+                        if is_object {
+                            self.member_name(&mut shape)?;
+                        }
+                        continue 'value;
+                    }
+                }
+                b'"' => {
+                    let len = self.string()?;
+                    shape.longest_string = shape.longest_string.max(len);
+                }
+                b'-' | b'0'..=b'9' => self.number()?,
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                _ => return Err(ScanError::Unexpected(self.pos)),
+            }
+            // A value ended: close containers until one wants another element.
+            while let Some(&is_object) = open.last() {
+                self.skip_whitespace();
+                match self.peek().ok_or(ScanError::Eof)? {
+                    b',' => {
+                        self.pos += 1;
+                        if is_object {
+                            self.member_name(&mut shape)?;
+                        }
+                        continue 'value;
+                    }
+                    b'}' if is_object => {}
+                    b']' if !is_object => {}
+                    _ => return Err(ScanError::Unexpected(self.pos)),
+                }
+                self.pos += 1;
+                open.pop();
+            }
+            return Ok((&self.text[start..self.pos], shape));
+        }
+    }
+
+    /// `"name" :` inside an object.
+    fn member_name(&mut self, shape: &mut Shape) -> Result<(), ScanError> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b'"') => {}
+            Some(_) => return Err(ScanError::Unexpected(self.pos)),
+            None => return Err(ScanError::Eof),
+        }
+        let len = self.string()?;
+        shape.longest_string = shape.longest_string.max(len);
+        self.expect(b':')
+    }
+
+    /// A string starting at the opening quote; returns its length between the quotes.
+    pub fn string(&mut self) -> Result<usize, ScanError> {
+        self.pos += 1;
+        let start = self.pos;
+        loop {
+            let b = self.peek().ok_or(ScanError::Eof)?;
+            match b {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(self.pos - 1 - start);
+                }
+                b'\\' => {
+                    self.pos += 1;
+                    match self.peek().ok_or(ScanError::Eof)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos += 1,
+                        b'u' => {
+                            self.pos += 1;
+                            for _ in 0..4 {
+                                match self.peek().ok_or(ScanError::Eof)? {
+                                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => self.pos += 1,
+                                    _ => return Err(ScanError::Unexpected(self.pos)),
+                                }
+                            }
+                        }
+                        _ => return Err(ScanError::Unexpected(self.pos)),
+                    }
+                }
+                // Control characters must be escaped inside strings.
+                0x00..=0x1f => return Err(ScanError::Unexpected(self.pos)),
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Result<(), ScanError> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek().ok_or(ScanError::Eof)? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return Err(ScanError::Unexpected(self.pos)),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            self.at_least_one_digit()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            self.at_least_one_digit()?;
+        }
+        Ok(())
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn at_least_one_digit(&mut self) -> Result<(), ScanError> {
+        match self.peek().ok_or(ScanError::Eof)? {
+            b'0'..=b'9' => {
+                self.digits();
+                Ok(())
+            }
+            _ => Err(ScanError::Unexpected(self.pos)),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), ScanError> {
+        for &expected in word {
+            match self.peek().ok_or(ScanError::Eof)? {
+                b if b == expected => self.pos += 1,
+                _ => return Err(ScanError::Unexpected(self.pos)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(text: &str) -> Result<(&str, Shape), ScanError> {
+        let mut s = Scanner::new(text);
+        let value = s.value()?;
+        s.skip_whitespace();
+        if !s.at_end() {
+            return Err(ScanError::Unexpected(s.pos));
+        }
+        Ok(value)
+    }
+
+    #[test]
+    fn accepts_exactly_what_serde_json_accepts() {
+        let cases = [
+            "0",
+            "-0",
+            "1.5e+3",
+            "-12E-2",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "1e",
+            "-",
+            "0x1",
+            "\"a\\u00e9\\n\"",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"\t\"",
+            "true",
+            "tru",
+            "nul",
+            "[]",
+            "[1,]",
+            "[,1]",
+            "{}",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{a:1}",
+            "{\"a\":[1,{\"b\":null}]}",
+            "[1 2]",
+            "NaN",
+            "Infinity",
+            "[1]]",
+            "{\"a\":1}}",
+            " [ 1 , \"x\" ] ",
+        ];
+        for text in cases {
+            let ours = scan(text).is_ok();
+            let serde = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+            assert_eq!(ours, serde, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn eof_is_told_apart_from_a_bad_byte() {
+        for text in [
+            "[", "{\"a\"", "{\"a\":", "\"abc", "\"\\u00", "12.", "[1,", "tr", "[{}",
+        ] {
+            assert_eq!(scan(text), Err(ScanError::Eof), "{text:?}");
+        }
+        assert_eq!(scan("[1;"), Err(ScanError::Unexpected(2)));
+    }
+
+    #[test]
+    fn deep_nesting_is_measured_not_recursed() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(scan(&deep).map(|(_, s)| s.depth), Ok(100_000));
+        let shape = scan(r#"{"ab":[{"c":"xyz1"}]}"#).expect("valid").1;
+        assert_eq!(
+            shape,
+            Shape {
+                depth: 3,
+                longest_string: 4
+            }
+        );
+    }
+}
