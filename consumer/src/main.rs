@@ -1,11 +1,13 @@
 //! `consumer`: see the library's documentation. Parses the command line,
-//! sets up logging, runs, and turns any failure into one line and exit 1.
+//! sets up logging, runs, and turns any failure into one line and exit 1
+//! (exit 2 for a bad flag or variable).
 
-use clap::Parser;
+use lake::config::{parse_command_line, redact};
 
 fn main() {
     lake::store::load_dotenv();
-    let args = consumer::config::Args::parse();
+    let args: consumer::config::Args = parse_command_line("consumer");
+    let secrets = [args.lake.secret_values(), args.kafka.secret_values()].concat();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -25,7 +27,8 @@ fn main() {
         }
     };
     if let Err(e) = runtime.block_on(consumer::run(args)) {
-        eprintln!("consumer: {e:#}");
+        let line = lake::store::one_line(&format!("{e:#}"));
+        eprintln!("consumer: {}", redact(&line, &secrets));
         std::process::exit(1);
     }
 }

@@ -78,6 +78,20 @@ pub enum Command {
     },
 }
 
+impl Cli {
+    /// Values that must never be printed, for [`lake::config::redact`].
+    pub fn secret_values(&self) -> Vec<String> {
+        match &self.command {
+            Command::Status { kafka, common, .. } => {
+                [common.lake.secret_values(), kafka.secret_values()].concat()
+            }
+            Command::Shell { common }
+            | Command::Query { common, .. }
+            | Command::InitSql { common, .. } => common.lake.secret_values(),
+        }
+    }
+}
+
 /// Settings every subcommand takes.
 #[derive(Args, Debug, Clone)]
 pub struct Common {

@@ -4,11 +4,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use lake::config::{parse_command_line, redact};
 
 fn main() -> ExitCode {
     lake::store::load_dotenv();
-    let cli = inspector::Cli::parse();
+    let cli: inspector::Cli = parse_command_line("inspector");
+    let secrets = cli.secret_values();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -19,7 +20,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` joins the causes with ": " on one line.
-            eprintln!("inspector: {}", format!("{e:#}").replace('\n', " "));
+            let line = lake::store::one_line(&format!("{e:#}"));
+            eprintln!("inspector: {}", redact(&line, &secrets));
             ExitCode::FAILURE
         }
     }

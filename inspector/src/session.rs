@@ -78,10 +78,16 @@ impl Session {
                 // Fails fast, naming the endpoint or bucket, before DuckDB or
                 // the mirror would retry for minutes.
                 let lake = session.lake.clone();
-                session
+                let exists = session
                     .rt
-                    .block_on(lake.ensure_bucket(false))
+                    .block_on(lake.bucket_exists())
                     .map_err(|e| anyhow!(e))?;
+                anyhow::ensure!(
+                    exists,
+                    "bucket {bucket:?} (LAKE_URL {}) does not exist at {}",
+                    lake.args.lake_url,
+                    lake.endpoint()
+                );
                 let mirror = Mirror::new(&options.mirror_dir, &bucket, &prefix);
                 if options.mirror {
                     Access::Mirror(mirror)

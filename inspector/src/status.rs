@@ -159,7 +159,10 @@ fn kafka_lag(kafka: &KafkaArgs, checkpoints: &[&Checkpoint]) -> Result<Vec<Parti
     }
     let consumer: BaseConsumer<Quiet> = config
         .create_with_context(Quiet)
-        .map_err(|e| format!("brokers {brokers}: {e}"))?;
+        // A refused setting is quoted in the error, and the report is printed.
+        .map_err(|e| {
+            lake::config::redact(&format!("brokers {brokers}: {e}"), &kafka.secret_values())
+        })?;
     let mut topics = vec![kafka.kafka_topic.clone()];
     for c in checkpoints {
         if let SourceId::Kafka { topic, .. } = &c.source {
@@ -174,7 +177,7 @@ fn kafka_lag(kafka: &KafkaArgs, checkpoints: &[&Checkpoint]) -> Result<Vec<Parti
             .fetch_metadata(Some(topic.as_str()), left())
             .map_err(|e| {
                 format!(
-                    "brokers {brokers} gave no metadata within {}s: {e}",
+                    "brokers {brokers} (KAFKA_BOOTSTRAP_SERVERS) gave no metadata within {}s: {e}",
                     KAFKA_DEADLINE.as_secs()
                 )
             })?;

@@ -41,12 +41,7 @@ impl KafkaArgs {
         let extra: Vec<String> = self
             .extra_settings()
             .into_iter()
-            .map(|(k, v)| {
-                let secret = ["password", "secret", "key", "token", "jaas"]
-                    .iter()
-                    .any(|s| k.contains(s));
-                format!("{k}={}", if secret { "****" } else { v.as_str() })
-            })
+            .map(|(k, v)| format!("{k}={}", if is_secret(&k) { "****" } else { v.as_str() }))
             .collect();
         format!(
             "kafka_bootstrap_servers={} kafka_topic={} kafka_settings=[{}]",
@@ -55,6 +50,95 @@ impl KafkaArgs {
             extra.join(", ")
         )
     }
+
+    /// Values of secret-looking settings, for [`redact`]: librdkafka's
+    /// configuration errors quote the value they refuse.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.extra_settings()
+            .into_iter()
+            .filter(|(k, v)| is_secret(k) && !v.is_empty())
+            .map(|(_, v)| v)
+            .collect()
+    }
+}
+
+/// librdkafka settings whose value is a secret: sasl.password,
+/// ssl.key.password, ssl.key.pem, sasl.oauthbearer.client.secret,
+/// sasl.oauthbearer.config, sasl.jaas.config, ...
+fn is_secret(key: &str) -> bool {
+    [
+        "password",
+        "secret",
+        "key",
+        "token",
+        "jaas",
+        "oauthbearer.config",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+/// `text` with every secret value replaced by `****`: for error lines that
+/// quote a library's message, which may quote a setting.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(text.to_string(), |text, secret| {
+            text.replace(secret.as_str(), "****")
+        })
+}
+
+/// Parses the command line. A bad flag or variable ends the process with
+/// exit code 2 and one line, `<program>: <what is wrong>`, naming the flag
+/// (clap's own message runs over several lines with usage and hints);
+/// `--help` and `--version` print and exit 0.
+pub fn parse_command_line<T: clap::Parser>(program: &str) -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        // No subcommand: the help is the answer, but not a success.
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            std::process::exit(2);
+        }
+        Err(e) if e.use_stderr() => {
+            eprintln!("{program}: {}", clap_error_line(&e, &T::command()));
+            std::process::exit(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(0);
+        }
+    }
+}
+
+/// clap's message before its usage and hints, on one line, plus the
+/// environment variable of the offending flag when the message lacks it.
+pub fn clap_error_line(error: &clap::Error, command: &clap::Command) -> String {
+    let text = error.to_string();
+    let message = text.split("\n\n").next().unwrap_or_default();
+    let mut line = crate::store::one_line(message.strip_prefix("error: ").unwrap_or(message));
+    let flag = match error.get(clap::error::ContextKind::InvalidArg) {
+        Some(clap::error::ContextValue::String(arg)) => arg.split([' ', '=']).next(),
+        _ => None,
+    };
+    if let Some(env) = flag.and_then(|flag| env_of(command, flag)) {
+        if !line.contains(&env) {
+            line.push_str(&format!(" (variable {env})"));
+        }
+    }
+    line
+}
+
+/// The environment variable behind `--flag`, in `command` or its subcommands.
+fn env_of(command: &clap::Command, flag: &str) -> Option<String> {
+    let long = flag.strip_prefix("--")?;
+    command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .or_else(|| command.get_subcommands().find_map(|sub| env_of(sub, flag)))
 }
 
 fn parse_setting(text: &str) -> Result<(String, String), String> {
@@ -125,5 +209,68 @@ mod tests {
             kafka_settings: vec![("sasl.password".into(), "hunter2".into())],
         };
         assert!(!args.masked().contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_are_found_and_redacted() {
+        let args = KafkaArgs {
+            kafka_bootstrap_servers: "b:9092".into(),
+            kafka_topic: "t".into(),
+            kafka_settings: vec![
+                ("sasl.password".into(), "hunter2".into()),
+                (
+                    "sasl.oauthbearer.config".into(),
+                    "clientSecret=abc123".into(),
+                ),
+                ("ssl.key.password".into(), "pem-pass".into()),
+                ("security.protocol".into(), "SASL_SSL".into()),
+            ],
+        };
+        let secrets = args.secret_values();
+        assert!(secrets.contains(&"hunter2".to_string()), "{secrets:?}");
+        assert!(!secrets.contains(&"SASL_SSL".to_string()), "{secrets:?}");
+        let masked = args.masked();
+        assert!(
+            !masked.contains("abc123") && !masked.contains("pem-pass"),
+            "{masked}"
+        );
+        // librdkafka's refusal quotes the value: redact removes it.
+        let error = "Client config error: No such configuration property sasl.password hunter2";
+        assert_eq!(
+            redact(error, &secrets),
+            "Client config error: No such configuration property sasl.password ****"
+        );
+        assert_eq!(redact("nothing", &[String::new()]), "nothing");
+    }
+
+    #[derive(clap::Parser, Debug)]
+    struct Demo {
+        #[arg(long, env = "DEMO_SIZE", value_parser = parse_bytes)]
+        size: Option<u64>,
+        #[arg(long, env = "DEMO_COUNT", value_name = "N")]
+        count: Option<u32>,
+    }
+
+    #[test]
+    fn clap_errors_become_one_line_naming_flag_and_variable() {
+        use clap::{CommandFactory, Parser};
+        let line = |args: &[&str]| {
+            let e = Demo::try_parse_from(std::iter::once("demo").chain(args.iter().copied()))
+                .expect_err("refused");
+            assert_eq!(e.exit_code(), 2);
+            clap_error_line(&e, &Demo::command())
+        };
+        let size = line(&["--size", "12 parsecs"]);
+        assert!(!size.contains('\n') && !size.starts_with("error"), "{size}");
+        assert!(
+            size.contains("--size") && size.contains("DEMO_SIZE") && size.contains("parsecs"),
+            "{size}"
+        );
+        let count = line(&["--count", "x"]);
+        assert!(
+            count.contains("--count <N>") && count.ends_with("(variable DEMO_COUNT)"),
+            "{count}"
+        );
+        assert_eq!(line(&["--nope"]), "unexpected argument '--nope' found");
     }
 }

@@ -32,6 +32,11 @@ pub struct LakeArgs {
 }
 
 impl LakeArgs {
+    /// Values that must never be printed, for [`crate::config::redact`].
+    pub fn secret_values(&self) -> Vec<String> {
+        self.aws_secret_access_key.iter().cloned().collect()
+    }
+
     /// The settings as they may be logged: secrets masked.
     pub fn masked(&self) -> String {
         format!(
@@ -170,74 +175,174 @@ impl Lake {
     }
 
     /// Checks that the bucket answers and, if it is missing and `create` is
-    /// set, creates it. Local lakes need nothing. The error is one line that
-    /// names the endpoint or bucket.
+    /// set (`CREATE_BUCKET`), creates it. Local lakes need nothing. The error
+    /// is one line that names the endpoint or bucket and the setting to change.
     pub async fn ensure_bucket(&self, create: bool) -> Result<(), String> {
         let Location::S3 { bucket, .. } = &self.location else {
             return Ok(());
         };
+        if self.bucket_exists().await? {
+            return Ok(());
+        }
         let endpoint = self.endpoint();
-        let url = url::Url::parse(&endpoint)
+        if !create {
+            return Err(format!(
+                "bucket {bucket:?} (LAKE_URL {}) does not exist at {endpoint}, and CREATE_BUCKET=false forbids creating it",
+                self.args.lake_url
+            ));
+        }
+        if self.args.aws_access_key_id.is_none() {
+            return Err(format!(
+                "bucket {bucket:?} does not exist at {endpoint} and AWS_ACCESS_KEY_ID is not set to create it"
+            ));
+        }
+        // us-east-1 is the one region S3 wants no location constraint for.
+        let body = match self.args.aws_region.as_str() {
+            "us-east-1" => String::new(),
+            region => format!(
+                "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                 <LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
+            ),
+        };
+        let response = self.bucket_request(reqwest::Method::PUT, body).await?;
+        match response.status().as_u16() {
+            200..=299 => {
+                tracing::info!(bucket, endpoint, "created bucket");
+                Ok(())
+            }
+            // Someone else created it in the meantime, which is fine.
+            409 => Ok(()),
+            403 => Err(format!(
+                "S3 endpoint {endpoint} refused to create bucket {bucket:?} for AWS_ACCESS_KEY_ID {} \
+                 (HTTP 403): create it yourself, or use keys that may",
+                self.key_id_shown()
+            )),
+            _ => Err(format!(
+                "cannot create bucket {bucket:?} at {endpoint}: HTTP {}",
+                response.status()
+            )),
+        }
+    }
+
+    /// Whether the lake's bucket exists (a signed HEAD of the bucket); local
+    /// lakes always do. Anything but "yes" or "no" is a one-line error that
+    /// names the endpoint and the setting to check.
+    pub async fn bucket_exists(&self) -> Result<bool, String> {
+        let Location::S3 { bucket, .. } = &self.location else {
+            return Ok(true);
+        };
+        let response = self
+            .bucket_request(reqwest::Method::HEAD, String::new())
+            .await?;
+        let endpoint = self.endpoint();
+        let region = response
+            .headers()
+            .get("x-amz-bucket-region")
+            .and_then(|v| v.to_str().ok())
+            .filter(|r| *r != self.args.aws_region);
+        match (response.status().as_u16(), region) {
+            (200..=299, _) => Ok(true),
+            (404, _) => Ok(false),
+            (301 | 400, Some(region)) => Err(format!(
+                "bucket {bucket:?} is in region {region}, not AWS_REGION={}",
+                self.args.aws_region
+            )),
+            // A HEAD has no body, so InvalidAccessKeyId, SignatureDoesNotMatch
+            // and AccessDenied all look the same: name both settings.
+            (401 | 403, _) => Err(format!(
+                "S3 endpoint {endpoint} refused the credentials for bucket {bucket:?} (HTTP {}): \
+                 check AWS_ACCESS_KEY_ID ({}) and AWS_SECRET_ACCESS_KEY",
+                response.status(),
+                self.key_id_shown()
+            )),
+            _ => Err(format!(
+                "S3 endpoint {endpoint} (AWS_ENDPOINT_URL) answered HTTP {} for bucket {bucket:?}",
+                response.status()
+            )),
+        }
+    }
+
+    /// A request on the bucket itself, signed in the `Authorization` header
+    /// as object_store signs (some servers, e.g. moto with authentication
+    /// on, do not accept presigned URLs), with a short timeout.
+    async fn bucket_request(
+        &self,
+        method: reqwest::Method,
+        body: String,
+    ) -> Result<reqwest::Response, String> {
+        use object_store::aws::{AwsAuthorizer, AwsCredential};
+        use object_store::client::{HttpRequest, HttpRequestBody};
+        let Location::S3 { bucket, .. } = &self.location else {
+            return Err("not an S3 lake".into());
+        };
+        let endpoint = self.endpoint();
+        let url = format!("{}/{bucket}", endpoint.trim_end_matches('/'));
+        let mut request = HttpRequest::new(HttpRequestBody::from(body.clone()));
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = url
+            .parse()
             .map_err(|e| format!("AWS_ENDPOINT_URL {endpoint:?}: {e}"))?;
-        let s3_bucket = rusty_s3::Bucket::new(
-            url,
-            rusty_s3::UrlStyle::Path,
-            bucket.clone(),
-            self.args.aws_region.clone(),
-        )
-        .map_err(|e| format!("AWS_ENDPOINT_URL {endpoint:?}: {e}"))?;
-        let credentials = match (
+        if let (Some(key_id), Some(secret_key)) = (
             &self.args.aws_access_key_id,
             &self.args.aws_secret_access_key,
         ) {
-            (Some(k), Some(s)) => Some(rusty_s3::Credentials::new(k.clone(), s.clone())),
-            _ => None,
-        };
+            let credential = AwsCredential {
+                key_id: key_id.clone(),
+                secret_key: secret_key.clone(),
+                token: std::env::var("AWS_SESSION_TOKEN").ok(),
+            };
+            AwsAuthorizer::new(&credential, "s3", &self.args.aws_region)
+                .try_authorize(&mut request, None)
+                .map_err(|e| format!("cannot sign a request for bucket {bucket:?}: {e}"))?;
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
-        use rusty_s3::S3Action;
-        let head = s3_bucket
-            .head_bucket(credentials.as_ref())
-            .sign(Duration::from_secs(300));
-        let response =
-            client.head(head.as_str()).send().await.map_err(|e| {
-                format!("S3 endpoint {endpoint} is unreachable: {}", root_cause(&e))
-            })?;
-        match response.status().as_u16() {
-            200..=299 => Ok(()),
-            403 => Err(format!(
-                "S3 endpoint {endpoint} refused the credentials for bucket {bucket:?} (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
-            )),
-            404 if !create => Err(format!("bucket {bucket:?} does not exist at {endpoint}")),
-            404 => {
-                let Some(credentials) = credentials else {
-                    return Err(format!("bucket {bucket:?} does not exist at {endpoint} and no credentials are set to create it"));
-                };
-                let action = s3_bucket.create_bucket(&credentials);
-                let body = if self.args.aws_region == "us-east-1" { String::new() } else { action.body() };
-                let response = client
-                    .put(action.sign(Duration::from_secs(300)).as_str())
-                    // Some servers refuse a PUT without an explicit length, even an empty one.
-                    .header(reqwest::header::CONTENT_LENGTH, body.len())
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| format!("S3 endpoint {endpoint} is unreachable: {}", root_cause(&e)))?;
-                let status = response.status();
-                // 409: someone else created it in the meantime, which is fine.
-                if status.is_success() {
-                    tracing::info!(bucket, endpoint, "created bucket");
-                    Ok(())
-                } else if status.as_u16() == 409 {
-                    Ok(())
-                } else {
-                    Err(format!("cannot create bucket {bucket:?} at {endpoint}: HTTP {status}"))
-                }
-            }
-            status => Err(format!("S3 endpoint {endpoint} answered HTTP {status} for bucket {bucket:?}")),
-        }
+        client
+            .request(method, &url)
+            .headers(request.headers().clone())
+            // Some servers refuse a PUT without an explicit length, even an empty one.
+            .header(reqwest::header::CONTENT_LENGTH, body.len())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "S3 endpoint {endpoint} (AWS_ENDPOINT_URL) is unreachable: {}",
+                    root_cause(&e)
+                )
+            })
+    }
+
+    /// `AWS_ACCESS_KEY_ID` as errors may show it: masked, or "unset".
+    fn key_id_shown(&self) -> String {
+        self.args
+            .aws_access_key_id
+            .as_deref()
+            .map(mask)
+            .unwrap_or_else(|| "unset".into())
+    }
+
+    /// Proves that a local lake's directory takes writes: root ignores file
+    /// modes, but not a read-only mount or a path in /proc. S3 lakes prove
+    /// that in [`Lake::check_conditional_writes`].
+    pub fn check_writable(&self) -> Result<(), String> {
+        let Location::Local { root } = &self.location else {
+            return Ok(());
+        };
+        let dir = root.join(crate::layout::PROBES);
+        let probe = dir.join(format!("write-{}.probe", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&probe, b"{}"))
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| {
+                format!(
+                    "LAKE_URL {}: cannot write {}: {e}",
+                    self.args.lake_url,
+                    probe.display()
+                )
+            })
     }
 
     /// Proves that the store refuses a conditional write that must fail, as
@@ -266,9 +371,15 @@ impl Lake {
                 },
             )
         };
-        put(PutMode::Create)
-            .await
-            .map_err(|e| format!("writing {}: {e}", self.url_of(&key)))?;
+        put(PutMode::Create).await.map_err(|e| match e {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => format!(
+                "S3 endpoint {endpoint} refused a write to {} for AWS_ACCESS_KEY_ID {}: the keys may read but not write",
+                self.url_of(&key),
+                self.key_id_shown()
+            ),
+            e => format!("writing {}: {}", self.url_of(&key), one_line(&e.to_string())),
+        })?;
         let second_create = put(PutMode::Create).await;
         let stale_update = put(PutMode::Update(UpdateVersion {
             e_tag: Some("\"0000000000000000\"".into()),
@@ -291,7 +402,8 @@ impl Lake {
         }
     }
 
-    fn endpoint(&self) -> String {
+    /// The S3 endpoint requests go to: `AWS_ENDPOINT_URL`, else AWS in `AWS_REGION`.
+    pub fn endpoint(&self) -> String {
         self.args
             .aws_endpoint_url
             .clone()
@@ -341,6 +453,12 @@ fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, String> 
         (None, None) => {}
     }
     Ok(builder)
+}
+
+/// `text` on one line, every run of whitespace one space: library errors
+/// sometimes carry a multi-line response body.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The innermost error's text: what a person needs ("connection refused").

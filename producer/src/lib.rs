@@ -247,6 +247,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kafka_sink_fails_on_a_missing_topic() {
+        // The mock cluster creates topics on request: the producer must not ask.
         let cluster = MockCluster::new(1).expect("mock cluster");
         let servers = cluster.bootstrap_servers();
         let config = config(&[
@@ -256,8 +257,6 @@ mod tests {
             &servers,
             "--kafka-topic",
             "absent",
-            "--kafka-setting",
-            "allow.auto.create.topics=false",
         ]);
         let error = format!("{:#}", run(config).await.expect_err("no such topic"));
         assert!(

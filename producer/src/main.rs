@@ -4,34 +4,20 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use lake::config::{parse_command_line, redact};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // Before parsing: clap reads the variables `.env` provides.
     lake::store::load_dotenv();
-    let config = match producer::Config::try_parse() {
-        Ok(config) => config,
-        Err(e) if e.use_stderr() => {
-            // clap's first line names the flag and the problem.
-            let text = e.to_string();
-            eprintln!(
-                "{}",
-                text.lines().next().unwrap_or("error: invalid command line")
-            );
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            // --help, --version
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-    };
+    let config: producer::Config = parse_command_line("producer");
+    let secrets = [config.lake.secret_values(), config.kafka.secret_values()].concat();
     producer::init_tracing();
     match producer::run(config).await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            let line = lake::store::one_line(&format!("{e:#}"));
+            eprintln!("producer: {}", redact(&line, &secrets));
             ExitCode::FAILURE
         }
     }

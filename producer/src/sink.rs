@@ -14,7 +14,7 @@ use object_store::{Attribute, Attributes, PutOptions};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, ClientContext};
 use tokio::task::JoinSet;
 use tracing::info;
 
@@ -39,6 +39,7 @@ impl Sink {
             SinkKind::Kafka => Sink::Kafka(KafkaSink::open(&config.kafka).await?),
             SinkKind::Files => {
                 let lake = lake::Lake::open(&config.lake).map_err(|e| anyhow!(e))?;
+                lake.check_writable().map_err(|e| anyhow!(e))?;
                 lake.ensure_bucket(true).await.map_err(|e| anyhow!(e))?;
                 let run = format!(
                     "{}-s{}",
@@ -76,8 +77,24 @@ impl Sink {
     }
 }
 
+/// The producer's librdkafka context: "all brokers down" repeats on every
+/// reconnect attempt, hundreds of lines while a broker is away, so it is
+/// logged at debug; the transport failure before it names the broker.
+#[derive(Clone)]
+pub struct Quiet;
+
+impl ClientContext for Quiet {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            tracing::debug!(%error, reason, "Kafka client error");
+        } else {
+            tracing::warn!(%error, reason, "Kafka client error");
+        }
+    }
+}
+
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: FutureProducer<Quiet>,
     topic: String,
     servers: String,
     in_flight: FuturesUnordered<BoxFuture<'static, Result<()>>>,
@@ -93,13 +110,16 @@ impl KafkaSink {
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("compression.type", "zstd")
-            .set("linger.ms", "5");
+            .set("linger.ms", "5")
+            // A misspelt KAFKA_TOPIC must be an error, not a new topic with
+            // the broker's default partitions that no consumer reads.
+            .set("allow.auto.create.topics", "false");
         // Last, so the user's settings win.
         for (key, value) in args.extra_settings() {
             client.set(key, value);
         }
-        let producer: FutureProducer = client
-            .create()
+        let producer: FutureProducer<Quiet> = client
+            .create_with_context(Quiet)
             .context("cannot create the Kafka producer")?;
 
         // fetch_metadata blocks; it tells "broker down" from "no such topic"

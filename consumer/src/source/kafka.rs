@@ -228,9 +228,7 @@ fn topic_partitions(
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
         .map_err(|e| {
-            anyhow::anyhow!(
-                "Kafka brokers at {servers} (KAFKA_BOOTSTRAP_SERVERS) did not answer: {e}"
-            )
+            anyhow::anyhow!("Kafka at {servers} (KAFKA_BOOTSTRAP_SERVERS) is unreachable: {e}")
         })?;
     // Checked in both modes: subscribed to a missing topic, the group would
     // wait for it forever without a word.
