@@ -240,7 +240,11 @@ pub fn parse_batch<'a>(payload: &'a [u8], limits: &Limits) -> Result<Vec<Element
             limits.max_message_bytes,
         ));
     }
-    if payload.iter().all(u8::is_ascii_whitespace) {
+    // JSON whitespace only: a form feed is not whitespace to the scanner either.
+    if payload
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         return Err(Rejection::new(
             ErrorCode::EmptyBatch,
             format!("batch is empty ({} bytes of whitespace)", payload.len()),
@@ -830,6 +834,33 @@ mod tests {
         assert!(r.message.contains("user_id"), "{}", r.message);
         let r = check(&without("page")).expect_err("invalid");
         assert_eq!(r.message, "required field `page` is missing");
+    }
+
+    #[test]
+    fn only_json_whitespace_makes_an_empty_batch() {
+        // Found by the fuzz target: `\x0c` (form feed) alone was `empty_batch`,
+        // while `\x0c[]` is `not_json`; RFC 8259 whitespace has no form feed.
+        let code = |p: &[u8]| {
+            parse_batch(p, &Limits::NONE)
+                .map(|_| ())
+                .map_err(|r| r.code)
+        };
+        assert_eq!(code(b" \t\r\n"), Err(ErrorCode::EmptyBatch));
+        assert_eq!(code(b"\x0c"), Err(ErrorCode::NotJson));
+        assert_eq!(code(b" \x0c[]"), Err(ErrorCode::NotJson));
+    }
+
+    #[test]
+    fn a_record_that_is_not_json_is_rejected_without_a_panic() {
+        // Found by the fuzz target: a member name without its opening quote
+        // made the name's slicing split a multi-byte character.
+        for text in ["{é\":1}", "{a\":1}", "{", "{é"] {
+            assert_eq!(
+                validate_record(text).map_err(|r| r.code),
+                Err(ErrorCode::NotObject),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -143,7 +143,10 @@ impl<'a> Scanner<'a> {
 
     /// A string starting at the opening quote; returns its length between the quotes.
     pub fn string(&mut self) -> Result<usize, ScanError> {
-        self.pos += 1;
+        match self.peek().ok_or(ScanError::Eof)? {
+            b'"' => self.pos += 1,
+            _ => return Err(ScanError::Unexpected(self.pos)),
+        }
         let start = self.pos;
         loop {
             let b = self.peek().ok_or(ScanError::Eof)?;
@@ -291,6 +294,20 @@ mod tests {
             assert_eq!(scan(text), Err(ScanError::Eof), "{text:?}");
         }
         assert_eq!(scan("[1;"), Err(ScanError::Unexpected(2)));
+    }
+
+    #[test]
+    fn a_string_needs_its_opening_quote() {
+        // It used to skip whatever byte it started on, even inside a
+        // multi-byte character (found by the fuzz target via `validate_record`).
+        for (text, error) in [
+            ("é\"", ScanError::Unexpected(0)),
+            ("a\"", ScanError::Unexpected(0)),
+            ("", ScanError::Eof),
+        ] {
+            assert_eq!(Scanner::new(text).string(), Err(error), "{text:?}");
+        }
+        assert_eq!(Scanner::new("\"é\"").string(), Ok(2));
     }
 
     #[test]
