@@ -10,7 +10,7 @@ BIN := $(CARGO_TARGET_DIR)/release
 DEMO_LAKE := $(CURDIR)/data/demo-lake
 COMPOSE := docker compose
 
-.PHONY: help build demo test chaos bench start stop clean logs minio duckdb check-docker
+.PHONY: help build demo test chaos fuzz bench start stop clean logs minio duckdb check-docker
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,17 @@ test: build ## run every test (unit, end to end on moto S3 + mock Kafka)
 
 chaos: build ## fault scenarios, long: kill -9 cycles (CHAOS_CYCLES, default 200), zombie, rebalance, broker and S3 faults
 	CHAOS_CYCLES=$${CHAOS_CYCLES:-200} cargo test --release -p e2e --test chaos --test s3_faults --no-fail-fast -- --nocapture
+
+FUZZ_SECONDS ?= 60
+# Outside the repository and apart from the main build: the fuzz build is instrumented.
+FUZZ_TARGET_DIR ?= $(HOME)/.cache/lakehouse-fuzz-target
+
+fuzz: ## fuzz the decoder, coverage-guided, for FUZZ_SECONDS (default 60); installs cargo-fuzz
+	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	mkdir -p $(FUZZ_TARGET_DIR)/corpus/decode
+	cd fuzz && CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) cargo fuzz run decode --sanitizer none \
+	  $(FUZZ_TARGET_DIR)/corpus/decode corpus/decode -- \
+	  -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=decode.dict -print_final_stats=1
 
 bench: build ## throughput, memory and freshness benchmarks
 	@echo "make bench: the benchmark harness is not written yet (issue 6)"; exit 1

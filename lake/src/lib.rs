@@ -8,6 +8,8 @@
 pub mod checkpoint;
 pub mod config;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzz_check;
 pub mod json;
 pub mod layout;
 pub mod schema;
