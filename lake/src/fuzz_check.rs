@@ -21,8 +21,9 @@
 //! * differential: `parse_batch` accepts exactly what serde_json accepts as an
 //!   array of values (`Vec<Box<RawValue>>`), with the same element texts, and a
 //!   truncated array is `truncated_json` exactly when serde_json hits the end.
-//!   Two documented exceptions: a UTF-8 byte order mark is refused by us, and
-//!   serde_json gives up past 128 levels of nesting (not compared).
+//!   A batch behind a UTF-8 byte order mark must be `not_json` (our documented
+//!   choice; serde_json refuses it too), and past 128 levels of nesting, where
+//!   serde_json gives up, nothing is compared.
 
 use std::collections::BTreeMap;
 
@@ -329,7 +330,7 @@ fn check_against_serde_json(payload: &[u8], free: &Decoded) -> Result<(), String
     }
     if payload.starts_with(b"\xEF\xBB\xBF") {
         // Our documented choice: RFC 8259 §8.1 says a JSON text must not begin
-        // with a BOM (a parser *may* ignore one; we do not).
+        // with a BOM (a parser *may* ignore one; we do not, nor does serde_json).
         return match free {
             Decoded::Corrupt(r) if r.code == ErrorCode::NotJson => Ok(()),
             _ => Err("a batch with a UTF-8 BOM was not refused as not_json".into()),
