@@ -115,6 +115,9 @@ impl Args {
                 return Err(format!("{setting} must be > 0"));
             }
         }
+        if self.files_poll_interval.is_zero() {
+            return Err("FILES_POLL_INTERVAL (--files-poll-interval) must be > 0".into());
+        }
         if self.upload_concurrency == 0 {
             return Err("UPLOAD_CONCURRENCY (--upload-concurrency) must be > 0".into());
         }

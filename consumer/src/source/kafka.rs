@@ -168,6 +168,9 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
             }
             if start < high {
                 tpl.add_partition_offset(&topic, p, Offset::Offset(start))?;
+            } else {
+                // Nothing left to read, even when retention removed the whole gap.
+                part.end = Some(part.next_offset());
             }
             partitions.insert(p, part);
         }
