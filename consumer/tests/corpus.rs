@@ -103,6 +103,11 @@ fn the_corpus_covers_every_code_and_enough_kinds() {
         .iter()
         .filter(|c| matches!(c.expect, Expect::InvalidRecord { .. }))
         .count();
+    eprintln!(
+        "corpus: {} cases, {corrupt} corrupt batches, {invalid} invalid records, {} valid or empty",
+        corpus.len(),
+        corpus.len() - corrupt - invalid
+    );
     assert!(corrupt >= 30, "{corrupt} corrupt-batch cases");
     assert!(invalid >= 20, "{invalid} invalid-record cases");
     for code in lake::event::ErrorCode::ALL {
