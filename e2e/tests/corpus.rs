@@ -135,7 +135,7 @@ fn assert_lands_as_expected(env: &Env, corpus: &[Case], batch_id: impl Fn(&Case)
         match &case.expect {
             Expect::InvalidRecord { .. } => bronze.extend([sibling(0), sibling(2)]),
             Expect::Valid { page, extra } => {
-                let extra = extra.as_deref().map_or(Value::Null, |e| Value::from(e));
+                let extra = extra.as_deref().map_or(Value::Null, Value::from);
                 bronze.extend([
                     sibling(0),
                     format!("{id} 1 {} {extra}", Value::from(page.as_str())),
