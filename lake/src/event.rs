@@ -16,6 +16,17 @@ use crate::json::{ScanError, Scanner, Shape};
 /// The Kafka header (and S3 metadata key) that carries a batch's id.
 pub const BATCH_ID_HEADER: &str = "batch-id";
 
+/// The fields the contract names; any other field is kept in `extra`.
+pub const KNOWN_FIELDS: [&str; 7] = [
+    "event_id",
+    "user_id",
+    "event_type",
+    "event_ts",
+    "page",
+    "country",
+    "amount",
+];
+
 /// The event types a valid record may carry.
 pub const EVENT_TYPES: [&str; 4] = ["page_view", "click", "add_to_cart", "purchase"];
 

@@ -31,7 +31,7 @@ use serde_json::value::RawValue;
 
 use crate::event::{
     is_country_code, is_uuid, parse_batch, validate_record, ErrorCode, Limits, Rejection,
-    ValidEvent, EVENT_TYPES,
+    ValidEvent, EVENT_TYPES, KNOWN_FIELDS,
 };
 
 /// Tight limits, so that small fuzz inputs reach every `oversized` branch.
@@ -203,18 +203,9 @@ fn check_valid_event(text: &str, event: &ValidEvent) -> Result<(), String> {
             "fields differ from serde_json's reading: {event:?}"
         ));
     }
-    const KNOWN: [&str; 7] = [
-        "event_id",
-        "user_id",
-        "event_type",
-        "event_ts",
-        "page",
-        "country",
-        "amount",
-    ];
     let expected: BTreeMap<&str, &str> = members
         .iter()
-        .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+        .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()))
         .map(|(k, v)| (k.as_str(), v.get()))
         .collect();
     let extra = match &event.extra {

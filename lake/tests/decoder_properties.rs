@@ -11,7 +11,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use lake::event::{parse_batch, validate_record, ErrorCode, Limits, ValidEvent, EVENT_TYPES};
+use lake::event::{
+    parse_batch, validate_record, ErrorCode, Limits, ValidEvent, EVENT_TYPES, KNOWN_FIELDS,
+};
 use lake::fuzz_check::check_decoder_invariants;
 use lake::json::Scanner;
 use proptest::prelude::*;
@@ -171,16 +173,6 @@ fn timestamp() -> impl Strategy<Value = (String, i64)> {
         })
 }
 
-const KNOWN: [&str; 7] = [
-    "event_id",
-    "user_id",
-    "event_type",
-    "event_ts",
-    "page",
-    "country",
-    "amount",
-];
-
 /// A field name as written: plain, or with its first letter as a `\u` escape.
 fn name_as_written(name: &str, escaped: bool) -> String {
     let json = serde_json::to_string(name).expect("a string serializes");
@@ -222,7 +214,7 @@ fn valid_event() -> impl Strategy<Value = GeneratedEvent> {
         any::<f64>().prop_filter("finite, >= 0", |a| a.is_finite() && *a >= 0.0),
     ];
     let extra = prop::collection::btree_map(
-        any_text(8).prop_filter("unknown", |k| !KNOWN.contains(&k.as_str())),
+        any_text(8).prop_filter("unknown", |k| !KNOWN_FIELDS.contains(&k.as_str())),
         json_value(),
         0..4,
     );
@@ -294,7 +286,7 @@ fn valid_event() -> impl Strategy<Value = GeneratedEvent> {
                     }
                     let written = name_as_written(name, escape_bits >> (i % 64) & 1 == 1);
                     write!(text, "{a}{written}{b}:{c}{value}{d}").expect("write to a String");
-                    if !KNOWN.contains(&name.as_str()) {
+                    if !KNOWN_FIELDS.contains(&name.as_str()) {
                         extra_text.push(format!("{written}:{value}"));
                     }
                 }
