@@ -673,8 +673,28 @@ pub fn is_uuid(text: &str) -> bool {
 /// Officially assigned ISO 3166-1 alpha-2 codes.
 const COUNTRY_CODES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 
+/// `COUNTRY_CODES` as a table indexed by the two letters: a lookup per record
+/// instead of a scan of the list (it showed up at 6 % of the consumer's time).
+static IS_COUNTRY: [bool; 26 * 26] = country_table();
+
+const fn country_table() -> [bool; 26 * 26] {
+    let codes = COUNTRY_CODES.as_bytes();
+    let mut table = [false; 26 * 26];
+    let mut i = 0;
+    while i + 1 < codes.len() {
+        table[(codes[i] - b'A') as usize * 26 + (codes[i + 1] - b'A') as usize] = true;
+        i += 3;
+    }
+    table
+}
+
 pub fn is_country_code(text: &str) -> bool {
-    text.len() == 2 && COUNTRY_CODES.split(' ').any(|c| c == text)
+    match text.as_bytes() {
+        [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => {
+            IS_COUNTRY[(a - b'A') as usize * 26 + (b - b'A') as usize]
+        }
+        _ => false,
+    }
 }
 
 /// Keeps messages short when they quote user data.
@@ -872,6 +892,23 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn country_table_holds_exactly_the_list() {
+        let listed: Vec<&str> = COUNTRY_CODES.split(' ').collect();
+        assert_eq!(listed.len(), 249);
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                let code = String::from_utf8(vec![a, b]).expect("ascii");
+                assert_eq!(
+                    is_country_code(&code),
+                    listed.contains(&code.as_str()),
+                    "{code}"
+                );
+            }
+        }
+        assert!(!is_country_code("de") && !is_country_code("DEU") && !is_country_code("D"));
     }
 
     #[test]
