@@ -1,19 +1,35 @@
 # The lakehouse: `make help` lists the targets. `make demo` and `make test`
-# need only Rust and Python; the stack targets need Docker Compose.
+# need only Rust and Python; the stack targets (start, stop, clean, logs,
+# duckdb) need Docker with Compose v2 and say so, pointing to `make demo`,
+# when it is missing. e2e/tests/stack.rs checks this file (make -n of every
+# target, and the stack targets with a stand-in docker).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
-BIN := $(CARGO_TARGET_DIR)/release
-DEMO_LAKE := $(CURDIR)/data/demo-lake
-COMPOSE := docker compose
+BIN ?= $(CARGO_TARGET_DIR)/release
+DATA_DIR ?= $(CURDIR)/data
+DEMO_LAKE := $(DATA_DIR)/demo-lake
+# The lake `make duckdb` opens with the host inspector when Docker is not there.
+LOCAL_LAKE ?= $(DEMO_LAKE)
+
+COMPOSE ?= docker compose
+IMAGE := lakehouse:local
+CONSOLE_URL := http://localhost:9001
+S3_URL := http://localhost:9000
+KAFKA_HOST := localhost:19092
+# The services `make logs` follows, e.g. `make logs LOGS="minio-init topic-init"`.
+LOGS ?= producer consumer
+# True when the docker CLI, Compose v2 and a running Docker engine are all there.
+DOCKER_OK := command -v docker >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && docker info >/dev/null 2>&1
+NO_DOCKER_HINT := Without Docker, \`make demo\` runs the whole job on this machine (file source, local lake, DuckDB), then \`make duckdb\` opens it.
 
 .PHONY: help build demo test chaos fuzz bench start stop clean logs minio duckdb check-docker
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the three binaries (release)
 	cargo build --release --workspace --bins
@@ -21,14 +37,14 @@ build: ## build the three binaries (release)
 demo: build ## run the whole job with no Docker: files → local lake → DuckDB
 	rm -rf $(DEMO_LAKE) && mkdir -p $(DEMO_LAKE)
 	LAKE_URL=$(DEMO_LAKE) $(BIN)/producer --sink files --batches 500 --batch-size 200 --rate 0 \
-	  --corrupt-ratio 0.02 --invalid-ratio 0.01 --seed 42 --summary $(CURDIR)/data/demo-summary.json
+	  --corrupt-ratio 0.02 --invalid-ratio 0.01 --seed 42 --summary $(DATA_DIR)/demo-summary.json
 	LAKE_URL=$(DEMO_LAKE) $(BIN)/consumer --source files --once
-	@echo; echo "producer summary:"; cat $(CURDIR)/data/demo-summary.json; echo
+	@echo; echo "producer summary:"; cat $(DATA_DIR)/demo-summary.json; echo
 	LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector query \
 	  "SELECT (SELECT count(*) FROM bronze.events) AS bronze_events, (SELECT count(*) FROM dead_letters.events) AS dead_letters"
 	LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector query \
 	  "SELECT error_kind, error_code, count(*) AS n FROM dead_letters.events GROUP BY ALL ORDER BY n DESC, error_code"
-	@echo; echo "explore it: LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector shell"
+	@echo; echo "explore it: make duckdb (without Docker), or LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector shell"
 
 test: build ## run every test (unit, end to end on moto S3 + mock Kafka)
 	@status=0; set -o pipefail; \
@@ -54,29 +70,58 @@ bench: build ## throughput, memory and freshness benchmarks
 	@echo "make bench: the benchmark harness is not written yet (issue 6)"; exit 1
 
 check-docker:
-	@command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 || { \
-	  echo "Docker with Compose is needed for this target. Without Docker, run: make demo"; exit 1; }
+	@command -v docker >/dev/null 2>&1 || { \
+	  echo "make $(MAKECMDGOALS): Docker is not installed (no docker command on PATH); the stack needs Docker with Compose v2." >&2; \
+	  echo "$(NO_DOCKER_HINT)" >&2; exit 1; }
+	@$(COMPOSE) version >/dev/null 2>&1 || { \
+	  echo "make $(MAKECMDGOALS): Docker Compose v2 is missing ('$(COMPOSE) version' failed): install the Compose plugin, or pass COMPOSE=docker-compose for a standalone v2." >&2; \
+	  echo "$(NO_DOCKER_HINT)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { \
+	  echo "make $(MAKECMDGOALS): the Docker engine is not running or not reachable ('docker info' failed): start Docker." >&2; \
+	  echo "$(NO_DOCKER_HINT)" >&2; exit 1; }
 
-start: check-docker ## build and start MinIO, Redpanda, producer and consumer
+start: check-docker ## build the image if needed, start MinIO, Redpanda, the init steps, producer and consumer
 	$(COMPOSE) up -d --build
-	@echo "MinIO console: http://localhost:9001 (root login in .env: MINIO_ROOT_USER / MINIO_ROOT_PASSWORD)"
-	@echo "S3 API: http://localhost:9000   Kafka: localhost:19092   query: make duckdb"
+	@echo
+	@echo "The stack is starting; the pipeline waits for MinIO, Redpanda and the init steps (make logs follows it)."
+	@echo "  MinIO console  $(CONSOLE_URL)   log in with MINIO_ROOT_USER / MINIO_ROOT_PASSWORD from .env"
+	@echo "  S3 API         $(S3_URL)   bucket lake; pipeline user AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from .env"
+	@echo "  Kafka          $(KAFKA_HOST)        topic events, 3 partitions"
+	@echo "  DuckDB         make duckdb             bronze.events, dead_letters.events"
+	@echo "  make stop stops producer and consumer (MinIO stays up); make clean removes everything."
 
-stop: check-docker ## stop producer and consumer (MinIO stays up)
+stop: check-docker ## stop producer and consumer; MinIO stays up so the console still shows the data
 	$(COMPOSE) stop producer consumer
+	@echo "producer and consumer stopped; MinIO is still up: $(CONSOLE_URL) (make start resumes, make clean removes everything)"
 
-clean: ## remove the stack, its volumes and local data
-	-@command -v docker >/dev/null 2>&1 && $(COMPOSE) down -v --remove-orphans
-	rm -rf $(CURDIR)/data
+clean: ## remove the whole stack with its volumes (MinIO, Redpanda) and the local data
+	@if $(DOCKER_OK); then \
+	  echo "$(COMPOSE) --profile tools down --volumes --remove-orphans"; \
+	  $(COMPOSE) --profile tools down --volumes --remove-orphans; \
+	else echo "Docker is not available: no stack to remove, removing the local data only"; fi
+	rm -rf $(DATA_DIR)
 
-logs: check-docker ## follow the pipeline's logs
-	$(COMPOSE) logs -f producer consumer
+logs: check-docker ## follow the logs of producer and consumer (LOGS="..." for other services)
+	$(COMPOSE) logs --follow --tail=200 $(LOGS)
 
-minio: ## open the MinIO console
-	@url=http://localhost:9001; (command -v xdg-open >/dev/null && xdg-open $$url) || \
-	  (command -v open >/dev/null && open $$url) || echo "MinIO console: $$url"
+minio: ## open the MinIO console in the default browser (or print its URL)
+	@echo "MinIO console: $(CONSOLE_URL) (log in with MINIO_ROOT_USER / MINIO_ROOT_PASSWORD from .env)"
+	@if [ "$$(uname -s 2>/dev/null)" = Darwin ] && open "$(CONSOLE_URL)" >/dev/null 2>&1; then \
+	  echo "opened in your default browser"; \
+	elif command -v xdg-open >/dev/null 2>&1 && xdg-open "$(CONSOLE_URL)" >/dev/null 2>&1; then \
+	  echo "opened in your default browser"; \
+	else echo "no browser could be opened from here: open the URL above"; fi
 
-duckdb: ## the inspector's DuckDB shell on the running stack
-	@if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then \
-	  $(COMPOSE) run --rm inspector shell; \
-	else $(BIN)/inspector shell; fi
+duckdb: ## DuckDB shell over the lake: the inspector on the running stack; without Docker, on make demo's local lake
+	@if $(DOCKER_OK); then \
+	  docker image inspect $(IMAGE) >/dev/null 2>&1 || $(COMPOSE) build producer; \
+	  echo "$(COMPOSE) run --rm inspector"; \
+	  $(COMPOSE) run --rm inspector; \
+	else \
+	  echo "Docker is not available: the host inspector on the local lake $(LOCAL_LAKE)"; \
+	  if [ ! -d "$(LOCAL_LAKE)" ]; then \
+	    echo "make duckdb: there is no local lake at $(LOCAL_LAKE). $(NO_DOCKER_HINT)" >&2; exit 1; \
+	  fi; \
+	  [ -x "$(BIN)/inspector" ] || cargo build --release -p inspector; \
+	  LAKE_URL="$(LOCAL_LAKE)" "$(BIN)/inspector" shell; \
+	fi
