@@ -19,7 +19,7 @@ FROM rust:1.95.0-slim-bookworm AS manifests
 WORKDIR /src
 COPY . .
 RUN find . -type f ! -name Cargo.toml ! -name Cargo.lock ! -path './.cargo/*' -delete \
- && find . -mindepth 2 -name Cargo.toml | while read -r manifest; do \
+ && find . -name Cargo.toml ! -path ./Cargo.toml | while read -r manifest; do \
         dir=$(dirname "$manifest"); mkdir -p "$dir/src"; \
         : > "$dir/src/lib.rs"; echo 'fn main() {}' > "$dir/src/main.rs"; \
     done \
@@ -40,7 +40,7 @@ WORKDIR /src
 # 1. The dependencies, from the manifests and placeholders.
 COPY --from=manifests /src ./
 RUN cargo build --release --locked -p producer -p consumer -p inspector \
- && find . -path ./target -prune -o -mindepth 2 -name Cargo.toml -execdir rm -rf src \;
+ && find . -path ./target -prune -o -name Cargo.toml ! -path ./Cargo.toml -execdir rm -rf src \;
 
 # 2. The project itself. COPY keeps the files' modification times, which can
 #    be older than the placeholders': touch them so cargo rebuilds our crates.
