@@ -509,6 +509,12 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
         if n:
             r.check("healthcheck", healthy(services[n]), f"service {n} has no healthcheck")
     for n, s in services.items():
+        for key in ("interval", "timeout", "start_period", "start_interval"):
+            d = (s.get("healthcheck") or {}).get(key)
+            if d is not None:
+                r.check("healthcheck", re.fullmatch(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", str(d)) is not None,
+                        f"service {n}: healthcheck {key}: {d!r} is not a Compose duration (e.g. 5s, 1m30s)")
+    for n, s in services.items():
         for dep, opts in depends_on(s).items():
             if not r.check("depends-on", dep in services, f"service {n} depends on {dep}, which does not exist"):
                 continue
@@ -1012,6 +1018,7 @@ MUTATIONS = [
      "      topic-init:\n        condition: service_started\n    environment:\n      <<: *lake-env\n    command: [\"producer\""),
     ("depends-on", "compose", "      minio-init:\n        condition: service_completed_successfully\n      topic-init:", "      minio-inti:\n        condition: service_completed_successfully\n      topic-init:"),
     ("healthcheck", "compose", '      test: ["CMD", "mc", "ready", "local"]', "      disable: true"),
+    ("healthcheck", "compose", "      interval: 5s\n      timeout: 5s\n", "      interval: 5 seconds\n      timeout: 5s\n"),
     ("restart", "compose", "    restart: unless-stopped\n    depends_on:\n      minio:", "    depends_on:\n      minio:"),
     ("profiles", "compose", '    profiles: ["tools"]\n', ""),
     ("kafka-listeners", "compose", "external://localhost:19092", "external://localhost:19093"),
