@@ -66,8 +66,18 @@ fuzz: ## fuzz the decoder, coverage-guided, for FUZZ_SECONDS (default 60); insta
 	  $(FUZZ_TARGET_DIR)/corpus/decode corpus/decode -- \
 	  -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=decode.dict -print_final_stats=1
 
-bench: build ## throughput, memory and freshness benchmarks
-	@echo "make bench: the benchmark harness is not written yet (issue 6)"; exit 1
+BENCH_DATA := $(DATA_DIR)/bench
+BENCH_RESULTS := $(CURDIR)/bench/results
+# One core, as the targets are per core; taskset is in util-linux.
+PIN := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
+
+bench: build ## benchmarks: the hot path on one core (more steps to come: issue 6)
+	cargo build --release -p bench
+	@test -f $(BENCH_DATA)/summary.json || { rm -rf $(BENCH_DATA) && mkdir -p $(BENCH_DATA) && \
+	  LAKE_URL=$(BENCH_DATA)/lake $(BIN)/producer --sink files --batches 4000 --batch-size 500 --rate 0 \
+	    --corrupt-ratio 0.02 --invalid-ratio 0.01 --seed 1 --summary $(BENCH_DATA)/summary.json; }
+	mkdir -p $(BENCH_RESULTS)
+	$(PIN) $(BIN)/lakebench --dataset $(BENCH_DATA)/lake --out $(BENCH_DATA)/out | tee $(BENCH_RESULTS)/hot-path.json
 
 check-docker:
 	@command -v docker >/dev/null 2>&1 || { \
