@@ -70,14 +70,20 @@ BENCH_DATA := $(DATA_DIR)/bench
 BENCH_RESULTS := $(CURDIR)/bench/results
 # One core, as the targets are per core; taskset is in util-linux.
 PIN := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
+# The fixed dataset: 4,000 batches of 500 (2 % corrupt batches, 1 % invalid
+# records); the backlog run has ten times as many batches.
+BENCH_PRODUCE = $(BIN)/producer --sink files --batch-size 500 --rate 0 --corrupt-ratio 0.02 --invalid-ratio 0.01 --seed 1
 
-bench: build ## benchmarks: the hot path on one core (more steps to come: issue 6)
+bench: build ## benchmarks: hot path on one core, consumer memory at 1x and 10x backlog (more to come: issue 6)
 	cargo build --release -p bench
-	@test -f $(BENCH_DATA)/summary.json || { rm -rf $(BENCH_DATA) && mkdir -p $(BENCH_DATA) && \
-	  LAKE_URL=$(BENCH_DATA)/lake $(BIN)/producer --sink files --batches 4000 --batch-size 500 --rate 0 \
-	    --corrupt-ratio 0.02 --invalid-ratio 0.01 --seed 1 --summary $(BENCH_DATA)/summary.json; }
+	@for n in 1 10; do test -f $(BENCH_DATA)/summary-$${n}x.json || { rm -rf $(BENCH_DATA)/lake-$${n}x && \
+	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x $(BENCH_PRODUCE) --batches $$((4000 * n)) --summary $(BENCH_DATA)/summary-$${n}x.json; }; done
 	mkdir -p $(BENCH_RESULTS)
-	$(PIN) $(BIN)/lakebench --dataset $(BENCH_DATA)/lake --out $(BENCH_DATA)/out | tee $(BENCH_RESULTS)/hot-path.json
+	$(PIN) $(BIN)/lakebench --dataset $(BENCH_DATA)/lake-1x --out $(BENCH_DATA)/out | tee $(BENCH_RESULTS)/hot-path.json
+	@for n in 1 10; do rm -rf $(BENCH_DATA)/lake-$${n}x/{bronze,dead_letters,_checkpoints} && \
+	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x RUST_LOG=warn python3 bench/measure.py --name consumer-files-$${n}x \
+	    --events $$(python3 -c "import json; print(json.load(open('$(BENCH_DATA)/summary-$${n}x.json'))['records'])") \
+	    -- $(BIN)/consumer --source files --once || exit 1; done | tee $(BENCH_RESULTS)/consumer-memory.json
 
 check-docker:
 	@command -v docker >/dev/null 2>&1 || { \
