@@ -74,7 +74,7 @@ PIN := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
 # records); the backlog run has ten times as many batches.
 BENCH_PRODUCE = $(BIN)/producer --sink files --batch-size 500 --rate 0 --corrupt-ratio 0.02 --invalid-ratio 0.01 --seed 1
 
-bench: build ## benchmarks: hot path on one core, consumer memory at 1x and 10x backlog (more to come: issue 6)
+bench: build ## benchmarks: hot path and peers (DuckDB, pyarrow) on one core, consumer memory at 1x and 10x backlog
 	cargo build --release -p bench
 	@for n in 1 10; do test -f $(BENCH_DATA)/summary-$${n}x.json || { rm -rf $(BENCH_DATA)/lake-$${n}x && \
 	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x $(BENCH_PRODUCE) --batches $$((4000 * n)) --summary $(BENCH_DATA)/summary-$${n}x.json; }; done
@@ -84,6 +84,8 @@ bench: build ## benchmarks: hot path on one core, consumer memory at 1x and 10x 
 	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x RUST_LOG=warn python3 bench/measure.py --name consumer-files-$${n}x \
 	    --events $$(python3 -c "import json; print(json.load(open('$(BENCH_DATA)/summary-$${n}x.json'))['records'])") \
 	    -- $(BIN)/consumer --source files --once || exit 1; done | tee $(BENCH_RESULTS)/consumer-memory.json
+	@python3 -c "import duckdb, pyarrow" 2>/dev/null || python3 -m pip install -q duckdb==1.5.5 pyarrow
+	$(PIN) python3 bench/peers.py --dataset $(BENCH_DATA)/lake-1x --work $(BENCH_DATA)/peers | tee $(BENCH_RESULTS)/peers.json
 
 check-docker:
 	@command -v docker >/dev/null 2>&1 || { \
