@@ -3,12 +3,9 @@
 //! Bad data is a value here, never an error: every input ends as exactly one
 //! dead letter (a corrupt batch) or as one row per element (valid or not).
 
-use lake::event::{parse_batch, validate_record, ErrorCode, Limits, Rejection, ValidEvent};
-
-/// How much of a batch over `MAX_MESSAGE_BYTES` its dead letter keeps: enough
-/// to recognise it, while memory stays bounded. The whole batch stays at its
-/// source (Kafka offset or raw object key), which the lineage names.
-pub const OVERSIZED_PREFIX_BYTES: usize = 64 << 10;
+use lake::event::{
+    parse_batch, validate_record, ErrorCode, Limits, Rejection, ValidEvent, OVERSIZED_PREFIX_BYTES,
+};
 
 /// Where a batch came from; copied into every row it produces.
 #[derive(Debug, Clone, Default)]
@@ -44,16 +41,7 @@ pub fn decode_batch(
     let mut counts = Counts::default();
     let elements = match parse_batch(payload, limits) {
         Ok(elements) => elements,
-        Err(rejection) => {
-            let kept = if rejection.code == ErrorCode::Oversized {
-                &payload[..payload.len().min(OVERSIZED_PREFIX_BYTES)]
-            } else {
-                payload
-            };
-            rows.dead(lineage, None, rejection, kept);
-            counts.corrupt = 1;
-            return counts;
-        }
+        Err(rejection) => return dead_batch(payload, lineage, rejection, rows),
     };
     for (index, element) in elements.into_iter().enumerate() {
         let index = index as u32;
@@ -73,6 +61,27 @@ pub fn decode_batch(
         }
     }
     counts
+}
+
+/// One dead letter for a whole batch: all of `payload`, or only its first
+/// `OVERSIZED_PREFIX_BYTES` when the batch is `oversized` (the caller may
+/// have read no more than that).
+pub fn dead_batch(
+    payload: &[u8],
+    lineage: &Lineage,
+    rejection: Rejection,
+    rows: &mut impl Rows,
+) -> Counts {
+    let kept = if rejection.code == ErrorCode::Oversized {
+        &payload[..payload.len().min(OVERSIZED_PREFIX_BYTES)]
+    } else {
+        payload
+    };
+    rows.dead(lineage, None, rejection, kept);
+    Counts {
+        corrupt: 1,
+        ..Counts::default()
+    }
 }
 
 #[cfg(test)]

@@ -235,6 +235,11 @@ pub struct Element<'a> {
     pub over_limit: Option<Rejection>,
 }
 
+/// How much of a batch over `MAX_MESSAGE_BYTES` its dead letter keeps: enough
+/// to recognise it, while memory stays bounded. The whole batch stays at its
+/// source (Kafka offset or raw object key), which the lineage names.
+pub const OVERSIZED_PREFIX_BYTES: usize = 64 << 10;
+
 /// Why a batch of `size` bytes is refused without being read.
 pub fn oversized_batch(size: u64, max_message_bytes: usize) -> Rejection {
     Rejection::new(

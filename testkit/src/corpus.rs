@@ -7,6 +7,8 @@
 //! two valid siblings reach bronze either way. The limits are the consumer's
 //! defaults: 16 MiB per message, 1 MiB per record, 32 levels, 64 KiB strings.
 
+use lake::event::OVERSIZED_PREFIX_BYTES;
+
 /// One named input and its expected outcome.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -28,9 +30,6 @@ pub enum Expect {
     /// An empty array: nothing is written anywhere.
     Nothing,
 }
-
-/// What an oversized batch's dead letter keeps (the consumer's contract).
-pub const OVERSIZED_PREFIX_BYTES: usize = 64 << 10;
 
 impl Case {
     /// The raw payload its dead letter must hold, if it has one.

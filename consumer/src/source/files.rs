@@ -4,7 +4,7 @@
 //! (the producer's run ids start with their UTC start time).
 
 use futures::{StreamExt, TryStreamExt};
-use lake::event::oversized_batch;
+use lake::event::{oversized_batch, OVERSIZED_PREFIX_BYTES};
 use lake::layout::{self, SourceId};
 use lake::Lake;
 use object_store::{Attribute, ObjectStoreExt};
@@ -12,7 +12,7 @@ use tracing::{debug, info};
 
 use crate::batch::should_flush;
 use crate::commit::{load_checkpoint, retry, Outcome};
-use crate::decode::{decode_batch, Counts, Lineage, Rows, OVERSIZED_PREFIX_BYTES};
+use crate::decode::{dead_batch, decode_batch, Lineage};
 use crate::write::MicroBatch;
 use crate::Context;
 
@@ -124,16 +124,8 @@ fn add_object(ctx: &Context, batch: &mut MicroBatch, object: RawObject) {
         kafka_timestamp_micros: None,
     };
     let counts = if size > ctx.input_limits.max_message_bytes as u64 {
-        batch.dead(
-            &lineage,
-            None,
-            oversized_batch(size, ctx.input_limits.max_message_bytes),
-            &payload,
-        );
-        Counts {
-            corrupt: 1,
-            ..Counts::default()
-        }
+        let rejection = oversized_batch(size, ctx.input_limits.max_message_bytes);
+        dead_batch(&payload, &lineage, rejection, batch)
     } else {
         decode_batch(&payload, &lineage, &ctx.input_limits, batch)
     };
