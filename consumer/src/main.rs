@@ -2,7 +2,7 @@
 //! sets up logging, runs, and turns any failure into one line and exit 1
 //! (exit 2 for a bad flag or variable).
 
-use lake::config::{parse_command_line, redact};
+use lake::config::{parse_command_line, print_error};
 
 fn main() {
     lake::store::load_dotenv();
@@ -27,8 +27,7 @@ fn main() {
         }
     };
     if let Err(e) = runtime.block_on(consumer::run(args)) {
-        let line = lake::store::one_line(&format!("{e:#}"));
-        eprintln!("consumer: {}", redact(&line, &secrets));
+        print_error("consumer", &e, &secrets);
         std::process::exit(1);
     }
 }

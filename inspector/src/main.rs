@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use lake::config::{parse_command_line, redact};
+use lake::config::{parse_command_line, print_error};
 
 fn main() -> ExitCode {
     lake::store::load_dotenv();
@@ -19,9 +19,7 @@ fn main() -> ExitCode {
     match inspector::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}` joins the causes with ": " on one line.
-            let line = lake::store::one_line(&format!("{e:#}"));
-            eprintln!("inspector: {}", redact(&line, &secrets));
+            print_error("inspector", &e, &secrets);
             ExitCode::FAILURE
         }
     }

@@ -89,6 +89,14 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
         })
 }
 
+/// Prints `error` as a binary's last word: `<program>: <its causes>` on one
+/// line, with every secret value replaced.
+pub fn print_error(program: &str, error: &anyhow::Error, secrets: &[String]) {
+    // `{:#}` joins the causes with ": ".
+    let line = crate::store::one_line(&format!("{error:#}"));
+    eprintln!("{program}: {}", redact(&line, secrets));
+}
+
 /// Parses the command line. A bad flag or variable ends the process with
 /// exit code 2 and one line, `<program>: <what is wrong>`, naming the flag
 /// (clap's own message runs over several lines with usage and hints);

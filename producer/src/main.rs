@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use lake::config::{parse_command_line, redact};
+use lake::config::{parse_command_line, print_error};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -16,8 +16,7 @@ async fn main() -> ExitCode {
     match producer::run(config).await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            let line = lake::store::one_line(&format!("{e:#}"));
-            eprintln!("producer: {}", redact(&line, &secrets));
+            print_error("producer", &e, &secrets);
             ExitCode::FAILURE
         }
     }
