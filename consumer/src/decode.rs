@@ -4,7 +4,7 @@
 //! dead letter (a corrupt batch) or as one row per element (valid or not).
 
 use lake::event::{
-    parse_batch, validate_record, ErrorCode, Limits, Rejection, ValidEvent, OVERSIZED_PREFIX_BYTES,
+    parse_batch, ErrorCode, Limits, Rejection, ValidEvent, OVERSIZED_PREFIX_BYTES,
 };
 
 /// Where a batch came from; copied into every row it produces.
@@ -39,17 +39,13 @@ pub fn decode_batch(
     rows: &mut impl Rows,
 ) -> Counts {
     let mut counts = Counts::default();
-    let elements = match parse_batch(payload, limits) {
-        Ok(elements) => elements,
+    let batch = match parse_batch(payload, limits) {
+        Ok(batch) => batch,
         Err(rejection) => return dead_batch(payload, lineage, rejection, rows),
     };
-    for (index, element) in elements.into_iter().enumerate() {
+    for (index, element) in batch.elements.iter().enumerate() {
         let index = index as u32;
-        let checked = match element.over_limit {
-            Some(rejection) => Err(rejection),
-            None => validate_record(element.text),
-        };
-        match checked {
+        match batch.validate(element) {
             Ok(event) => {
                 rows.valid(lineage, index, event);
                 counts.valid += 1;

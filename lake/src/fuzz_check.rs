@@ -7,7 +7,8 @@
 //!
 //! For any bytes, under no limits, the default limits and tight ones:
 //! * [`parse_batch`] and [`validate_record`] (on every element, and on the
-//!   whole input as one record) do not panic;
+//!   whole input as one record) do not panic, and an element gets the same
+//!   verdict in its batch as alone;
 //! * accounting: the batch is either one corrupt-batch rejection (with a batch
 //!   code) or one outcome per element (a valid event or a record code), and
 //!   the elements are disjoint, ordered slices of the payload; `empty_batch`
@@ -64,16 +65,11 @@ pub enum Decoded<'a> {
 pub fn decode<'a>(payload: &'a [u8], limits: &Limits) -> Decoded<'a> {
     match parse_batch(payload, limits) {
         Err(rejection) => Decoded::Corrupt(rejection),
-        Ok(elements) => Decoded::Elements(
-            elements
-                .into_iter()
-                .map(|e| {
-                    let outcome = match e.over_limit {
-                        Some(rejection) => Err(rejection),
-                        None => validate_record(e.text),
-                    };
-                    (e.text, outcome)
-                })
+        Ok(batch) => Decoded::Elements(
+            batch
+                .elements
+                .iter()
+                .map(|e| (e.text, batch.validate(e)))
                 .collect(),
         ),
     }
@@ -91,12 +87,29 @@ pub fn check_decoder_invariants(payload: &[u8]) -> Result<(), String> {
     }
     let free = decode(payload, &Limits::NONE);
     check_accounting(payload, &free, &Limits::NONE)?;
+    check_alone_as_in_a_batch(&free)?;
     for limits in [Limits::default(), TIGHT] {
         let limited = decode(payload, &limits);
         check_accounting(payload, &limited, &limits)?;
         check_limits_only_add_oversized(payload, &free, &limited, &limits)?;
     }
     check_against_serde_json(payload, &free)
+}
+
+/// An element of a batch and the same text given alone get the same verdict
+/// (the batch lists members while splitting, a record alone is scanned anew).
+fn check_alone_as_in_a_batch(decoded: &Decoded) -> Result<(), String> {
+    if let Decoded::Elements(elements) = decoded {
+        for (text, outcome) in elements {
+            let alone = validate_record(text);
+            if &alone != outcome {
+                return Err(format!(
+                    "{text:?} in a batch: {outcome:?}, alone: {alone:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_accounting(payload: &[u8], decoded: &Decoded, limits: &Limits) -> Result<(), String> {

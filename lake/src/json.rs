@@ -22,11 +22,12 @@ static ENDS_PLAIN_RUN: [bool; 256] = {
     table
 };
 
-/// The first byte at or after `pos` that `ENDS_PLAIN_RUN` marks, or where
-/// fewer than 8 bytes remain. It tests eight bytes at once with a few integer
-/// operations ("SWAR"): a byte-by-byte loop mispredicted its exit on every
-/// short string, and strings are most of an event.
-fn skip_plain_words(bytes: &[u8], mut pos: usize) -> usize {
+/// The first byte at or after `pos` that ends a run of ordinary string
+/// content (see `ENDS_PLAIN_RUN`), or the end of `bytes`. It tests eight
+/// bytes at once with a few integer operations ("SWAR"): a byte-by-byte loop
+/// mispredicted its exit on every short string, and strings are most of an
+/// event.
+fn end_of_plain_run(bytes: &[u8], mut pos: usize) -> usize {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
     // The high bit of a byte is set where `word` has a byte below `n` (for
@@ -42,6 +43,9 @@ fn skip_plain_words(bytes: &[u8], mut pos: usize) -> usize {
             return pos + special.trailing_zeros() as usize / 8;
         }
         pos += 8;
+    }
+    while pos < bytes.len() && !ENDS_PLAIN_RUN[bytes[pos] as usize] {
+        pos += 1;
     }
     pos
 }
@@ -166,6 +170,51 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Scans one object starting at the next non-whitespace byte, appending
+    /// its members to `members` as (name, value), each as written (the name
+    /// with its quotes); returns the object's exact text and shape. The
+    /// decoder lists a record's members while it splits the batch, so
+    /// validation does not scan the record a second time.
+    pub fn object(
+        &mut self,
+        members: &mut Vec<(&'a str, &'a str)>,
+    ) -> Result<(&'a str, Shape), ScanError> {
+        self.expect(b'{')?;
+        let start = self.pos - 1;
+        let mut shape = Shape {
+            depth: 1,
+            longest_string: 0,
+        };
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok((&self.text[start..self.pos], shape));
+        }
+        loop {
+            self.skip_whitespace();
+            let name_start = self.pos;
+            let name_len = self.string()?;
+            let name = &self.text[name_start..self.pos];
+            self.expect(b':')?;
+            let (value, value_shape) = self.value()?;
+            members.push((name, value));
+            shape.depth = shape.depth.max(1 + value_shape.depth);
+            shape.longest_string = shape
+                .longest_string
+                .max(name_len)
+                .max(value_shape.longest_string);
+            self.skip_whitespace();
+            match self.peek().ok_or(ScanError::Eof)? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    return Ok((&self.text[start..self.pos], shape));
+                }
+                _ => return Err(ScanError::Unexpected(self.pos)),
+            }
+        }
+    }
+
     /// `"name" :` inside an object.
     fn member_name(&mut self, shape: &mut Shape) -> Result<(), ScanError> {
         self.skip_whitespace();
@@ -187,15 +236,7 @@ impl<'a> Scanner<'a> {
         }
         let start = self.pos;
         loop {
-            // Most bytes of a string are ordinary: skip them eight at a time,
-            // and the last few with one table lookup each.
-            self.pos = skip_plain_words(self.bytes, self.pos);
-            while let Some(&b) = self.bytes.get(self.pos) {
-                if ENDS_PLAIN_RUN[b as usize] {
-                    break;
-                }
-                self.pos += 1;
-            }
+            self.pos = end_of_plain_run(self.bytes, self.pos);
             let b = self.peek().ok_or(ScanError::Eof)?;
             match b {
                 b'"' => {
@@ -360,16 +401,33 @@ mod tests {
     #[test]
     fn word_skipping_stops_at_every_byte_that_ends_a_run() {
         for byte in 0..=255u8 {
-            for at in 0..16 {
+            for at in 0..20 {
                 let mut bytes = [b'a'; 20];
                 bytes[at] = byte;
-                let stop = skip_plain_words(&bytes, 0);
-                if ENDS_PLAIN_RUN[byte as usize] {
-                    assert_eq!(stop, at, "byte {byte:#x} at {at}");
-                } else {
-                    assert_eq!(stop, 16, "byte {byte:#x} at {at}");
-                }
+                let stop = end_of_plain_run(&bytes, 0);
+                let expected = if ENDS_PLAIN_RUN[byte as usize] { at } else { 20 };
+                assert_eq!(stop, expected, "byte {byte:#x} at {at}");
             }
+        }
+    }
+
+    #[test]
+    fn an_object_lists_its_members_and_measures_like_a_value() {
+        let text = r#" { "a" : [1,{"bc":"xyz1"}] , "\u0064":null,"e":{}} "#;
+        let mut members = Vec::new();
+        let object = Scanner::new(text).object(&mut members);
+        assert_eq!(object, Scanner::new(text).value());
+        assert_eq!(
+            members,
+            [
+                (r#""a""#, r#"[1,{"bc":"xyz1"}]"#),
+                (r#""\u0064""#, "null"),
+                (r#""e""#, "{}")
+            ]
+        );
+        for broken in ["{", r#"{"a""#, r#"{"a":1"#, r#"{"a":1,}"#, "{1:2}", "[]"] {
+            let mut members = Vec::new();
+            assert!(Scanner::new(broken).object(&mut members).is_err(), "{broken}");
         }
     }
 

@@ -481,12 +481,12 @@ proptest! {
     fn well_formed_batches((elements, text) in batch()) {
         holds(text.as_bytes())?;
         let parsed = parse_batch(text.as_bytes(), &Limits::NONE).expect("a well-formed batch parses");
-        prop_assert_eq!(parsed.len(), elements.len());
+        prop_assert_eq!(parsed.elements.len(), elements.len());
         let (mut valid, mut invalid) = (0, 0);
-        for (element, generated) in parsed.iter().zip(&elements) {
+        for (element, generated) in parsed.elements.iter().zip(&elements) {
             prop_assert_eq!(element.text, generated.text());
             prop_assert!(element.over_limit.is_none());
-            match (validate_record(element.text), generated) {
+            match (parsed.validate(element), generated) {
                 (Ok(event), Generated::Event(g)) => {
                     prop_assert_eq!(&event, &g.expected);
                     valid += 1;
