@@ -684,6 +684,87 @@ fn amount(raw: Option<&str>, event_type: &str) -> Result<Option<f64>, Rejection>
 /// RFC 3339 with an explicit offset, years 1..=9999, no leap second; returns
 /// microseconds since the epoch in UTC.
 pub fn parse_timestamp(text: &str) -> Result<i64, Rejection> {
+    match common_timestamp(text) {
+        Some(micros) => Ok(micros),
+        None => parse_any_timestamp(text),
+    }
+}
+
+/// The shape producers write, `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`
+/// with every part in range, read directly; `None` for anything else, which
+/// chrono then judges (and explains). chrono's general parser was 5 % of the
+/// consumer's time; a property test holds the two to the same results.
+fn common_timestamp(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let number = |range: Range<usize>| -> Option<i64> {
+        b.get(range)?.iter().try_fold(0i64, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    if b.len() < 20 || [b[4], b[7], b[10], b[13], b[16]] != *b"--T::" {
+        return None;
+    }
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let mut end = 19;
+    let mut micros = 0;
+    if b[end] == b'.' {
+        end += 1;
+        let digits = b[end..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        let nanos = number(end..end + digits)? * 10i64.pow(9 - digits as u32);
+        micros = nanos / 1000;
+        end += digits;
+    }
+    let offset_seconds = match &b[end..] {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (hours, minutes) = (number(end + 1..end + 3)?, number(end + 4..end + 6)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = hours * 3600 + minutes * 60;
+            if *sign == b'-' {
+                -seconds
+            } else {
+                seconds
+            }
+        }
+        _ => return None,
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if year < 1
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > month_days[month as usize - 1]
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_seconds;
+    Some(seconds * 1_000_000 + micros)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Any RFC 3339 timestamp chrono reads, with the contract's extra rules.
+fn parse_any_timestamp(text: &str) -> Result<i64, Rejection> {
     let bad = |why: &str| {
         Rejection::new(
             ErrorCode::BadTimestamp,
@@ -937,6 +1018,41 @@ mod tests {
                 Err(ErrorCode::NotObject),
                 "{text}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(20_000))]
+
+        /// The direct reading of the common shape gives chrono's result, and
+        /// takes every well-formed timestamp of that shape. Parts run past
+        /// their ranges (day 31 of every month, hour 24, offset 24:00, second
+        /// 60, year 0) so the edges are exercised.
+        #[test]
+        fn common_timestamps_read_as_chrono_reads_them(
+            year in 0i64..=9999, month in 0i64..=13, day in 0i64..=32,
+            hour in 0i64..=24, minute in 0i64..=60, second in 0i64..=60,
+            fraction in proptest::option::of("[0-9]{1,10}"),
+            offset in proptest::option::of((proptest::bool::ANY, 0i64..=25, 0i64..=60)),
+        ) {
+            let mut text = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+            if let Some(fraction) = &fraction {
+                text.push_str(&format!(".{fraction}"));
+            }
+            match offset {
+                None => text.push('Z'),
+                Some((east, h, m)) => text.push_str(&format!("{}{h:02}:{m:02}", if east { '+' } else { '-' })),
+            }
+            let chrono = parse_any_timestamp(&text).ok();
+            let direct = common_timestamp(&text);
+            if direct.is_some() {
+                proptest::prop_assert_eq!(direct, chrono, "{}", text);
+            }
+            let in_shape = fraction.as_ref().is_none_or(|f| f.len() <= 9)
+                && offset.is_none_or(|(_, h, m)| h <= 23 && m <= 59);
+            if chrono.is_some() && in_shape && second < 60 {
+                proptest::prop_assert!(direct.is_some(), "{} not read directly", text);
+            }
         }
     }
 
