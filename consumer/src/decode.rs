@@ -18,7 +18,7 @@ pub struct Lineage {
 
 /// What decoding produces, row by row.
 pub trait Rows {
-    fn valid(&mut self, lineage: &Lineage, index: u32, event: ValidEvent);
+    fn valid(&mut self, lineage: &Lineage, index: u32, event: ValidEvent<'_>);
     /// `index` is `None` for a corrupt batch; `raw` is the record or the whole batch.
     fn dead(&mut self, lineage: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]);
 }
@@ -89,9 +89,9 @@ pub(crate) mod tests {
     pub struct Collected(pub Vec<(Option<u32>, String, Vec<u8>)>);
 
     impl Rows for Collected {
-        fn valid(&mut self, _: &Lineage, index: u32, event: ValidEvent) {
+        fn valid(&mut self, _: &Lineage, index: u32, event: ValidEvent<'_>) {
             self.0
-                .push((Some(index), "valid".into(), event.event_id.into_bytes()));
+                .push((Some(index), "valid".into(), event.event_id.as_bytes().to_vec()));
         }
         fn dead(&mut self, _: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
             self.0

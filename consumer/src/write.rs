@@ -247,7 +247,7 @@ impl MicroBatch {
 }
 
 impl Rows for MicroBatch {
-    fn valid(&mut self, lineage: &Lineage, index: u32, event: ValidEvent) {
+    fn valid(&mut self, lineage: &Lineage, index: u32, event: ValidEvent<'_>) {
         let columns = self
             .bronze
             .entry(event.event_day())

@@ -9,13 +9,13 @@ use testkit::corpus::{cases, Expect};
 
 #[derive(Default)]
 struct Collected {
-    valid: Vec<(u32, ValidEvent)>,
+    valid: Vec<(u32, ValidEvent<'static>)>,
     dead: Vec<(Option<u32>, Rejection, Vec<u8>)>,
 }
 
 impl Rows for Collected {
-    fn valid(&mut self, _: &Lineage, index: u32, event: ValidEvent) {
-        self.valid.push((index, event));
+    fn valid(&mut self, _: &Lineage, index: u32, event: ValidEvent<'_>) {
+        self.valid.push((index, event.into_owned()));
     }
     fn dead(&mut self, _: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
         self.dead.push((index, rejection, raw.to_vec()));

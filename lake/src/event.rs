@@ -148,22 +148,34 @@ impl Rejection {
     }
 }
 
-/// A record that passed every rule, ready to become a bronze row.
+/// A record that passed every rule, ready to become a bronze row. Its strings
+/// borrow from the batch unless they had escapes: the consumer copies them
+/// straight into its Arrow builders.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ValidEvent {
-    pub event_id: String,
+pub struct ValidEvent<'a> {
+    pub event_id: Cow<'a, str>,
     pub user_id: i64,
     pub event_type: &'static str,
     /// Microseconds since the Unix epoch, UTC.
     pub event_ts_micros: i64,
-    pub page: String,
-    pub country: Option<String>,
+    pub page: Cow<'a, str>,
+    pub country: Option<Cow<'a, str>>,
     pub amount: Option<f64>,
     /// Unknown extra fields as a JSON object text, kept rather than dropped.
     pub extra: Option<String>,
 }
 
-impl ValidEvent {
+impl ValidEvent<'_> {
+    /// The same event owning its strings.
+    pub fn into_owned(self) -> ValidEvent<'static> {
+        ValidEvent {
+            event_id: Cow::Owned(self.event_id.into_owned()),
+            page: Cow::Owned(self.page.into_owned()),
+            country: self.country.map(|c| Cow::Owned(c.into_owned())),
+            ..self
+        }
+    }
+
     /// Days since the Unix epoch of `event_ts` in UTC: the bronze partition.
     pub fn event_day(&self) -> i32 {
         self.event_ts_micros.div_euclid(86_400_000_000) as i32
@@ -248,7 +260,7 @@ pub struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     /// The verdict on one element: the limit it breaks, or its validation.
-    pub fn validate(&self, element: &Element<'a>) -> Result<ValidEvent, Rejection> {
+    pub fn validate(&self, element: &Element<'a>) -> Result<ValidEvent<'a>, Rejection> {
         if let Some(rejection) = &element.over_limit {
             return Err(rejection.clone());
         }
@@ -402,7 +414,7 @@ fn describe_byte(text: &str, at: usize) -> String {
 
 /// Validates one record given alone as its exact JSON text; a batch's
 /// elements are validated with [`Batch::validate`], which gives the same verdict.
-pub fn validate_record(text: &str) -> Result<ValidEvent, Rejection> {
+pub fn validate_record(text: &str) -> Result<ValidEvent<'_>, Rejection> {
     if !text.starts_with('{') {
         return Err(not_an_object(text));
     }
@@ -421,7 +433,7 @@ fn not_an_object(text: &str) -> Rejection {
 }
 
 /// The rules of DESIGN §3 on one record's members, (name, value) as written.
-fn validate_members(members: &[(&str, &str)]) -> Result<ValidEvent, Rejection> {
+fn validate_members<'a>(members: &[(&'a str, &'a str)]) -> Result<ValidEvent<'a>, Rejection> {
     let fields = Fields::read(members)?;
 
     let event_id = required_string(fields.event_id, "event_id")?;
@@ -449,7 +461,7 @@ fn validate_members(members: &[(&str, &str)]) -> Result<ValidEvent, Rejection> {
         })?;
     let event_ts = required_string(fields.event_ts, "event_ts")?;
     let event_ts_micros = parse_timestamp(&event_ts)?;
-    let page = required_string(fields.page, "page")?.into_owned();
+    let page = required_string(fields.page, "page")?;
     let country = optional_string(fields.country, "country")?;
     if let Some(c) = &country {
         if !is_country_code(c) {
@@ -476,12 +488,12 @@ fn validate_members(members: &[(&str, &str)]) -> Result<ValidEvent, Rejection> {
         Some(object)
     };
     Ok(ValidEvent {
-        event_id: event_id.into_owned(),
+        event_id,
         user_id,
         event_type,
         event_ts_micros,
         page,
-        country: country.map(Cow::into_owned),
+        country,
         amount,
         extra,
     })
@@ -841,7 +853,7 @@ fn clip(text: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
-    fn check(json: &str) -> Result<ValidEvent, Rejection> {
+    fn check(json: &str) -> Result<ValidEvent<'_>, Rejection> {
         serde_json::from_str::<serde::de::IgnoredAny>(json).expect("test JSON parses");
         validate_record(json)
     }
@@ -897,7 +909,8 @@ mod tests {
 
     #[test]
     fn valid_record_converts_to_utc_micros() {
-        let e = check(&good()).expect("valid");
+        let good = good();
+        let e = check(&good).expect("valid");
         assert_eq!(e.user_id, 42);
         assert_eq!(e.event_type, "purchase");
         // 10:00 at +01:00 is 09:00 UTC.
@@ -910,7 +923,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_kept_verbatim() {
-        let e = check(&with("utm", r#"{"src":"ad","n":[1,2]}"#)).expect("valid");
+        let record = with("utm", r#"{"src":"ad","n":[1,2]}"#);
+        let e = check(&record).expect("valid");
         assert_eq!(
             e.extra.as_deref(),
             Some(r#"{"utm":{"src":"ad","n":[1,2]}}"#)

@@ -58,7 +58,7 @@ const BATCH_CODES: [ErrorCode; 6] = [
 #[derive(Debug)]
 pub enum Decoded<'a> {
     Corrupt(Rejection),
-    Elements(Vec<(&'a str, Result<ValidEvent, Rejection>)>),
+    Elements(Vec<(&'a str, Result<ValidEvent<'a>, Rejection>)>),
 }
 
 /// Decodes `payload` under `limits` the way the consumer does.
@@ -202,11 +202,11 @@ fn check_valid_event(text: &str, event: &ValidEvent) -> Result<(), String> {
         serde_json::from_str::<Option<String>>(raw.get()).ok()?
     };
     let raw = |name: &str| members.get(name).map(|r| r.get());
-    let same = string("event_id").as_ref() == Some(&event.event_id)
+    let same = string("event_id").as_deref() == Some(&*event.event_id)
         && raw("user_id").and_then(|r| r.parse::<i64>().ok()) == Some(event.user_id)
         && string("event_type").as_deref() == Some(event.event_type)
-        && string("page").as_ref() == Some(&event.page)
-        && string("country") == event.country
+        && string("page").as_deref() == Some(&*event.page)
+        && string("country").as_deref() == event.country.as_deref()
         && match event.amount {
             Some(a) => raw("amount").and_then(|r| r.parse::<f64>().ok()) == Some(a),
             None => raw("amount").is_none_or(|r| r == "null"),

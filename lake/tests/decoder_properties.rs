@@ -98,7 +98,7 @@ fn ws() -> impl Strategy<Value = String> {
 #[derive(Debug, Clone)]
 struct GeneratedEvent {
     text: String,
-    expected: ValidEvent,
+    expected: ValidEvent<'static>,
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm),
@@ -292,12 +292,12 @@ fn valid_event() -> impl Strategy<Value = GeneratedEvent> {
                 }
                 text.push('}');
                 let expected = ValidEvent {
-                    event_id,
+                    event_id: event_id.into(),
                     user_id,
                     event_type,
                     event_ts_micros: micros,
-                    page,
-                    country: country.flatten().map(str::to_string),
+                    page: page.into(),
+                    country: country.flatten().map(|c| c.to_string().into()),
                     amount: purchase.then_some(amount),
                     extra: (!extra_text.is_empty())
                         .then(|| format!("{{{}}}", extra_text.join(","))),

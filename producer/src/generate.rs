@@ -348,7 +348,7 @@ pub(crate) mod tests {
                         (Ok(event), None) => {
                             valid += 1;
                             assert!(
-                                ids.insert(event.event_id.clone()),
+                                ids.insert(event.event_id.to_string()),
                                 "duplicate id {}",
                                 event.event_id
                             );
