@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, Float64Builder, Int32Array, Int32Builder, Int64Builder, StringArray,
+    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
@@ -23,73 +23,71 @@ use parquet::schema::types::ColumnPath;
 
 use crate::decode::{Lineage, Rows};
 
-/// The lineage columns shared by both tables.
+/// The lineage columns shared by both tables. What is the same for the whole
+/// micro-batch (source and ingestion time) is not appended row by row but
+/// filled in when the columns are finished.
 struct LineageColumns {
-    source_kind: StringBuilder,
-    source_topic: StringBuilder,
-    source_partition: Int32Builder,
     source_offset: Int64Builder,
     source_key: StringBuilder,
     batch_id: StringBuilder,
     record_index: Int32Builder,
     kafka_timestamp: TimestampMicrosecondBuilder,
-    ingested_at: TimestampMicrosecondBuilder,
+    rows: usize,
 }
 
 impl LineageColumns {
     fn new() -> Self {
         LineageColumns {
-            source_kind: StringBuilder::new(),
-            source_topic: StringBuilder::new(),
-            source_partition: Int32Builder::new(),
             source_offset: Int64Builder::new(),
             source_key: StringBuilder::new(),
             batch_id: StringBuilder::new(),
             record_index: Int32Builder::new(),
             kafka_timestamp: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            ingested_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            rows: 0,
         }
     }
 
-    fn append(
-        &mut self,
-        source: &SourceId,
-        lineage: &Lineage,
-        index: Option<u32>,
-        ingested_at: i64,
-    ) {
-        match source {
-            SourceId::Kafka { topic, partition } => {
-                self.source_kind.append_value("kafka");
-                self.source_topic.append_value(topic);
-                self.source_partition.append_value(*partition);
-            }
-            SourceId::Files { .. } => {
-                self.source_kind.append_value("files");
-                self.source_topic.append_null();
-                self.source_partition.append_null();
-            }
-        }
+    fn append(&mut self, lineage: &Lineage, index: Option<u32>) {
         self.source_offset.append_option(lineage.offset);
         self.source_key.append_option(lineage.key.as_deref());
         self.batch_id.append_option(lineage.batch_id.as_deref());
         self.record_index.append_option(index.map(|i| i as i32));
         self.kafka_timestamp
             .append_option(lineage.kafka_timestamp_micros);
-        self.ingested_at.append_value(ingested_at);
+        self.rows += 1;
     }
 
-    fn finish(&mut self) -> Vec<ArrayRef> {
+    /// The nine lineage columns in schema order.
+    fn finish(&mut self, source: &SourceId, ingested_at: i64) -> Vec<ArrayRef> {
+        let rows = std::mem::take(&mut self.rows);
+        let (kind, topic, partition): (ArrayRef, ArrayRef, ArrayRef) = match source {
+            SourceId::Kafka { topic, partition } => (
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                    "kafka", rows,
+                ))),
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                    topic, rows,
+                ))),
+                Arc::new(Int32Array::from_value(*partition, rows)),
+            ),
+            SourceId::Files { .. } => (
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                    "files", rows,
+                ))),
+                Arc::new(StringArray::new_null(rows)),
+                Arc::new(Int32Array::new_null(rows)),
+            ),
+        };
         vec![
-            Arc::new(self.source_kind.finish()),
-            Arc::new(self.source_topic.finish()),
-            Arc::new(self.source_partition.finish()),
+            kind,
+            topic,
+            partition,
             Arc::new(self.source_offset.finish()),
             Arc::new(self.source_key.finish()),
             Arc::new(self.batch_id.finish()),
             Arc::new(self.record_index.finish()),
             Arc::new(self.kafka_timestamp.finish()),
-            Arc::new(self.ingested_at.finish()),
+            Arc::new(TimestampMicrosecondArray::from_value(ingested_at, rows).with_timezone("UTC")),
         ]
     }
 }
@@ -123,7 +121,11 @@ impl BronzeColumns {
         }
     }
 
-    fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+    fn finish(
+        &mut self,
+        source: &SourceId,
+        ingested_at: i64,
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.event_id.finish()),
             Arc::new(self.user_id.finish()),
@@ -134,7 +136,7 @@ impl BronzeColumns {
             Arc::new(self.amount.finish()),
             Arc::new(self.extra.finish()),
         ];
-        columns.extend(self.lineage.finish());
+        columns.extend(self.lineage.finish(source, ingested_at));
         RecordBatch::try_new(schema::bronze(), columns)
     }
 }
@@ -160,8 +162,12 @@ impl DeadLetterColumns {
         }
     }
 
-    fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let mut columns = self.lineage.finish();
+    fn finish(
+        &mut self,
+        source: &SourceId,
+        ingested_at: i64,
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let mut columns = self.lineage.finish(source, ingested_at);
         columns.push(Arc::new(self.error_kind.finish()));
         columns.push(Arc::new(self.error_code.finish()));
         columns.push(Arc::new(self.error_message.finish()));
@@ -235,12 +241,14 @@ impl MicroBatch {
         for (day, columns) in self.bronze.iter_mut() {
             if columns.rows > 0 {
                 let key = layout::bronze_key(&self.source, *day, range_tag);
-                files.push((key, to_parquet(columns.finish()?)?));
+                let batch = columns.finish(&self.source, self.ingested_at)?;
+                files.push((key, to_parquet(batch)?));
             }
         }
         if self.dead.rows > 0 {
             let key = layout::dead_letter_key(&self.source, range_tag);
-            files.push((key, to_parquet(self.dead.finish()?)?));
+            let batch = self.dead.finish(&self.source, self.ingested_at)?;
+            files.push((key, to_parquet(batch)?));
         }
         Ok(files)
     }
@@ -260,17 +268,14 @@ impl Rows for MicroBatch {
         columns.country.append_option(event.country.as_deref());
         columns.amount.append_option(event.amount);
         columns.extra.append_option(event.extra.as_deref());
-        columns
-            .lineage
-            .append(&self.source, lineage, Some(index), self.ingested_at);
+        columns.lineage.append(lineage, Some(index));
         columns.rows += 1;
         self.bronze_rows += 1;
     }
 
     fn dead(&mut self, lineage: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
         let d = &mut self.dead;
-        d.lineage
-            .append(&self.source, lineage, index, self.ingested_at);
+        d.lineage.append(lineage, index);
         d.error_kind.append_value(ErrorKind::at(index).as_str());
         d.error_code.append_value(rejection.code.as_str());
         d.error_message.append_value(&rejection.message);
@@ -327,4 +332,106 @@ pub async fn upload(
     .try_collect::<Vec<()>>()
     .await
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode_batch;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    const EVENT: &str = r#"{"event_id":"0b6f9a3e-2a7c-4c4e-9d8e-5d0b8a1f2c3d","user_id":1,"event_type":"click","event_ts":"2026-11-22T10:00:00Z","page":"/"}"#;
+
+    fn read(bytes: &Bytes) -> RecordBatch {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+        arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat")
+    }
+
+    /// Lineage read back from the Parquet objects: the per-batch columns
+    /// (filled in at the end) agree with the per-row ones, in both tables.
+    #[test]
+    fn lineage_columns_read_back() {
+        let source = SourceId::Kafka {
+            topic: "events".into(),
+            partition: 2,
+        };
+        let mut micro = MicroBatch::new(source);
+        for (offset, payload) in [(7, format!("[{EVENT},{EVENT},1]")), (8, "[".into())] {
+            micro.add_message(Some(offset), None, payload.len());
+            let lineage = Lineage {
+                offset: Some(offset),
+                batch_id: Some(format!("b{offset}")),
+                ..Lineage::default()
+            };
+            decode_batch(
+                payload.as_bytes(),
+                &lineage,
+                &Default::default(),
+                &mut micro,
+            );
+        }
+        let files = micro.encode("r").expect("encode");
+        assert_eq!(files.len(), 2, "one bronze day and the dead letters");
+        for ((key, bytes), (rows, offsets, indexes)) in files.iter().zip([
+            (2, vec![7, 7], vec![Some(0), Some(1)]),
+            (2, vec![7, 8], vec![Some(2), None]),
+        ]) {
+            let batch = read(bytes);
+            assert_eq!(batch.num_rows(), rows, "{key}");
+            let column = |name: &str| batch.column_by_name(name).expect(name).clone();
+            let kind = column("source_kind");
+            let kind = kind.as_string::<i32>();
+            let topic = column("source_topic");
+            let topic = topic.as_string::<i32>();
+            let partition = column("source_partition");
+            let partition = partition.as_primitive::<Int32Type>();
+            let ingested = column("ingested_at");
+            let ingested = ingested.as_primitive::<TimestampMicrosecondType>();
+            let offset = column("source_offset");
+            let offset = offset.as_primitive::<Int64Type>();
+            let index = column("record_index");
+            let index = index.as_primitive::<Int32Type>();
+            for row in 0..rows {
+                assert_eq!(kind.value(row), "kafka");
+                assert_eq!(topic.value(row), "events");
+                assert_eq!(partition.value(row), 2);
+                assert_eq!(ingested.value(row), micro.ingested_at);
+                assert_eq!(offset.value(row), offsets[row]);
+                assert_eq!(index.is_valid(row).then(|| index.value(row)), indexes[row]);
+            }
+        }
+        // The files source has no topic or partition.
+        let mut micro = MicroBatch::new(SourceId::files());
+        micro.add_message(None, Some("raw/events/a.json"), 1);
+        decode_batch(
+            format!("[{EVENT}]").as_bytes(),
+            &Lineage::default(),
+            &Default::default(),
+            &mut micro,
+        );
+        let files = micro.encode("r").expect("encode");
+        let batch = read(&files[0].1);
+        let kind = batch.column_by_name("source_kind").expect("kind");
+        assert_eq!(kind.as_string::<i32>().value(0), "files");
+        assert_eq!(
+            batch
+                .column_by_name("source_topic")
+                .expect("topic")
+                .null_count(),
+            1
+        );
+        assert_eq!(
+            batch
+                .column_by_name("source_partition")
+                .expect("partition")
+                .null_count(),
+            1
+        );
+    }
 }

@@ -11,9 +11,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use lake::event::{
-    parse_batch, validate_record, ErrorCode, Limits, ValidEvent, EVENT_TYPES, KNOWN_FIELDS,
-};
+use lake::event::{parse_batch, ErrorCode, Limits, ValidEvent, EVENT_TYPES, KNOWN_FIELDS};
 use lake::fuzz_check::check_decoder_invariants;
 use lake::json::Scanner;
 use proptest::prelude::*;
