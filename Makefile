@@ -68,24 +68,32 @@ fuzz: ## fuzz the decoder, coverage-guided, for FUZZ_SECONDS (default 60); insta
 
 BENCH_DATA := $(DATA_DIR)/bench
 BENCH_RESULTS := $(CURDIR)/bench/results
-# One core, as the targets are per core; taskset is in util-linux.
+# One core, as the targets are per core; taskset is in util-linux. The
+# consumer's runtime gets one worker thread (tokio reads TOKIO_WORKER_THREADS).
 PIN := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
 # The fixed dataset: 4,000 batches of 500 (2 % corrupt batches, 1 % invalid
-# records); the backlog run has ten times as many batches.
+# records); the backlog run has ten times as many batches. pathbench sends the
+# same batches through Kafka (same flags and seed).
 BENCH_PRODUCE = $(BIN)/producer --sink files --batch-size 500 --rate 0 --corrupt-ratio 0.02 --invalid-ratio 0.01 --seed 1
+BENCH_PIP = duckdb==1.5.5 pyarrow pyspark matplotlib 'moto[server]' 'duckdb-extension-httpfs==1.5.5'
 
-bench: build ## benchmarks: hot path and peers (DuckDB, pyarrow) on one core, consumer memory at 1x and 10x backlog
-	cargo build --release -p bench
+bench: build ## benchmarks on one core: hot path, Kafka → local/S3, memory at 1x/10x, freshness, DuckDB/pyarrow/PySpark; table + JSON + chart in bench/results/
+	@python3 -c "import duckdb, pyarrow, pyspark, matplotlib, moto, duckdb_extension_httpfs" 2>/dev/null || \
+	  python3 -m pip install -q $(BENCH_PIP)
 	@for n in 1 10; do test -f $(BENCH_DATA)/summary-$${n}x.json || { rm -rf $(BENCH_DATA)/lake-$${n}x && \
 	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x $(BENCH_PRODUCE) --batches $$((4000 * n)) --summary $(BENCH_DATA)/summary-$${n}x.json; }; done
-	mkdir -p $(BENCH_RESULTS)
-	$(PIN) $(BIN)/lakebench --dataset $(BENCH_DATA)/lake-1x --out $(BENCH_DATA)/out | tee $(BENCH_RESULTS)/hot-path.json
-	@for n in 1 10; do rm -rf $(BENCH_DATA)/lake-$${n}x/{bronze,dead_letters,_checkpoints} && \
-	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x RUST_LOG=warn python3 bench/measure.py --name consumer-files-$${n}x \
+	rm -rf $(BENCH_RESULTS) && mkdir -p $(BENCH_RESULTS)
+	set -o pipefail; $(PIN) $(BIN)/lakebench --dataset $(BENCH_DATA)/lake-1x --out $(BENCH_DATA)/out | tee $(BENCH_RESULTS)/hot-path.json
+	@set -o pipefail; for n in 1 10; do rm -rf $(BENCH_DATA)/lake-$${n}x/{bronze,dead_letters,_checkpoints} && \
+	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x RUST_LOG=warn TOKIO_WORKER_THREADS=1 python3 bench/measure.py --name consumer-files-$${n}x \
 	    --events $$(python3 -c "import json; print(json.load(open('$(BENCH_DATA)/summary-$${n}x.json'))['records'])") \
-	    -- $(BIN)/consumer --source files --once || exit 1; done | tee $(BENCH_RESULTS)/consumer-memory.json
-	@python3 -c "import duckdb, pyarrow" 2>/dev/null || python3 -m pip install -q duckdb==1.5.5 pyarrow
-	$(PIN) python3 bench/peers.py --dataset $(BENCH_DATA)/lake-1x --work $(BENCH_DATA)/peers | tee $(BENCH_RESULTS)/peers.json
+	    -- $(PIN) $(BIN)/consumer --source files --once || exit 1; done | tee $(BENCH_RESULTS)/consumer-memory.json
+	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-1x | tee $(BENCH_RESULTS)/whole-path.json
+	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-s3-1x --target s3 | tee -a $(BENCH_RESULTS)/whole-path.json
+	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-10x --batches 40000 | tee -a $(BENCH_RESULTS)/whole-path.json
+	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path freshness | tee $(BENCH_RESULTS)/freshness.json
+	set -o pipefail; $(PIN) python3 bench/peers.py --dataset $(BENCH_DATA)/lake-1x --work $(BENCH_DATA)/peers | tee $(BENCH_RESULTS)/peers.json
+	python3 bench/report.py --results $(BENCH_RESULTS)
 
 check-docker:
 	@command -v docker >/dev/null 2>&1 || { \

@@ -1,0 +1,492 @@
+//! `pathbench`: the consumer's whole path (issue 6, steps 2 to 4), with the
+//! real `producer` and `consumer` binaries and librdkafka's mock cluster
+//! running inside this process. Prints one JSON line per run.
+//!
+//! * `throughput`: the producer fills a topic with the `make bench` dataset
+//!   (same flags and seed, so the same batches), then `consumer --once`
+//!   drains it into a local lake or a bucket on a moto server, pinned to one
+//!   core with one worker thread. Wall time and peak RSS come from
+//!   `bench/measure.py`. The lake's counts, read through the inspector
+//!   (DuckDB), must equal the producer's summary, or the run fails.
+//! * `freshness`: the consumer runs continuously while the producer sends at a
+//!   steady rate. An event is visible when the Parquet object holding it
+//!   appears under `bronze/` (the `bronze.events` view reads every object
+//!   there); its latency is the first listing that shows the object minus its
+//!   Kafka timestamp, which the producer's client sets when it sends.
+//!
+//! Known limit: the mock broker keeps only the last 5 MB of each partition
+//! (`rdkafka_mock.c`), so a backlog is spread over enough partitions to keep
+//! every message; the producer compresses with zstd, about 3.5 times.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, ensure, Context as _};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::TimestampMicrosecondType;
+use clap::{Parser, Subcommand, ValueEnum};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use serde_json::{json, Value};
+
+/// The dataset's flags, as `BENCH_PRODUCE` in the Makefile.
+const DATASET: &[&str] = &[
+    "--batch-size",
+    "500",
+    "--corrupt-ratio",
+    "0.02",
+    "--invalid-ratio",
+    "0.01",
+    "--seed",
+    "1",
+];
+const TOPIC: &str = "events";
+
+#[derive(Parser)]
+#[command(name = "pathbench")]
+struct Args {
+    #[command(subcommand)]
+    run: Run,
+    /// Scratch directory (emptied first).
+    #[arg(long, global = true, default_value = "data/bench/path")]
+    work: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Run {
+    /// A backlog of `--batches` drained by `consumer --once`.
+    Throughput {
+        #[arg(long, default_value = "4000")]
+        batches: u64,
+        /// Default: enough that the mock broker keeps every message.
+        #[arg(long)]
+        partitions: Option<i32>,
+        #[arg(long, value_enum, default_value = "local")]
+        target: Target,
+        /// Names the result, e.g. kafka-local-1x.
+        #[arg(long)]
+        name: String,
+    },
+    /// Produce→visible latency at a steady rate.
+    Freshness {
+        /// Batches of 500 events per second.
+        #[arg(long, default_value = "40")]
+        rate: u64,
+        #[arg(long, default_value = "30")]
+        seconds: u64,
+        /// The consumer's FLUSH_INTERVAL, in seconds (its default is 5).
+        #[arg(long, default_value = "5")]
+        flush_interval: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Target {
+    /// A directory.
+    Local,
+    /// A bucket on a moto server on loopback (Python: measures moto, not S3).
+    S3,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.work.exists() {
+        std::fs::remove_dir_all(&args.work)?;
+    }
+    std::fs::create_dir_all(&args.work)?;
+    let work = args.work.canonicalize()?;
+    let result = match args.run {
+        Run::Throughput {
+            batches,
+            partitions,
+            target,
+            name,
+        } => {
+            // About 23 KB per compressed batch: 100 batches stay under 5 MB.
+            let partitions = partitions.unwrap_or((batches.div_ceil(100) as i32).max(3));
+            throughput(&work, batches, partitions, target, &name)?
+        }
+        Run::Freshness {
+            rate,
+            seconds,
+            flush_interval,
+        } => freshness(&work, rate, seconds, flush_interval)?,
+    };
+    println!("{result}");
+    Ok(())
+}
+
+fn throughput(
+    work: &Path,
+    batches: u64,
+    partitions: i32,
+    target: Target,
+    name: &str,
+) -> anyhow::Result<Value> {
+    let cluster = mock_cluster(partitions)?;
+    let moto = (target == Target::S3).then(testkit::Moto::start);
+    let env = Env::new(work, &cluster, moto.as_ref());
+    let started = Instant::now();
+    let summary = env.produce(&["--rate", "0", "--batches", &batches.to_string()])?;
+    eprintln!(
+        "produced {batches} batches into {partitions} partitions in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let events = number(&summary, "records")?;
+    let mut measure = env.command(
+        "python3",
+        &[concat!(env!("CARGO_MANIFEST_DIR"), "/measure.py")],
+    );
+    let measured = measure
+        .args(["--name", &format!("whole-path-{name}")])
+        .args(["--events", &events.to_string(), "--"])
+        .args(taskset(0))
+        .arg(binary("consumer"))
+        .arg("--once")
+        .stderr(std::fs::File::create(work.join("consumer.log"))?)
+        .output()
+        .context("python3 bench/measure.py")?;
+    let mut result: Value = serde_json::from_slice(&measured.stdout)
+        .with_context(|| String::from_utf8_lossy(&measured.stdout).into_owned())?;
+    ensure!(result["exit_status"] == 0, "the consumer failed: {result}");
+    let counts = env.lake_counts()?;
+    let expected = json!({
+        "bronze": number(&summary, "valid_records")?,
+        "invalid": number(&summary, "invalid_records")?,
+        "corrupt": number(&summary, "corrupt_batches")?,
+    });
+    ensure!(
+        counts == expected,
+        "the lake holds {counts}, the producer sent {expected}: a run that lost or repeated data has no throughput"
+    );
+    result["batches"] = json!(batches);
+    result["partitions"] = json!(partitions);
+    result["target"] = json!(if target == Target::S3 {
+        "s3 (moto)"
+    } else {
+        "local"
+    });
+    result["counts_match"] = json!(true);
+    Ok(result)
+}
+
+fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyhow::Result<Value> {
+    let cluster = mock_cluster(3)?;
+    let env = Env::new(work, &cluster, None);
+    let log = std::fs::File::create(work.join("consumer.log"))?;
+    let mut command = env.pinned(0, "consumer", &[]);
+    command
+        .env("FLUSH_INTERVAL", format!("{flush_interval}s"))
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    let mut consumer = Background(command.spawn().context("consumer")?);
+    wait_for(
+        Duration::from_secs(60),
+        "the consumer to join its group",
+        || {
+            std::fs::read_to_string(work.join("consumer.log"))
+                .is_ok_and(|log| log.matches("partition assigned").count() >= 3)
+        },
+    )?;
+
+    let bronze = work.join("lake/bronze/events");
+    let stop = Arc::new(AtomicBool::new(false));
+    let lister = {
+        let (bronze, stop) = (bronze.clone(), stop.clone());
+        std::thread::spawn(move || watch(&bronze, &stop))
+    };
+    let batches = rate * seconds;
+    let summary = env.produce(&[
+        "--rate",
+        &rate.to_string(),
+        "--batches",
+        &batches.to_string(),
+    ])?;
+    let valid = number(&summary, "valid_records")?;
+    let deadline = Duration::from_secs(flush_interval + 60);
+    let all_visible = wait_for(deadline, "every event to be visible", || {
+        parquet_files(&bronze)
+            .iter()
+            .map(|f| rows(f).unwrap_or(0))
+            .sum::<u64>()
+            == valid
+    });
+    consumer.stop();
+    stop.store(true, Ordering::SeqCst);
+    let seen = lister
+        .join()
+        .map_err(|_| anyhow::anyhow!("lister panicked"))?;
+    all_visible?;
+
+    let mut latencies = Vec::new();
+    for (file, seen_micros) in &seen {
+        for sent_micros in kafka_timestamps(file)? {
+            latencies.push((seen_micros - sent_micros) as f64 / 1e6);
+        }
+    }
+    ensure!(
+        latencies.len() as u64 == valid,
+        "{} events timed, {valid} sent",
+        latencies.len()
+    );
+    let in_view = env.lake_counts()?["bronze"].clone();
+    ensure!(
+        in_view == valid,
+        "bronze.events has {in_view} rows, {valid} valid events sent"
+    );
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let round = |s: f64| (s * 1000.0).round() / 1000.0;
+    Ok(json!({
+        "step": "freshness",
+        "target": "local",
+        "flush_interval_s": flush_interval,
+        "rate_events_per_s": rate * 500,
+        "seconds": seconds,
+        "batches": batches,
+        "events": valid,
+        "objects": seen.len(),
+        "p50_s": round(at(0.5)),
+        "p99_s": round(at(0.99)),
+        "max_s": round(at(1.0)),
+        "target_p99_s": flush_interval + 1,
+        "all_visible": true,
+    }))
+}
+
+/// Polls `dir` every 50 ms until `stop`; when each Parquet object was first
+/// seen, in microseconds since the epoch.
+fn watch(dir: &Path, stop: &AtomicBool) -> BTreeMap<PathBuf, i64> {
+    let mut seen = BTreeMap::new();
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        let now = micros_now();
+        for file in parquet_files(dir) {
+            seen.entry(file).or_insert(now);
+        }
+        if stopping {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `dir/*/*.parquet`: the objects the `bronze.events` view reads. The local
+/// store renames a finished file into place, so a listed file is complete.
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(days) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    days.flatten()
+        .filter_map(|day| std::fs::read_dir(day.path()).ok())
+        .flat_map(|files| files.flatten().map(|f| f.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect()
+}
+
+fn rows(file: &Path) -> anyhow::Result<u64> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file)?)?;
+    Ok(reader.metadata().file_metadata().num_rows() as u64)
+}
+
+fn kafka_timestamps(file: &Path) -> anyhow::Result<Vec<i64>> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file)?)?;
+    let index = builder
+        .schema()
+        .index_of("kafka_timestamp")
+        .context("kafka_timestamp column")?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+    let mut stamps = Vec::new();
+    for batch in builder.with_projection(mask).build()? {
+        let column = batch?.column(0).clone();
+        let column = column.as_primitive::<TimestampMicrosecondType>();
+        ensure!(
+            column.null_count() == 0,
+            "{} has rows without a Kafka timestamp",
+            file.display()
+        );
+        stamps.extend(column.values().iter().copied());
+    }
+    Ok(stamps)
+}
+
+fn micros_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+fn mock_cluster(partitions: i32) -> anyhow::Result<MockCluster<'static, DefaultProducerContext>> {
+    let cluster = MockCluster::new(1).context("mock cluster")?;
+    cluster
+        .create_topic(TOPIC, partitions, 1)
+        .context("creating the topic")?;
+    Ok(cluster)
+}
+
+/// The environment every binary of one run gets, and nothing from the shell's.
+struct Env {
+    dir: PathBuf,
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    fn new(
+        work: &Path,
+        cluster: &MockCluster<'_, DefaultProducerContext>,
+        moto: Option<&testkit::Moto>,
+    ) -> Env {
+        let mut vars = vec![
+            (
+                "KAFKA_BOOTSTRAP_SERVERS".into(),
+                cluster.bootstrap_servers(),
+            ),
+            ("KAFKA_TOPIC".into(), TOPIC.into()),
+            ("KAFKA_GROUP_ID".into(), "pathbench".into()),
+            ("RUST_LOG".into(), "info".into()),
+        ];
+        match moto {
+            Some(moto) => vars.extend([
+                ("LAKE_URL".into(), "s3://pathbench".into()),
+                ("AWS_ENDPOINT_URL".into(), moto.endpoint.clone()),
+                ("AWS_ACCESS_KEY_ID".into(), "bench-key".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "bench-secret".into()),
+                ("AWS_REGION".into(), "us-east-1".into()),
+                (
+                    "DUCKDB_HTTPFS_EXTENSION".into(),
+                    testkit::httpfs_extension(),
+                ),
+            ]),
+            None => vars.push(("LAKE_URL".into(), work.join("lake").display().to_string())),
+        }
+        Env {
+            dir: work.to_path_buf(),
+            vars,
+        }
+    }
+
+    /// `program` run in the work directory (so no `.env` is read) with only
+    /// this run's settings.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
+        command.args(args).current_dir(&self.dir);
+        for (key, _) in std::env::vars() {
+            if ["AWS_", "KAFKA_", "LAKE_", "DUCKDB_", "FLUSH_"]
+                .iter()
+                .any(|prefix| key.starts_with(prefix))
+            {
+                command.env_remove(key);
+            }
+        }
+        command.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        // One worker thread: the consumer's runtime reads TOKIO_WORKER_THREADS.
+        command.env("TOKIO_WORKER_THREADS", "1");
+        command
+    }
+
+    /// One of our binaries, pinned to `core` when taskset exists, so the
+    /// consumer has a core to itself and the producer stays off it.
+    fn pinned(&self, core: u32, name: &str, args: &[&str]) -> Command {
+        let mut argv = taskset(core);
+        argv.push(binary(name).display().to_string());
+        let mut command = self.command(&argv[0], &[]);
+        command.args(&argv[1..]).args(args);
+        command
+    }
+
+    /// Runs the producer (pinned to the other core) and returns its summary.
+    fn produce(&self, args: &[&str]) -> anyhow::Result<Value> {
+        let summary = self.dir.join("summary.json");
+        let status = self
+            .pinned(1, "producer", args)
+            .args(DATASET)
+            .args(["--sink", "kafka", "--summary"])
+            .arg(&summary)
+            .env("RUST_LOG", "warn")
+            .status()
+            .context("producer")?;
+        ensure!(status.success(), "the producer failed: {status}");
+        Ok(serde_json::from_slice(&std::fs::read(&summary)?)?)
+    }
+
+    /// Bronze rows, invalid records and corrupt batches, through DuckDB.
+    fn lake_counts(&self) -> anyhow::Result<Value> {
+        let sql = "SELECT (SELECT count(*) FROM bronze.events) AS bronze, \
+            (SELECT count(*) FROM dead_letters.events WHERE error_kind = 'invalid_record') AS invalid, \
+            (SELECT count(*) FROM dead_letters.events WHERE error_kind = 'corrupt_batch') AS corrupt";
+        let out = self
+            .command(binary("inspector"), &["query", sql, "--format", "json"])
+            .env("RUST_LOG", "warn")
+            .output()
+            .context("inspector")?;
+        if !out.status.success() {
+            bail!("inspector failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let rows: Value = serde_json::from_slice(&out.stdout)?;
+        Ok(rows[0].clone())
+    }
+}
+
+/// `taskset -c core` when taskset exists, else nothing.
+fn taskset(core: u32) -> Vec<String> {
+    let exists = Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if exists {
+        vec!["taskset".into(), "-c".into(), core.to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A binary of the workspace, built next to this one.
+fn binary(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .expect("current_exe")
+        .with_file_name(name)
+}
+
+fn number(summary: &Value, field: &str) -> anyhow::Result<u64> {
+    summary[field]
+        .as_u64()
+        .with_context(|| format!("summary has no {field}: {summary}"))
+}
+
+fn wait_for(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        ensure!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// A child stopped with SIGTERM (the consumer's graceful stop) and waited for.
+struct Background(Child);
+
+impl Background {
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
