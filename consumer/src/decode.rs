@@ -3,9 +3,7 @@
 //! Bad data is a value here, never an error: every input ends as exactly one
 //! dead letter (a corrupt batch) or as one row per element (valid or not).
 
-use lake::event::{
-    parse_batch, ErrorCode, Limits, Rejection, ValidEvent, OVERSIZED_PREFIX_BYTES,
-};
+use lake::event::{parse_batch, ErrorCode, Limits, Rejection, ValidEvent, OVERSIZED_PREFIX_BYTES};
 
 /// Where a batch came from; copied into every row it produces.
 #[derive(Debug, Clone, Default)]
@@ -90,8 +88,11 @@ pub(crate) mod tests {
 
     impl Rows for Collected {
         fn valid(&mut self, _: &Lineage, index: u32, event: ValidEvent<'_>) {
-            self.0
-                .push((Some(index), "valid".into(), event.event_id.as_bytes().to_vec()));
+            self.0.push((
+                Some(index),
+                "valid".into(),
+                event.event_id.as_bytes().to_vec(),
+            ));
         }
         fn dead(&mut self, _: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
             self.0

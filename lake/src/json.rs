@@ -405,7 +405,11 @@ mod tests {
                 let mut bytes = [b'a'; 20];
                 bytes[at] = byte;
                 let stop = end_of_plain_run(&bytes, 0);
-                let expected = if ENDS_PLAIN_RUN[byte as usize] { at } else { 20 };
+                let expected = if ENDS_PLAIN_RUN[byte as usize] {
+                    at
+                } else {
+                    20
+                };
                 assert_eq!(stop, expected, "byte {byte:#x} at {at}");
             }
         }
@@ -427,7 +431,10 @@ mod tests {
         );
         for broken in ["{", r#"{"a""#, r#"{"a":1"#, r#"{"a":1,}"#, "{1:2}", "[]"] {
             let mut members = Vec::new();
-            assert!(Scanner::new(broken).object(&mut members).is_err(), "{broken}");
+            assert!(
+                Scanner::new(broken).object(&mut members).is_err(),
+                "{broken}"
+            );
         }
     }
 
