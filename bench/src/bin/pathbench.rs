@@ -371,11 +371,13 @@ impl Env {
         }
     }
 
-    /// `program` run in the work directory (so no `.env` is read) with only
-    /// this run's settings.
+    /// `program` with only this run's settings. It runs in the temporary
+    /// directory: the binaries read a `.env` from their directory or any
+    /// parent, and the work directory is inside the repository, whose `.env`
+    /// holds the Docker stack's settings.
     fn command(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
         let mut command = Command::new(program);
-        command.args(args).current_dir(&self.dir);
+        command.args(args).current_dir(std::env::temp_dir());
         for (key, _) in std::env::vars() {
             if ["AWS_", "KAFKA_", "LAKE_", "DUCKDB_", "FLUSH_"]
                 .iter()
