@@ -20,7 +20,7 @@ import sys
 
 # The files the bench target and the other benchmarks write, in table order.
 KNOWN = ["hot-path", "whole-path", "consumer-memory", "peers", "freshness"]
-# The targets from the issue.
+# The targets, as the README's Benchmarks section states them.
 HOT_PATH_EVENTS_PER_S = 1_000_000
 VS_DUCKDB = 1.5
 VS_PYSPARK = 20

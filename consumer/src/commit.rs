@@ -1,17 +1,17 @@
-//! The delivery protocol of DESIGN §5 for one micro-batch of one source:
-//! intent → data → commit, each checkpoint step a conditional write.
+//! The delivery protocol of docs/DESIGN.md §5 for one micro-batch of one
+//! source: intent → data → commit, each checkpoint step a conditional write.
 //!
-//! Transient failures (S3 errors, timeouts) are retried with backoff; a
-//! refused conditional write means another consumer owns the source now, and
-//! is returned as [`Outcome::Lost`] so the caller stops writing for it.
+//! Transient failures (S3 errors, timeouts) are retried with backoff
+//! ([`crate::retry`]); a refused conditional write means another consumer owns
+//! the source now, and is returned as [`Outcome::Lost`] so the caller stops
+//! writing for it.
 
-use std::time::Duration;
-
-use lake::checkpoint::{self, CheckpointError, Intent, Versioned};
+use lake::checkpoint::{self, Checkpoint, CheckpointError, Versioned};
 use lake::layout;
 use lake::Lake;
 use tracing::{info, warn};
 
+use crate::retry::{retry, Attempts};
 use crate::write::{self, MicroBatch};
 
 /// Settings of the commit step.
@@ -38,16 +38,10 @@ impl Committer {
         state: &mut Versioned,
         batch: MicroBatch,
     ) -> anyhow::Result<Outcome> {
-        let range = &batch.range;
-        let intent = Intent {
-            seq: state.checkpoint.totals.micro_batches,
-            first_offset: range.first_offset,
-            last_offset: range.last_offset,
-            first_key: range.first_key.clone(),
-            last_key: range.last_key.clone(),
-            messages: range.messages,
+        let Some(range) = batch.range.clone() else {
+            anyhow::bail!("an empty micro-batch of {} has nothing to commit", batch.source);
         };
-        let next = state.checkpoint.with_intent(intent);
+        let next = state.checkpoint.with_intent(range, batch.messages);
         match self.write_checkpoint(state, next).await? {
             Outcome::Committed => {}
             Outcome::Lost => return Ok(Outcome::Lost),
@@ -66,55 +60,32 @@ impl Committer {
             anyhow::bail!("no open intent for {}", state.checkpoint.source);
         };
         let source = state.checkpoint.source.clone();
-        let expected = (
-            intent.first_offset,
-            intent.last_offset,
-            intent.first_key.as_deref(),
-            intent.last_key.as_deref(),
-            intent.messages,
-        );
-        let got = (
-            batch.range.first_offset,
-            batch.range.last_offset,
-            batch.range.first_key.as_deref(),
-            batch.range.last_key.as_deref(),
-            batch.range.messages,
-        );
         // An invariant, not bad data: the replay must cover exactly the intent.
         anyhow::ensure!(
-            expected == got,
-            "replay of {source} does not match its intent in {}: intent {expected:?}, read {got:?}",
-            source.checkpoint_key()
+            batch.range.as_ref() == Some(&intent.range) && batch.messages == intent.messages,
+            "replay of {source} does not match its intent in {}: intent {} ({} messages), read {} ({} messages)",
+            source.checkpoint_key(),
+            intent.range,
+            intent.messages,
+            batch.range.as_ref().map_or("nothing".to_string(), |r| r.to_string()),
+            batch.messages,
         );
-        let range_tag = layout::range_tag(
-            &source,
-            intent.seq,
-            intent.first_offset.unwrap_or_default(),
-            intent.last_offset.unwrap_or_default(),
-        );
-        let files = batch.encode(&range_tag)?;
-        let mut attempt = 0u32;
-        loop {
-            match write::upload(&self.lake, &files, self.upload_concurrency).await {
-                Ok(()) => break,
-                Err(e) => {
-                    attempt += 1;
-                    warn!(source = %source, attempt, error = %e, "upload failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-            }
-        }
-        let next = state
-            .checkpoint
-            .committed(batch.bronze_rows, batch.dead_letter_rows);
+        // Counted before encoding, which empties the builders.
+        let (bronze_rows, dead_letter_rows) = (batch.bronze_rows(), batch.dead_letter_rows());
+        let files = batch.encode(&layout::range_tag(&intent))?;
+        retry("upload", Attempts::Forever, || {
+            write::upload(&self.lake, &files, self.upload_concurrency)
+        })
+        .await?;
+        let next = state.checkpoint.committed(bronze_rows, dead_letter_rows);
         let outcome = self.write_checkpoint(state, next).await?;
         if outcome == Outcome::Committed {
             info!(
                 source = %source,
                 seq = intent.seq,
                 messages = intent.messages,
-                bronze_rows = batch.bronze_rows,
-                dead_letter_rows = batch.dead_letter_rows,
+                bronze_rows,
+                dead_letter_rows,
                 files = files.len(),
                 "micro-batch committed"
             );
@@ -122,78 +93,37 @@ impl Committer {
         Ok(outcome)
     }
 
-    /// A conditional checkpoint write, retried while the store fails.
+    /// A conditional checkpoint write, retried while the store fails transiently.
     async fn write_checkpoint(
         &self,
         state: &mut Versioned,
-        next: lake::checkpoint::Checkpoint,
+        mut next: Checkpoint,
     ) -> anyhow::Result<Outcome> {
-        let mut next = next;
+        // One token for every attempt, so a retry recognises an earlier
+        // attempt that landed with its response lost.
         next.write_token = checkpoint::new_token();
-        let mut attempt = 0u32;
-        loop {
-            match checkpoint::write(&self.lake, state, next.clone(), &self.writer).await {
-                Ok(written) => {
-                    *state = written;
-                    return Ok(Outcome::Committed);
-                }
-                Err(CheckpointError::Lost { source_id, key }) => {
-                    warn!(source = %source_id, key, "checkpoint changed by another writer; giving up this source");
-                    return Ok(Outcome::Lost);
-                }
-                Err(e @ CheckpointError::Invalid { .. }) => return Err(e.into()),
-                Err(e) => {
-                    attempt += 1;
-                    warn!(attempt, error = %e, "checkpoint write failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
+        let previous: &Versioned = state;
+        let written = retry("checkpoint write", Attempts::Forever, || {
+            checkpoint::write(&self.lake, previous, next.clone(), &self.writer)
+        })
+        .await;
+        match written {
+            Ok(written) => {
+                *state = written;
+                Ok(Outcome::Committed)
             }
+            Err(CheckpointError::Lost { source_id, key }) => {
+                warn!(source = %source_id, key, "checkpoint changed by another writer; giving up this source");
+                Ok(Outcome::Lost)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 }
 
-/// Reads a checkpoint, retrying while the store fails (not when it is invalid).
+/// Reads a checkpoint, retrying a few times while the store fails transiently.
 pub async fn load_checkpoint(lake: &Lake, source: &layout::SourceId) -> anyhow::Result<Versioned> {
-    let mut attempt = 0u32;
-    loop {
-        match checkpoint::load(lake, source).await {
-            Ok(v) => return Ok(v),
-            Err(e @ CheckpointError::Invalid { .. }) => return Err(e.into()),
-            Err(e) => {
-                attempt += 1;
-                if attempt >= 8 {
-                    return Err(e.into());
-                }
-                warn!(attempt, error = %e, "checkpoint read failed; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-        }
-    }
-}
-
-/// Runs `op` until it succeeds, with backoff: for reads of the source that
-/// fail transiently (S3 5xx, timeouts, resets) after the store's own retries.
-pub async fn retry<T, F, Fut>(what: &str, mut op: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let mut attempt = 0u32;
-    loop {
-        match op().await {
-            Ok(value) => return value,
-            Err(e) => {
-                attempt += 1;
-                warn!(attempt, error = %format!("{e:#}"), "{what} failed; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-        }
-    }
-}
-
-/// Exponential backoff from 200 ms, capped at 30 s.
-pub fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(8))).min(Duration::from_secs(30))
+    Ok(retry("checkpoint read", Attempts::AtMost(8), || checkpoint::load(lake, source)).await?)
 }
 
 #[cfg(test)]
@@ -201,6 +131,7 @@ mod tests {
     use super::*;
     use crate::decode::{decode_batch, Lineage};
     use lake::layout::SourceId;
+    use lake::position::Range;
     use lake::LakeArgs;
 
     const EVENT: &str = r#"{"event_id":"0b6f9a3e-2a7c-4c4e-9d8e-5d0b8a1f2c3d","user_id":1,"event_type":"click","event_ts":"2026-11-22T10:00:00Z","page":"/"}"#;
@@ -208,10 +139,7 @@ mod tests {
     fn committer(dir: &std::path::Path) -> Committer {
         let lake = Lake::open(&LakeArgs {
             lake_url: dir.display().to_string(),
-            aws_endpoint_url: None,
-            aws_access_key_id: None,
-            aws_secret_access_key: None,
-            aws_region: "us-east-1".into(),
+            ..LakeArgs::default()
         })
         .expect("local lake");
         Committer {
@@ -237,7 +165,7 @@ mod tests {
             } else {
                 "[{".to_string()
             };
-            batch.add_message(Some(offset), None, payload.len());
+            batch.add_message(Range::offset(offset), payload.len());
             let lineage = Lineage {
                 offset: Some(offset),
                 ..Default::default()
@@ -284,7 +212,7 @@ mod tests {
             Outcome::Committed
         );
         let reread = load_checkpoint(&c.lake, &p0()).await.expect("load");
-        assert_eq!(reread.checkpoint.next_offset, Some(4));
+        assert_eq!(reread.checkpoint.next_offset(), Some(4));
         assert_eq!(reread.checkpoint.intent, None);
         assert_eq!(reread.checkpoint.totals.bronze_rows, 2);
         assert_eq!(reread.checkpoint.totals.dead_letter_rows, 2);
@@ -306,18 +234,11 @@ mod tests {
         let before = files(dir.path());
         // A crash after the intent of offsets 2..=5 and before its data.
         let mut crashed = state.clone();
-        let intent = Intent {
-            seq: 1,
-            first_offset: Some(2),
-            last_offset: Some(5),
-            first_key: None,
-            last_key: None,
-            messages: 4,
-        };
+        let range = Range::offset(2).through(Range::offset(5));
         let opened = checkpoint::write(
             &c.lake,
             &crashed,
-            crashed.checkpoint.with_intent(intent),
+            crashed.checkpoint.with_intent(range, 4),
             "crashed",
         )
         .await
@@ -331,7 +252,7 @@ mod tests {
             c.finish(&mut replay, batch(2, 4)).await.expect("replay"),
             Outcome::Committed
         );
-        assert_eq!(replay.checkpoint.next_offset, Some(6));
+        assert_eq!(replay.checkpoint.next_offset(), Some(6));
         assert_eq!(files(dir.path()).len(), before.len() + 2);
         // The writer that crashed is a zombie now: its conditional write is refused.
         assert_eq!(
@@ -343,7 +264,7 @@ mod tests {
                 .await
                 .expect("load")
                 .checkpoint
-                .next_offset,
+                .next_offset(),
             Some(6)
         );
     }

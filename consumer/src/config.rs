@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use lake::config::{parse_bytes, parse_duration, KafkaArgs};
+use lake::config::{parse_bytes, parse_duration, FromEnvironment, KafkaArgs};
 use lake::event::Limits;
 use lake::LakeArgs;
 
@@ -68,6 +68,16 @@ pub struct Args {
     /// Create the bucket if it does not exist.
     #[arg(long, env = "CREATE_BUCKET", default_value = "true", action = clap::ArgAction::Set)]
     pub create_bucket: bool,
+    /// Names this host in checkpoints when /etc/hostname cannot be read.
+    #[arg(long, hide = true, env = "HOSTNAME")]
+    pub hostname: Option<String>,
+}
+
+impl FromEnvironment for Args {
+    fn read_environment(&mut self, vars: &[(String, String)]) {
+        self.lake.read_environment(vars);
+        self.kafka.read_environment(vars);
+    }
 }
 
 impl Args {

@@ -5,105 +5,40 @@
 //!
 //! Stages: [`source`] (kafka | files) → [`decode`] (bytes → rows and dead
 //! letters) → [`write`] (Arrow builders → Parquet objects) → [`commit`] (the
-//! intent/data/commit protocol), with [`batch`] deciding when to flush.
+//! intent/data/commit protocol), with [`flush`] deciding when to flush and
+//! [`retry`] the one policy for failures of the store. [`context`] is what
+//! every source is handed.
 
-pub mod batch;
 pub mod commit;
 pub mod config;
+pub mod context;
 pub mod decode;
+pub mod flush;
+pub mod retry;
 pub mod source;
 pub mod write;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use lake::config::KafkaArgs;
 use tracing::info;
 
-use crate::batch::FlushLimits;
 use crate::commit::Committer;
 use crate::config::{Args, Source};
-
-/// Everything the sources need, parsed once from the command line.
-pub struct Context {
-    pub committer: Committer,
-    pub kafka: KafkaArgs,
-    pub group_id: String,
-    pub limits: FlushLimits,
-    pub input_limits: lake::event::Limits,
-    pub files_poll_interval: Duration,
-    pub once: bool,
-    pub shutdown: Shutdown,
-}
-
-/// Set by the first SIGINT/SIGTERM: finish the current micro-batch, commit, exit.
-/// A second signal exits at once; the open intent is replayed on the next start.
-#[derive(Clone, Default)]
-pub struct Shutdown {
-    requested: Arc<AtomicBool>,
-    notify: Arc<tokio::sync::Notify>,
-}
-
-impl Shutdown {
-    pub fn requested(&self) -> bool {
-        self.requested.load(Ordering::SeqCst)
-    }
-
-    pub fn request(&self) {
-        self.requested.store(true, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-
-    /// Resolves once shutdown has been requested.
-    pub async fn wait(&self) {
-        loop {
-            let notified = self.notify.notified();
-            if self.requested() {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// Installs the signal handlers.
-    pub fn on_signals(&self) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => return,
-                };
-            for round in 0.. {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                if round == 0 {
-                    info!("shutdown requested: finishing the current micro-batch (signal again to abandon it)");
-                    this.request();
-                } else {
-                    std::process::exit(130);
-                }
-            }
-        });
-    }
-}
+use crate::context::{Context, Shutdown};
+use crate::flush::FlushLimits;
+use crate::retry::{retry, Attempts};
 
 /// Runs the consumer until `--once` finishes or a signal stops it.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     args.validate().map_err(anyhow::Error::msg)?;
     info!(config = %args.lake.masked(), kafka = %args.kafka.masked(), source = ?args.source, once = args.once, "consumer starting");
-    let lake = lake::Lake::open(&args.lake).map_err(anyhow::Error::msg)?;
-    lake.check_writable().map_err(anyhow::Error::msg)?;
+    let lake = lake::Lake::open(&args.lake)?;
+    lake.check_writable()?;
     startup_checks(&lake, &args).await?;
     let shutdown = Shutdown::default();
     shutdown.on_signals();
     let ctx = Context {
         committer: Committer {
             lake,
-            writer: writer_name(),
+            writer: writer_name(args.hostname.as_deref()),
             upload_concurrency: args.upload_concurrency,
         },
         kafka: args.kafka.clone(),
@@ -125,28 +60,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The bucket answers (created if allowed) and refuses stale conditional
-/// writes. A few attempts, so one transient S3 error at start is not fatal.
+/// writes. A few attempts, so one transient S3 error at start is not fatal;
+/// a refusal (credentials, a missing bucket, no conditional writes) is final.
 async fn startup_checks(lake: &lake::Lake, args: &Args) -> anyhow::Result<()> {
-    let mut attempt = 0;
-    loop {
-        let result = async {
-            lake.ensure_bucket(args.create_bucket).await?;
-            if !args.unsafe_single_writer {
-                lake.check_conditional_writes().await?;
-            }
-            Ok::<(), String>(())
+    retry("startup check", Attempts::AtMost(5), || async {
+        lake.ensure_bucket(args.create_bucket).await?;
+        if !args.unsafe_single_writer {
+            lake.check_conditional_writes().await?;
         }
-        .await;
-        match result {
-            Ok(()) => break,
-            Err(e) if attempt >= 4 => anyhow::bail!(e),
-            Err(e) => {
-                attempt += 1;
-                tracing::warn!(attempt, error = %e, "startup check failed; retrying");
-                tokio::time::sleep(commit::backoff(attempt)).await;
-            }
-        }
-    }
+        Ok::<(), lake::StoreError>(())
+    })
+    .await?;
     if args.unsafe_single_writer {
         tracing::warn!(
             "UNSAFE_SINGLE_WRITER: conditional writes not checked; run exactly one consumer"
@@ -156,12 +80,12 @@ async fn startup_checks(lake: &lake::Lake, args: &Args) -> anyhow::Result<()> {
 }
 
 /// `host/pid`: who wrote a checkpoint, for people reading it.
-fn writer_name() -> String {
+fn writer_name(hostname: Option<&str>) -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| hostname.map(str::to_string))
         .unwrap_or_else(|| "unknown-host".into());
     format!("{host}/{}", std::process::id())
 }

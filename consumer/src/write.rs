@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, Float64Builder, Int32Array, Int32Builder, Int64Builder, StringArray,
+    ArrayBuilder, ArrayRef, BinaryBuilder, Float64Builder, Int32Array, Int32Builder, Int64Builder, StringArray,
     StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
@@ -14,7 +14,8 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use lake::event::{ErrorKind, Rejection, ValidEvent};
 use lake::layout::{self, SourceId};
-use lake::{schema, Lake};
+use lake::position::Range;
+use lake::{schema, Lake, StoreError};
 use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -32,7 +33,6 @@ struct LineageColumns {
     batch_id: StringBuilder,
     record_index: Int32Builder,
     kafka_timestamp: TimestampMicrosecondBuilder,
-    rows: usize,
 }
 
 impl LineageColumns {
@@ -43,8 +43,12 @@ impl LineageColumns {
             batch_id: StringBuilder::new(),
             record_index: Int32Builder::new(),
             kafka_timestamp: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            rows: 0,
         }
+    }
+
+    /// Rows appended since the last `finish`.
+    fn len(&self) -> usize {
+        self.record_index.len()
     }
 
     fn append(&mut self, lineage: &Lineage, index: Option<u32>) {
@@ -54,12 +58,11 @@ impl LineageColumns {
         self.record_index.append_option(index.map(|i| i as i32));
         self.kafka_timestamp
             .append_option(lineage.kafka_timestamp_micros);
-        self.rows += 1;
     }
 
     /// The nine lineage columns in schema order.
     fn finish(&mut self, source: &SourceId, ingested_at: i64) -> Vec<ArrayRef> {
-        let rows = std::mem::take(&mut self.rows);
+        let rows = self.len();
         let (kind, topic, partition): (ArrayRef, ArrayRef, ArrayRef) = match source {
             SourceId::Kafka { topic, partition } => (
                 Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
@@ -102,7 +105,6 @@ struct BronzeColumns {
     amount: Float64Builder,
     extra: StringBuilder,
     lineage: LineageColumns,
-    rows: usize,
 }
 
 impl BronzeColumns {
@@ -117,7 +119,6 @@ impl BronzeColumns {
             amount: Float64Builder::new(),
             extra: StringBuilder::new(),
             lineage: LineageColumns::new(),
-            rows: 0,
         }
     }
 
@@ -147,7 +148,6 @@ struct DeadLetterColumns {
     error_code: StringBuilder,
     error_message: StringBuilder,
     raw_payload: BinaryBuilder,
-    rows: usize,
 }
 
 impl DeadLetterColumns {
@@ -158,7 +158,6 @@ impl DeadLetterColumns {
             error_code: StringBuilder::new(),
             error_message: StringBuilder::new(),
             raw_payload: BinaryBuilder::new(),
-            rows: 0,
         }
     }
 
@@ -176,23 +175,13 @@ impl DeadLetterColumns {
     }
 }
 
-/// The source range a micro-batch covers.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Range {
-    pub first_offset: Option<i64>,
-    pub last_offset: Option<i64>,
-    pub first_key: Option<String>,
-    pub last_key: Option<String>,
-    pub messages: u64,
-}
-
 /// Everything buffered for one source since its last commit.
 pub struct MicroBatch {
     pub source: SourceId,
-    pub range: Range,
+    /// The messages decoded into it; `None` while empty.
+    pub range: Option<Range>,
+    pub messages: u64,
     pub input_bytes: u64,
-    pub bronze_rows: u64,
-    pub dead_letter_rows: u64,
     pub started: Instant,
     ingested_at: i64,
     /// Keyed by days since the epoch of `event_ts`: one bronze object per date.
@@ -204,10 +193,9 @@ impl MicroBatch {
     pub fn new(source: SourceId) -> Self {
         MicroBatch {
             source,
-            range: Range::default(),
+            range: None,
+            messages: 0,
             input_bytes: 0,
-            bronze_rows: 0,
-            dead_letter_rows: 0,
             started: Instant::now(),
             ingested_at: chrono::Utc::now().timestamp_micros(),
             bronze: BTreeMap::new(),
@@ -215,37 +203,44 @@ impl MicroBatch {
         }
     }
 
-    /// Records the position of a message about to be decoded into this batch.
-    pub fn add_message(&mut self, offset: Option<i64>, key: Option<&str>, bytes: usize) {
-        if self.range.messages == 0 {
-            self.range.first_offset = offset;
-            self.range.first_key = key.map(str::to_string);
-        }
-        self.range.last_offset = offset;
-        self.range.last_key = key.map(str::to_string);
-        self.range.messages += 1;
+    /// Records the position (`at`: the range of that one message) of a
+    /// message about to be decoded into this batch.
+    pub fn add_message(&mut self, at: Range, bytes: usize) {
+        self.range = Some(match self.range.take() {
+            Some(range) => range.through(at),
+            None => at,
+        });
+        self.messages += 1;
         self.input_bytes += bytes as u64;
     }
 
     pub fn is_empty(&self) -> bool {
-        self.range.messages == 0
+        self.messages == 0
+    }
+
+    pub fn bronze_rows(&self) -> u64 {
+        self.bronze.values().map(|c| c.lineage.len() as u64).sum()
+    }
+
+    pub fn dead_letter_rows(&self) -> u64 {
+        self.dead.lineage.len() as u64
     }
 
     pub fn records(&self) -> u64 {
-        self.bronze_rows + self.dead_letter_rows
+        self.bronze_rows() + self.dead_letter_rows()
     }
 
     /// Encodes the batch as Parquet objects keyed by `range_tag`.
     pub fn encode(&mut self, range_tag: &str) -> anyhow::Result<Vec<(String, Bytes)>> {
         let mut files = Vec::new();
         for (day, columns) in self.bronze.iter_mut() {
-            if columns.rows > 0 {
+            if columns.lineage.len() > 0 {
                 let key = layout::bronze_key(&self.source, *day, range_tag);
                 let batch = columns.finish(&self.source, self.ingested_at)?;
                 files.push((key, to_parquet(batch)?));
             }
         }
-        if self.dead.rows > 0 {
+        if self.dead.lineage.len() > 0 {
             let key = layout::dead_letter_key(&self.source, range_tag);
             let batch = self.dead.finish(&self.source, self.ingested_at)?;
             files.push((key, to_parquet(batch)?));
@@ -269,8 +264,6 @@ impl Rows for MicroBatch {
         columns.amount.append_option(event.amount);
         columns.extra.append_option(event.extra.as_deref());
         columns.lineage.append(lineage, Some(index));
-        columns.rows += 1;
-        self.bronze_rows += 1;
     }
 
     fn dead(&mut self, lineage: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
@@ -280,8 +273,6 @@ impl Rows for MicroBatch {
         d.error_code.append_value(rejection.code.as_str());
         d.error_message.append_value(&rejection.message);
         d.raw_payload.append_value(raw);
-        d.rows += 1;
-        self.dead_letter_rows += 1;
     }
 }
 
@@ -320,13 +311,13 @@ pub async fn upload(
     lake: &Lake,
     files: &[(String, Bytes)],
     concurrency: usize,
-) -> Result<(), String> {
+) -> Result<(), StoreError> {
     futures::stream::iter(files.iter().map(|(key, bytes)| async move {
         lake.store
             .put(&Lake::path(key), PutPayload::from(bytes.clone()))
             .await
             .map(|_| ())
-            .map_err(|e| format!("writing {}: {e}", lake.url_of(key)))
+            .map_err(|e| StoreError::request(format!("writing {}", lake.url_of(key)), e))
     }))
     .buffer_unordered(concurrency.max(1))
     .try_collect::<Vec<()>>()
@@ -363,7 +354,7 @@ mod tests {
         };
         let mut micro = MicroBatch::new(source);
         for (offset, payload) in [(7, format!("[{EVENT},{EVENT},1]")), (8, "[".into())] {
-            micro.add_message(Some(offset), None, payload.len());
+            micro.add_message(Range::offset(offset), payload.len());
             let lineage = Lineage {
                 offset: Some(offset),
                 batch_id: Some(format!("b{offset}")),
@@ -408,7 +399,7 @@ mod tests {
         }
         // The files source has no topic or partition.
         let mut micro = MicroBatch::new(SourceId::files());
-        micro.add_message(None, Some("raw/events/a.json"), 1);
+        micro.add_message(Range::key("raw/events/a.json"), 1);
         decode_batch(
             format!("[{EVENT}]").as_bytes(),
             &Lineage::default(),

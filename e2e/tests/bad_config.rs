@@ -381,6 +381,7 @@ fn broken_or_foreign_checkpoints_stop_the_consumer_untouched() {
         aws_access_key_id: Some("testing-key".into()),
         aws_secret_access_key: Some("testing-secret".into()),
         aws_region: "us-east-1".into(),
+        ..Default::default()
     })
     .expect("open");
     let key = "_checkpoints/events/kafka/events-ckpt/partition-0.json";

@@ -1,4 +1,4 @@
-//! Exactly once under faults (DESIGN §5): consumers killed at random
+//! Exactly once under faults (docs/DESIGN.md §5): consumers killed at random
 //! instants, a zombie consumer that wakes up after its partitions moved, and
 //! members joining and leaving the group during the run. Every scenario ends
 //! with exact counts against the producers' summaries, read through DuckDB.

@@ -1,4 +1,4 @@
-//! Exactly once under S3 faults (DESIGN §5): the real consumer writes to moto
+//! Exactly once under S3 faults (docs/DESIGN.md §5): the real consumer writes to moto
 //! through `testkit::FaultProxy`, which answers some requests with 5xx, resets
 //! or hangs connections, slows answers down, or executes a write and loses its
 //! response. The lake is then read through the inspector pointed straight at
@@ -254,6 +254,7 @@ impl Scenario {
             aws_access_key_id: Some("testing-key".into()),
             aws_secret_access_key: Some("testing-secret".into()),
             aws_region: "us-east-1".into(),
+            ..Default::default()
         })
         .expect("open the lake on moto");
         let sources: Vec<SourceId> = if self.topic.is_empty() {

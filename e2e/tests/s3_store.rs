@@ -15,6 +15,7 @@ fn args(endpoint: &str, bucket: &str) -> LakeArgs {
         aws_access_key_id: Some("testing-key".into()),
         aws_secret_access_key: Some("testing-secret".into()),
         aws_region: "us-east-1".into(),
+        ..Default::default()
     }
 }
 
@@ -32,7 +33,8 @@ async fn conditional_checkpoint_writes_on_s3() {
     let missing = lake
         .ensure_bucket(false)
         .await
-        .expect_err("bucket does not exist yet");
+        .expect_err("bucket does not exist yet")
+        .to_string();
     assert!(missing.contains("ckpt-bucket"), "{missing}");
     lake.ensure_bucket(true).await.expect("create bucket");
     lake.ensure_bucket(true).await.expect("idempotent");
@@ -69,7 +71,8 @@ async fn unreachable_endpoint_is_one_line_naming_it() {
     let err = lake
         .ensure_bucket(true)
         .await
-        .expect_err("nothing listens there");
+        .expect_err("nothing listens there")
+        .to_string();
     assert!(
         err.contains(&format!("127.0.0.1:{port}")) && !err.contains('\n'),
         "{err}"

@@ -196,6 +196,7 @@ fn pipeline_and_inspector_with_the_compose_settings_on_moto() {
         aws_access_key_id: Some(inspector_env["AWS_ACCESS_KEY_ID"].clone()),
         aws_secret_access_key: Some(inspector_env["AWS_SECRET_ACCESS_KEY"].clone()),
         aws_region: inspector_env["AWS_REGION"].clone(),
+        ..Default::default()
     })
     .expect("open the lake");
     tokio::runtime::Builder::new_current_thread()

@@ -1,6 +1,6 @@
 //! The inspector: opens DuckDB with the schemas `bronze` and `dead_letters`
 //! and the views `bronze.events` and `dead_letters.events` over the lake the
-//! consumer writes (DESIGN §6), then offers a shell, one-shot queries, a
+//! consumer writes (docs/DESIGN.md §6), then offers a shell, one-shot queries, a
 //! status report, and the same SQL for the official `duckdb` CLI.
 //!
 //! [`views`] writes the SQL, [`session`] decides how DuckDB reaches the files
@@ -14,6 +14,7 @@ pub mod shell;
 pub mod status;
 pub mod views;
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -33,8 +34,42 @@ use crate::status::StatusFormat;
     about = "Look at the lake with DuckDB: bronze.events and dead_letters.events."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub cache: CacheArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the shell history and the mirrors go. clap reads the variables
+/// while parsing, so the library never looks at the process environment.
+#[derive(Args, Debug, Clone)]
+pub struct CacheArgs {
+    /// Where the inspector keeps its shell history and, without --mirror-dir,
+    /// its mirrors. [default: $XDG_CACHE_HOME/lakehouse, else ~/.cache/lakehouse]
+    #[arg(long, global = true, env = "INSPECTOR_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    // OsString, not PathBuf: an empty variable means unset, which PathBuf's
+    // parser would reject.
+    #[arg(long, hide = true, env = "XDG_CACHE_HOME")]
+    pub xdg_cache_home: Option<OsString>,
+    #[arg(long, hide = true, env = "HOME")]
+    pub home: Option<OsString>,
+}
+
+impl CacheArgs {
+    /// `--cache-dir`, else `$XDG_CACHE_HOME/lakehouse`, else `~/.cache/lakehouse`.
+    pub fn dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.cache_dir {
+            return Ok(dir.clone());
+        }
+        let set = |value: &Option<OsString>| value.clone().filter(|v| !v.is_empty());
+        if let Some(dir) = set(&self.xdg_cache_home) {
+            return Ok(PathBuf::from(dir).join("lakehouse"));
+        }
+        let home = set(&self.home)
+            .ok_or_else(|| anyhow!("neither XDG_CACHE_HOME nor HOME is set: pass --cache-dir"))?;
+        Ok(PathBuf::from(home).join(".cache").join("lakehouse"))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,6 +127,20 @@ impl Cli {
     }
 }
 
+impl lake::config::FromEnvironment for Cli {
+    fn read_environment(&mut self, vars: &[(String, String)]) {
+        match &mut self.command {
+            Command::Status { kafka, common, .. } => {
+                kafka.read_environment(vars);
+                common.lake.read_environment(vars);
+            }
+            Command::Shell { common }
+            | Command::Query { common, .. }
+            | Command::InitSql { common, .. } => common.lake.read_environment(vars),
+        }
+    }
+}
+
 /// Settings every subcommand takes.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
@@ -102,8 +151,7 @@ pub struct Common {
     #[arg(long, env = "DUCKDB_HTTPFS_EXTENSION", value_name = "PATH")]
     pub httpfs_extension: Option<PathBuf>,
     /// Where local mirrors of s3:// lakes are kept (used when httpfs cannot
-    /// be loaded, or with --mirror). [default: $XDG_CACHE_HOME/lakehouse/mirror,
-    /// else ~/.cache/lakehouse/mirror]
+    /// be loaded, or with --mirror). [default: mirror/ in the --cache-dir]
     #[arg(long, env = "INSPECTOR_MIRROR_DIR", value_name = "DIR")]
     pub mirror_dir: Option<PathBuf>,
     /// Read an s3:// lake through the local mirror even if httpfs loads.
@@ -111,22 +159,11 @@ pub struct Common {
     pub mirror: bool,
 }
 
-/// `$XDG_CACHE_HOME/lakehouse`, else `~/.cache/lakehouse`; read once, in `run`.
-fn cache_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir).join("lakehouse"));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|d| !d.is_empty())
-        .ok_or_else(|| anyhow!("neither XDG_CACHE_HOME nor HOME is set: pass --mirror-dir"))?;
-    Ok(PathBuf::from(home).join(".cache").join("lakehouse"))
-}
-
-fn open(common: &Common) -> anyhow::Result<Session> {
+fn open(common: &Common, cache: &CacheArgs) -> anyhow::Result<Session> {
     let lake = Lake::open(&common.lake).map_err(|e| anyhow!(e))?;
     let mirror_dir = match &common.mirror_dir {
         Some(dir) => dir.clone(),
-        None => cache_dir()?.join("mirror"),
+        None => cache.dir()?.join("mirror"),
     };
     tracing::debug!(settings = %common.lake.masked(), mirror_dir = %mirror_dir.display(), "opening the lake");
     let options = Options {
@@ -139,11 +176,12 @@ fn open(common: &Common) -> anyhow::Result<Session> {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
+    let cache = &cli.cache;
     match cli.command {
         Command::Shell { common } => {
-            let mut session = open(&common)?;
+            let mut session = open(&common, cache)?;
             drop(stdout); // the shell prints as it goes
-            let history = cache_dir()?.join("inspector_history");
+            let history = cache.dir()?.join("inspector_history");
             shell::run(&mut session, &history)
         }
         Command::Query {
@@ -151,7 +189,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             common,
         } => {
-            let session = open(&common)?;
+            let session = open(&common, cache)?;
             let result = output::query(&session.conn, &sql)?;
             output::write(&result, format, &mut stdout)
         }
@@ -160,7 +198,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             kafka,
             common,
         } => {
-            let session = open(&common)?;
+            let session = open(&common, cache)?;
             let report = status::gather(&session, &kafka)?;
             match format {
                 StatusFormat::Text => write!(stdout, "{}", report.text())?,
@@ -174,7 +212,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             with_secrets,
             common,
         } => {
-            let session = open(&common)?;
+            let session = open(&common, cache)?;
             write!(stdout, "{}", session.init_sql(with_secrets))?;
             stdout.flush().context("cannot write the SQL")
         }

@@ -1,5 +1,5 @@
 //! A local copy of an S3 lake's `bronze/` and `dead_letters/` objects, for
-//! when DuckDB cannot load httpfs (DESIGN §6). It is read like a local lake.
+//! when DuckDB cannot load httpfs (docs/DESIGN.md §6). It is read like a local lake.
 //!
 //! Each sync lists the lake through `lake.store`, downloads only objects that
 //! are new or changed (size and ETag differ from the manifest), and deletes
@@ -7,7 +7,7 @@
 //! the listing. Files are written beside and renamed, so a reader never sees
 //! half a Parquet file.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -60,27 +60,46 @@ impl Mirror {
         std::fs::create_dir_all(&self.root).with_context(|| {
             format!("cannot create the mirror directory {}", self.root.display())
         })?;
-        let manifest_path = self.root.join(MANIFEST);
-        // An unreadable manifest only costs downloads, so it is not an error.
-        let old: Manifest = std::fs::read(&manifest_path)
+        let old = self.read_manifest();
+        let listed = list(lake).await?;
+        let (manifest, stale) = self.diff(&old, &listed);
+        let downloaded = stale.len();
+        self.download_all(lake, stale).await?;
+        let deleted = self.prune(&manifest)?;
+        self.write_manifest(&manifest)?;
+        Ok(SyncStats {
+            objects: manifest.objects.len(),
+            downloaded,
+            deleted,
+        })
+    }
+
+    fn manifest_path(&self) -> PathBuf {
+        self.root.join(MANIFEST)
+    }
+
+    /// An unreadable manifest only costs downloads, so it is not an error.
+    fn read_manifest(&self) -> Manifest {
+        std::fs::read(self.manifest_path())
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
 
-        let mut listed: Vec<ObjectMeta> = Vec::new();
-        for prefix in PREFIXES {
-            let objects: Vec<ObjectMeta> = lake
-                .store
-                .list(Some(&Lake::path(prefix)))
-                .try_collect()
-                .await
-                .with_context(|| format!("mirror: cannot list {}/", lake.url_of(prefix)))?;
-            listed.extend(objects);
-        }
+    fn write_manifest(&self, manifest: &Manifest) -> anyhow::Result<()> {
+        write_whole(
+            &self.manifest_path(),
+            ".tmp",
+            &serde_json::to_vec_pretty(manifest)?,
+        )
+    }
 
+    /// The manifest of `listed`, and the objects whose local copy is missing
+    /// or differs from it.
+    fn diff(&self, old: &Manifest, listed: &[ObjectMeta]) -> (Manifest, Vec<ObjectMeta>) {
         let mut manifest = Manifest::default();
         let mut stale = Vec::new();
-        for meta in &listed {
+        for meta in listed {
             let key = meta.location.to_string();
             if key
                 .split('/')
@@ -100,41 +119,16 @@ impl Mirror {
             }
             manifest.objects.insert(key, version);
         }
+        (manifest, stale)
+    }
 
-        let downloaded = stale.len();
-        futures::stream::iter(stale)
+    async fn download_all(&self, lake: &Lake, objects: Vec<ObjectMeta>) -> anyhow::Result<()> {
+        futures::stream::iter(objects)
             .map(|meta| self.download(lake, meta))
             .buffer_unordered(DOWNLOADS_IN_FLIGHT)
             .try_collect::<Vec<()>>()
             .await?;
-
-        // Anything local that the listing no longer has is gone from the lake.
-        let keep: BTreeSet<&String> = manifest.objects.keys().collect();
-        let mut deleted = 0;
-        for prefix in PREFIXES {
-            for file in files_under(&self.root.join(prefix)) {
-                let key = file
-                    .strip_prefix(&self.root)
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if !keep.contains(&key) {
-                    std::fs::remove_file(&file)
-                        .with_context(|| format!("mirror: cannot delete {}", file.display()))?;
-                    deleted += 1;
-                }
-            }
-            remove_empty_dirs(&self.root.join(prefix));
-        }
-
-        let tmp = self.root.join(format!("{MANIFEST}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&manifest)?)
-            .and_then(|()| std::fs::rename(&tmp, &manifest_path))
-            .with_context(|| format!("mirror: cannot write {}", manifest_path.display()))?;
-        Ok(SyncStats {
-            objects: manifest.objects.len(),
-            downloaded,
-            deleted,
-        })
+        Ok(())
     }
 
     async fn download(&self, lake: &Lake, meta: ObjectMeta) -> anyhow::Result<()> {
@@ -143,22 +137,60 @@ impl Mirror {
         let bytes = async { lake.store.get(&meta.location).await?.bytes().await }
             .await
             .with_context(|| format!("mirror: cannot download {url}"))?;
-        let path = self.root.join(&key);
-        let tmp = path.with_file_name(format!(
-            "{}.part",
-            path.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        ));
-        path.parent()
-            .map(std::fs::create_dir_all)
-            .transpose()
-            .and_then(|_| std::fs::write(&tmp, &bytes))
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .with_context(|| format!("mirror: cannot write {}", path.display()))?;
+        write_whole(&self.root.join(&key), ".part", &bytes)?;
         tracing::debug!(key = %key, bytes = bytes.len(), "mirrored object");
         Ok(())
     }
+
+    /// Deletes local files the manifest does not have: anything the listing
+    /// no longer has is gone from the lake. Returns how many.
+    fn prune(&self, manifest: &Manifest) -> anyhow::Result<usize> {
+        let mut deleted = 0;
+        for prefix in PREFIXES {
+            for file in files_under(&self.root.join(prefix)) {
+                let key = file
+                    .strip_prefix(&self.root)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !manifest.objects.contains_key(&key) {
+                    std::fs::remove_file(&file)
+                        .with_context(|| format!("mirror: cannot delete {}", file.display()))?;
+                    deleted += 1;
+                }
+            }
+            remove_empty_dirs(&self.root.join(prefix));
+        }
+        Ok(deleted)
+    }
+}
+
+/// Every object under the prefixes the views read.
+async fn list(lake: &Lake) -> anyhow::Result<Vec<ObjectMeta>> {
+    let mut listed = Vec::new();
+    for prefix in PREFIXES {
+        let objects: Vec<ObjectMeta> = lake
+            .store
+            .list(Some(&Lake::path(prefix)))
+            .try_collect()
+            .await
+            .with_context(|| format!("mirror: cannot list {}/", lake.url_of(prefix)))?;
+        listed.extend(objects);
+    }
+    Ok(listed)
+}
+
+/// Writes `bytes` beside `path` (its name plus `suffix`) and renames, so a
+/// reader never sees half a file.
+fn write_whole(path: &Path, suffix: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    let tmp = path.with_file_name(name);
+    path.parent()
+        .map(std::fs::create_dir_all)
+        .transpose()
+        .and_then(|_| std::fs::write(&tmp, bytes))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("mirror: cannot write {}", path.display()))
 }
 
 /// Every file below `dir`, recursively; a missing directory has none.
@@ -205,6 +237,7 @@ mod tests {
             aws_access_key_id: None,
             aws_secret_access_key: None,
             aws_region: "us-east-1".into(),
+            ..Default::default()
         })
         .expect("local lake")
     }

@@ -2,7 +2,7 @@
 //!
 //! How the views reach the files depends on the lake: a local lake is read in
 //! place; an S3 lake through httpfs when it loads, else through the local
-//! mirror (DESIGN §6). [`Session::refresh`] re-checks which tables have
+//! mirror (docs/DESIGN.md §6). [`Session::refresh`] re-checks which tables have
 //! files, so a view that started as the empty placeholder picks up data
 //! written later; the shell calls it before every statement.
 
@@ -52,6 +52,15 @@ pub struct Session {
 
 impl Session {
     pub fn open(lake: Lake, options: &Options) -> anyhow::Result<Session> {
+        let mut session = Session::connect(lake)?;
+        session.access = session.choose_access(options)?;
+        session.define_views(&options.mirror_dir)?;
+        Ok(session)
+    }
+
+    /// The runtime and an in-memory DuckDB with the schemas, views not yet
+    /// defined.
+    fn connect(lake: Lake) -> anyhow::Result<Session> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -67,64 +76,80 @@ impl Session {
             lake,
         };
         session.run_setup(views::SCHEMAS, views::SCHEMAS)?;
-        session.access = match session.lake.location.clone() {
+        Ok(session)
+    }
+
+    fn choose_access(&mut self, options: &Options) -> anyhow::Result<Access> {
+        match self.lake.location.clone() {
             Location::Local { root } => {
                 if options.mirror {
                     eprintln!("inspector: note: LAKE_URL is a local directory, read in place; --mirror ignored");
                 }
-                Access::Local { root }
+                Ok(Access::Local { root })
             }
             Location::S3 { bucket, prefix } => {
-                // Fails fast, naming the endpoint or bucket, before DuckDB or
-                // the mirror would retry for minutes.
-                let lake = session.lake.clone();
-                let exists = session
-                    .rt
-                    .block_on(lake.bucket_exists())
-                    .map_err(|e| anyhow!(e))?;
-                anyhow::ensure!(
-                    exists,
-                    "bucket {bucket:?} (LAKE_URL {}) does not exist at {}",
-                    lake.args.lake_url,
-                    lake.endpoint()
-                );
+                self.ensure_bucket(&bucket)?;
                 let mirror = Mirror::new(&options.mirror_dir, &bucket, &prefix);
                 if options.mirror {
-                    Access::Mirror(mirror)
-                } else {
-                    match session.try_httpfs(options.httpfs_extension.as_deref()) {
-                        Ok(()) => Access::Httpfs,
-                        Err(why) => {
-                            eprintln!(
-                                "inspector: warning: httpfs unavailable ({why}); reading {} through the local mirror {}",
-                                session.lake.args.lake_url,
-                                mirror.root.display()
-                            );
-                            Access::Mirror(mirror)
-                        }
-                    }
+                    return Ok(Access::Mirror(mirror));
                 }
+                Ok(self.httpfs_or_mirror(mirror, options.httpfs_extension.as_deref()))
             }
-        };
-        if let Err(e) = session.refresh() {
-            // httpfs loaded but cannot read the lake, while the object store
-            // can (ensure_bucket passed): the mirror still works.
-            if !matches!(session.access, Access::Httpfs) {
-                return Err(e);
-            }
-            let Location::S3 { bucket, prefix } = session.lake.location.clone() else {
-                return Err(e);
-            };
-            let mirror = Mirror::new(&options.mirror_dir, &bucket, &prefix);
-            eprintln!(
-                "inspector: warning: httpfs cannot read the lake ({}); reading it through the local mirror {}",
-                first_line(&format!("{e:#}")),
-                mirror.root.display()
-            );
-            session.access = Access::Mirror(mirror);
-            session.refresh()?;
         }
-        Ok(session)
+    }
+
+    /// Fails fast, naming the endpoint or bucket, before DuckDB or the
+    /// mirror would retry for minutes.
+    fn ensure_bucket(&self, bucket: &str) -> anyhow::Result<()> {
+        let exists = self
+            .rt
+            .block_on(self.lake.bucket_exists())
+            .map_err(|e| anyhow!(e))?;
+        anyhow::ensure!(
+            exists,
+            "bucket {bucket:?} (LAKE_URL {}) does not exist at {}",
+            self.lake.args.lake_url,
+            self.lake.endpoint()
+        );
+        Ok(())
+    }
+
+    /// httpfs if it loads, else `mirror`, with a warning saying why.
+    fn httpfs_or_mirror(&mut self, mirror: Mirror, extension: Option<&Path>) -> Access {
+        match self.try_httpfs(extension) {
+            Ok(()) => Access::Httpfs,
+            Err(why) => {
+                eprintln!(
+                    "inspector: warning: httpfs unavailable ({why}); reading {} through the local mirror {}",
+                    self.lake.args.lake_url,
+                    mirror.root.display()
+                );
+                Access::Mirror(mirror)
+            }
+        }
+    }
+
+    /// The first [`Session::refresh`], which also proves the access works.
+    fn define_views(&mut self, mirror_dir: &Path) -> anyhow::Result<()> {
+        let Err(e) = self.refresh() else {
+            return Ok(());
+        };
+        // httpfs loaded but cannot read the lake, while the object store
+        // can (ensure_bucket passed): the mirror still works.
+        if !matches!(self.access, Access::Httpfs) {
+            return Err(e);
+        }
+        let Location::S3 { bucket, prefix } = self.lake.location.clone() else {
+            return Err(e);
+        };
+        let mirror = Mirror::new(mirror_dir, &bucket, &prefix);
+        eprintln!(
+            "inspector: warning: httpfs cannot read the lake ({}); reading it through the local mirror {}",
+            first_line(&format!("{e:#}")),
+            mirror.root.display()
+        );
+        self.access = Access::Mirror(mirror);
+        self.refresh()
     }
 
     /// Loads httpfs and creates the S3 secret; the error lists every attempt.

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::TryStreamExt;
+use kafka_client::SilentContext;
 use lake::checkpoint::{self, Checkpoint};
 use lake::config::KafkaArgs;
 use lake::layout::{SourceId, CHECKPOINTS};
+use lake::position::{Position, Range};
 use lake::Lake;
 use object_store::{ObjectMeta, ObjectStoreExt};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
 
 use crate::session::Session;
@@ -135,30 +135,16 @@ async fn read_checkpoints(
     Ok(checkpoints)
 }
 
-/// librdkafka logs every failed connection attempt; status reports the
-/// outcome in one line instead.
-struct Quiet;
-
-impl ClientContext for Quiet {
-    fn log(&self, _: rdkafka::config::RDKafkaLogLevel, _: &str, _: &str) {}
-    fn error(&self, _: KafkaError, _: &str) {}
-}
-
-impl ConsumerContext for Quiet {}
-
 /// Watermarks of every partition of the configured topic and of the topics
 /// checkpoints mention, within [`KAFKA_DEADLINE`] in total.
 fn kafka_lag(kafka: &KafkaArgs, checkpoints: &[&Checkpoint]) -> Result<Vec<PartitionLag>, String> {
     let deadline = Instant::now() + KAFKA_DEADLINE;
     let left = || deadline.saturating_duration_since(Instant::now());
     let brokers = &kafka.kafka_bootstrap_servers;
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers);
-    for (key, value) in kafka.extra_settings() {
-        config.set(key, value);
-    }
-    let consumer: BaseConsumer<Quiet> = config
-        .create_with_context(Quiet)
+    // Silent: librdkafka logs every failed connection attempt; the report
+    // gives the outcome in one line instead.
+    let consumer: BaseConsumer<SilentContext> = kafka_client::client_config(kafka, &[])
+        .create_with_context(SilentContext)
         // A refused setting is quoted in the error, and the report is printed.
         .map_err(|e| {
             lake::config::redact(&format!("brokers {brokers}: {e}"), &kafka.secret_values())
@@ -199,7 +185,7 @@ fn kafka_lag(kafka: &KafkaArgs, checkpoints: &[&Checkpoint]) -> Result<Vec<Parti
                     SourceId::Kafka {
                         topic: t,
                         partition,
-                    } if *t == topic && *partition == p.id() => c.next_offset,
+                    } if *t == topic && *partition == p.id() => c.next_offset(),
                     _ => None,
                 });
                 lags.push(PartitionLag {
@@ -321,10 +307,12 @@ impl Report {
 }
 
 fn position(c: &Checkpoint) -> String {
-    match (&c.next_offset, &c.after_key) {
-        (Some(offset), _) => format!("next_offset {offset}"),
-        (None, Some(key)) => format!("after_key {key}"),
-        (None, None) => "at the start".into(),
+    match &c.position {
+        Position::Kafka { next_offset } => format!("next_offset {next_offset}"),
+        Position::Files {
+            after_key: Some(key),
+        } => format!("after_key {key}"),
+        Position::Files { after_key: None } => "at the start".into(),
     }
 }
 
@@ -332,10 +320,15 @@ fn intent(c: &Checkpoint) -> String {
     let Some(i) = &c.intent else {
         return "none".into();
     };
-    let range = match (&i.first_offset, &i.last_offset, &i.first_key, &i.last_key) {
-        (Some(a), Some(b), _, _) => format!("offsets {a}..={b}"),
-        (_, _, Some(a), Some(b)) => format!("keys {a} ..= {b}"),
-        _ => "range unknown".into(),
+    let range = match &i.range {
+        Range::Kafka {
+            first_offset,
+            last_offset,
+        } => format!("offsets {first_offset}..={last_offset}"),
+        Range::Files {
+            first_key,
+            last_key,
+        } => format!("keys {first_key} ..= {last_key}"),
     };
     format!(
         "open: micro-batch {} over {range} ({} messages)",

@@ -191,6 +191,7 @@ mod tests {
             aws_access_key_id: Some("minio".into()),
             aws_secret_access_key: Some("very-secret".into()),
             aws_region: "us-east-1".into(),
+            ..Default::default()
         }
     }
 

@@ -20,6 +20,7 @@ fn args(moto: &Moto, lake_url: &str) -> LakeArgs {
         aws_access_key_id: Some("test-key".into()),
         aws_secret_access_key: Some(SECRET.into()),
         aws_region: "us-east-1".into(),
+        ..Default::default()
     }
 }
 

@@ -1,4 +1,4 @@
-//! The checkpoint of one source (DESIGN §5): human-readable JSON under
+//! The checkpoint of one source (docs/DESIGN.md §5): human-readable JSON under
 //! `_checkpoints/`, replaced only by conditional writes so that a stale or
 //! zombie writer is refused instead of overwriting a newer state.
 //!
@@ -11,7 +11,9 @@ use std::io::Write;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
+use crate::error::StoreError;
 use crate::layout::SourceId;
+use crate::position::{Position, Range};
 use crate::store::{Lake, Location};
 
 pub const FORMAT: u32 = 1;
@@ -23,12 +25,9 @@ pub const FORMAT: u32 = 1;
 pub struct Checkpoint {
     pub format: u32,
     pub source: SourceId,
-    /// Kafka: the offset the next micro-batch starts at (one past the last committed message).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_offset: Option<i64>,
-    /// Files source: the last raw object key committed; the next batch starts after it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after_key: Option<String>,
+    /// Of the same kind as `source` (checked when read).
+    #[serde(flatten)]
+    pub position: Position,
     /// The micro-batch being written, recorded before any of its data.
     pub intent: Option<Intent>,
     pub totals: Totals,
@@ -42,16 +41,11 @@ pub struct Checkpoint {
 /// The exact input of one micro-batch, so it can be replayed over the same range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Intent {
-    /// Sequence number of the micro-batch within its source.
+    /// Sequence number of the micro-batch within its source: the number of
+    /// micro-batches committed before it.
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_offset: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_offset: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_key: Option<String>,
+    #[serde(flatten)]
+    pub range: Range,
     /// Messages (or raw objects) in the range.
     pub messages: u64,
 }
@@ -59,6 +53,7 @@ pub struct Intent {
 /// Cumulative counts of committed micro-batches.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
+    /// Also the sequence number of the next micro-batch.
     pub micro_batches: u64,
     pub messages: u64,
     pub bronze_rows: u64,
@@ -68,15 +63,14 @@ pub struct Totals {
 impl Checkpoint {
     /// The state of a source nothing has been committed for.
     pub fn initial(source: SourceId) -> Checkpoint {
-        let (next_offset, after_key) = match &source {
-            SourceId::Kafka { .. } => (Some(0), None),
-            SourceId::Files { .. } => (None, None),
+        let position = match &source {
+            SourceId::Kafka { .. } => Position::Kafka { next_offset: 0 },
+            SourceId::Files { .. } => Position::Files { after_key: None },
         };
         Checkpoint {
             format: FORMAT,
             source,
-            next_offset,
-            after_key,
+            position,
             intent: None,
             totals: Totals::default(),
             updated_at: String::new(),
@@ -85,10 +79,30 @@ impl Checkpoint {
         }
     }
 
+    /// Kafka: the offset the next micro-batch starts at.
+    pub fn next_offset(&self) -> Option<i64> {
+        match self.position {
+            Position::Kafka { next_offset } => Some(next_offset),
+            Position::Files { .. } => None,
+        }
+    }
+
+    /// Files: the last raw key committed.
+    pub fn after_key(&self) -> Option<&str> {
+        match &self.position {
+            Position::Files { after_key } => after_key.as_deref(),
+            Position::Kafka { .. } => None,
+        }
+    }
+
     /// Step 1 of the protocol: the same state with the next micro-batch's range.
-    pub fn with_intent(&self, intent: Intent) -> Checkpoint {
+    pub fn with_intent(&self, range: Range, messages: u64) -> Checkpoint {
         let mut next = self.clone();
-        next.intent = Some(intent);
+        next.intent = Some(Intent {
+            seq: self.totals.micro_batches,
+            range,
+            messages,
+        });
         next
     }
 
@@ -96,13 +110,8 @@ impl Checkpoint {
     pub fn committed(&self, bronze_rows: u64, dead_letter_rows: u64) -> Checkpoint {
         let mut next = self.clone();
         if let Some(intent) = next.intent.take() {
-            if let Some(last) = intent.last_offset {
-                next.next_offset = Some(last + 1);
-            }
-            if intent.last_key.is_some() {
-                next.after_key = intent.last_key.clone();
-            }
-            next.totals.micro_batches = intent.seq + 1;
+            next.position = intent.range.end();
+            next.totals.micro_batches += 1;
             next.totals.messages += intent.messages;
             next.totals.bronze_rows += bronze_rows;
             next.totals.dead_letter_rows += dead_letter_rows;
@@ -126,15 +135,27 @@ pub enum CheckpointError {
     Lost { source_id: SourceId, key: String },
     #[error("checkpoint {key} is not a valid checkpoint: {detail}")]
     Invalid { key: String, detail: String },
-    #[error("checkpoint {key}: {detail}")]
-    Store { key: String, detail: String },
+    #[error("checkpoint {key}: {source}")]
+    Store {
+        key: String,
+        #[source]
+        source: StoreError,
+    },
 }
 
 impl CheckpointError {
-    fn store(key: &str, e: impl std::fmt::Display) -> Self {
+    fn store(key: &str, source: StoreError) -> Self {
         CheckpointError::Store {
             key: key.to_string(),
-            detail: e.to_string(),
+            source,
+        }
+    }
+
+    /// Only store errors may pass on retry: a lost or invalid checkpoint stays so.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CheckpointError::Store { source, .. } => source.is_transient(),
+            CheckpointError::Lost { .. } | CheckpointError::Invalid { .. } => false,
         }
     }
 }
@@ -148,21 +169,21 @@ pub async fn load(lake: &Lake, source: &SourceId) -> Result<Versioned, Checkpoin
             match std::fs::read(&path) {
                 Ok(bytes) => Some((content_version(&bytes), bytes)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(CheckpointError::store(&key, e)),
+                Err(e) => return Err(CheckpointError::store(&key, StoreError::io("reading", e))),
             }
         }
-        Location::S3 { .. } => match lake.store.get(&Lake::path(&key)).await {
-            Ok(result) => {
-                let etag = result.meta.e_tag.clone();
-                let bytes = result
-                    .bytes()
-                    .await
-                    .map_err(|e| CheckpointError::store(&key, e))?;
-                Some((etag.unwrap_or_default(), bytes.to_vec()))
+        Location::S3 { .. } => {
+            let failed = |e| CheckpointError::store(&key, StoreError::request("reading", e));
+            match lake.store.get(&Lake::path(&key)).await {
+                Ok(result) => {
+                    let etag = result.meta.e_tag.clone();
+                    let bytes = result.bytes().await.map_err(failed)?;
+                    Some((etag.unwrap_or_default(), bytes.to_vec()))
+                }
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => return Err(failed(e)),
             }
-            Err(object_store::Error::NotFound { .. }) => None,
-            Err(e) => return Err(CheckpointError::store(&key, e)),
-        },
+        }
     };
     match found {
         None => Ok(Versioned {
@@ -191,14 +212,32 @@ pub fn parse(key: &str, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
             key: key.to_string(),
             detail: e.to_string(),
         })?;
-    if checkpoint.format != FORMAT {
-        return Err(CheckpointError::Invalid {
+    let invalid = |detail: String| {
+        Err(CheckpointError::Invalid {
             key: key.to_string(),
-            detail: format!(
-                "format {} is not supported (expected {FORMAT})",
-                checkpoint.format
-            ),
-        });
+            detail,
+        })
+    };
+    if checkpoint.format != FORMAT {
+        return invalid(format!(
+            "format {} is not supported (expected {FORMAT})",
+            checkpoint.format
+        ));
+    }
+    let kafka = matches!(checkpoint.source, SourceId::Kafka { .. });
+    if kafka != matches!(checkpoint.position, Position::Kafka { .. }) {
+        return invalid(format!(
+            "its position {:?} is not one of {}",
+            checkpoint.position, checkpoint.source
+        ));
+    }
+    if let Some(intent) = &checkpoint.intent {
+        if kafka != matches!(intent.range, Range::Kafka { .. }) {
+            return invalid(format!(
+                "its intent covers {}, not a range of {}",
+                intent.range, checkpoint.source
+            ));
+        }
     }
     Ok(checkpoint)
 }
@@ -219,8 +258,10 @@ pub async fn write(
     if next.write_token.is_empty() || next.write_token == previous.checkpoint.write_token {
         next.write_token = new_token();
     }
-    let mut bytes =
-        serde_json::to_vec_pretty(&next).map_err(|e| CheckpointError::store(&key, e))?;
+    let mut bytes = serde_json::to_vec_pretty(&next).map_err(|e| CheckpointError::Invalid {
+        key: key.clone(),
+        detail: e.to_string(),
+    })?;
     bytes.push(b'\n');
     let version = match &lake.location {
         Location::Local { root } => {
@@ -233,7 +274,7 @@ pub async fn write(
                 write_local(&path, expected.as_deref(), &bytes, &source, &key2)
             })
             .await
-            .map_err(|e| CheckpointError::store(&key, e))??
+            .map_err(|e| CheckpointError::store(&key, StoreError::io("writing", e.into())))??
         }
         Location::S3 { .. } => {
             let mode = match &previous.version {
@@ -266,7 +307,12 @@ pub async fn write(
                         });
                     }
                 }
-                Err(e) => return Err(CheckpointError::store(&key, e)),
+                Err(e) => {
+                    return Err(CheckpointError::store(
+                        &key,
+                        StoreError::request("writing", e),
+                    ))
+                }
             }
         }
     };
@@ -283,10 +329,10 @@ fn write_local(
     source: &SourceId,
     key: &str,
 ) -> Result<String, CheckpointError> {
-    let io = |e: std::io::Error| CheckpointError::store(key, e);
+    let io = |e: std::io::Error| CheckpointError::store(key, StoreError::io("writing", e));
     let dir = path
         .parent()
-        .ok_or_else(|| CheckpointError::store(key, "no parent directory"))?;
+        .ok_or_else(|| io(std::io::Error::other("no parent directory")))?;
     std::fs::create_dir_all(dir).map_err(io)?;
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -349,10 +395,7 @@ mod tests {
     fn local_lake(dir: &std::path::Path) -> Lake {
         Lake::open(&LakeArgs {
             lake_url: dir.display().to_string(),
-            aws_endpoint_url: None,
-            aws_access_key_id: None,
-            aws_secret_access_key: None,
-            aws_region: "us-east-1".into(),
+            ..LakeArgs::default()
         })
         .expect("local lake opens")
     }
@@ -367,18 +410,11 @@ mod tests {
     #[test]
     fn transitions_move_the_position_and_totals() {
         let start = Checkpoint::initial(p0());
-        let intent = Intent {
-            seq: 0,
-            first_offset: Some(0),
-            last_offset: Some(9),
-            first_key: None,
-            last_key: None,
-            messages: 10,
-        };
-        let open = start.with_intent(intent.clone());
-        assert_eq!(open.next_offset, Some(0));
+        let open = start.with_intent(Range::offset(0).through(Range::offset(9)), 10);
+        assert_eq!(open.next_offset(), Some(0));
+        assert_eq!(open.intent.as_ref().map(|i| i.seq), Some(0));
         let done = open.committed(95, 5);
-        assert_eq!(done.next_offset, Some(10));
+        assert_eq!(done.next_offset(), Some(10));
         assert_eq!(done.intent, None);
         assert_eq!(
             done.totals,
@@ -391,6 +427,51 @@ mod tests {
         );
         // Committing without an intent changes nothing.
         assert_eq!(done.committed(1, 1), done);
+    }
+
+    /// Checkpoints written before positions and ranges were types of their
+    /// own load as they always did, and are written back in the same shape.
+    #[test]
+    fn format_1_checkpoints_load_and_keep_their_shape() {
+        let kafka = r#"{"format":1,"source":{"kind":"kafka","topic":"events","partition":0},
+            "next_offset":7,"intent":{"seq":3,"first_offset":7,"last_offset":9,"messages":3},
+            "totals":{"micro_batches":3,"messages":7,"bronze_rows":60,"dead_letter_rows":2},
+            "updated_at":"2026-11-22T10:00:00.000Z","writer":"h/1","write_token":"t"}"#;
+        let checkpoint = parse("k", kafka.as_bytes()).expect("format 1 Kafka checkpoint");
+        assert_eq!(checkpoint.next_offset(), Some(7));
+        let intent = checkpoint.intent.clone().expect("intent");
+        assert_eq!((intent.seq, intent.messages), (3, 3));
+        assert_eq!(intent.range, Range::offset(7).through(Range::offset(9)));
+        let written: serde_json::Value =
+            serde_json::to_value(&checkpoint).expect("serialises");
+        let original: serde_json::Value = serde_json::from_str(kafka).expect("json");
+        assert_eq!(written, original);
+
+        let files = r#"{"format":1,"source":{"kind":"files","prefix":"raw/events/"},
+            "after_key":"raw/events/r/000000004.json",
+            "intent":{"seq":1,"first_key":"raw/events/r/000000005.json","last_key":"raw/events/r/000000006.json","messages":2},
+            "totals":{"micro_batches":1,"messages":5,"bronze_rows":9,"dead_letter_rows":1},
+            "updated_at":"","writer":"","write_token":""}"#;
+        let checkpoint = parse("k", files.as_bytes()).expect("format 1 files checkpoint");
+        assert_eq!(checkpoint.after_key(), Some("raw/events/r/000000004.json"));
+        let done = checkpoint.committed(4, 0);
+        assert_eq!(done.after_key(), Some("raw/events/r/000000006.json"));
+        assert_eq!(done.totals.micro_batches, 2);
+        // A files checkpoint that never committed has no position field at all.
+        let fresh = serde_json::to_value(Checkpoint::initial(SourceId::files())).expect("json");
+        assert!(fresh.get("after_key").is_none() && fresh.get("next_offset").is_none());
+        let reread = parse("k", fresh.to_string().as_bytes()).expect("reads back");
+        assert_eq!(reread.position, Position::Files { after_key: None });
+    }
+
+    #[test]
+    fn a_position_of_the_wrong_kind_is_invalid() {
+        let wrong = r#"{"format":1,"source":{"kind":"kafka","topic":"events","partition":0},
+            "after_key":"raw/events/r/1.json","intent":null,
+            "totals":{"micro_batches":0,"messages":0,"bronze_rows":0,"dead_letter_rows":0},
+            "updated_at":"","writer":"","write_token":""}"#;
+        let err = parse("k", wrong.as_bytes()).expect_err("a Kafka source has offsets");
+        assert!(matches!(err, CheckpointError::Invalid { .. }), "{err}");
     }
 
     #[tokio::test]

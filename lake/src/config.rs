@@ -1,7 +1,7 @@
 //! Settings shared by more than one binary besides the lake's own: Kafka
 //! connection settings and human-readable sizes.
 
-/// Kafka settings shared by the producer and consumer (DESIGN §2).
+/// Kafka settings shared by the producer and consumer (docs/DESIGN.md §2).
 #[derive(clap::Args, Debug, Clone)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers.
@@ -20,20 +20,35 @@ pub struct KafkaArgs {
     /// becomes `sasl.mechanisms=PLAIN`.
     #[arg(long = "kafka-setting", value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub kafka_settings: Vec<(String, String)>,
+    /// The `KAFKA_SETTING_*` variables, read at start, sorted by key.
+    #[arg(skip)]
+    pub env_settings: Vec<(String, String)>,
+}
+
+/// Settings that clap cannot name one by one (variables with a prefix), read
+/// from the process environment once, by [`parse_command_line`], so that
+/// nothing below `main` looks at the environment.
+pub trait FromEnvironment {
+    fn read_environment(&mut self, vars: &[(String, String)]);
+}
+
+impl FromEnvironment for KafkaArgs {
+    fn read_environment(&mut self, vars: &[(String, String)]) {
+        self.env_settings = vars
+            .iter()
+            .filter_map(|(name, value)| {
+                let key = name.strip_prefix("KAFKA_SETTING_")?;
+                Some((key.to_ascii_lowercase().replace('_', "."), value.clone()))
+            })
+            .collect();
+        self.env_settings.sort();
+    }
 }
 
 impl KafkaArgs {
     /// Every extra librdkafka setting: `KAFKA_SETTING_*` variables first, flags after (flags win).
     pub fn extra_settings(&self) -> Vec<(String, String)> {
-        let mut settings: Vec<(String, String)> = std::env::vars()
-            .filter_map(|(name, value)| {
-                let key = name.strip_prefix("KAFKA_SETTING_")?;
-                Some((key.to_ascii_lowercase().replace('_', "."), value))
-            })
-            .collect();
-        settings.sort();
-        settings.extend(self.kafka_settings.iter().cloned());
-        settings
+        [self.env_settings.as_slice(), self.kafka_settings.as_slice()].concat()
     }
 
     /// The settings as they may be logged: values of secret-looking keys masked.
@@ -92,18 +107,38 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 /// Prints `error` as a binary's last word: `<program>: <its causes>` on one
 /// line, with every secret value replaced.
 pub fn print_error(program: &str, error: &anyhow::Error, secrets: &[String]) {
-    // `{:#}` joins the causes with ": ".
-    let line = crate::store::one_line(&format!("{error:#}"));
-    eprintln!("{program}: {}", redact(&line, secrets));
+    eprintln!("{program}: {}", redact(&error_line(error), secrets));
+}
+
+/// The error and its causes joined with ": ", on one line. A cause whose
+/// text its parent already quotes is not repeated: library errors often
+/// print their source and also return it from `source()`.
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = crate::store::one_line(&cause.to_string());
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Parses the command line. A bad flag or variable ends the process with
 /// exit code 2 and one line, `<program>: <what is wrong>`, naming the flag
 /// (clap's own message runs over several lines with usage and hints);
 /// `--help` and `--version` print and exit 0.
-pub fn parse_command_line<T: clap::Parser>(program: &str) -> T {
+pub fn parse_command_line<T: clap::Parser + FromEnvironment>(program: &str) -> T {
     match T::try_parse() {
-        Ok(args) => args,
+        Ok(mut args) => {
+            let vars: Vec<(String, String)> = std::env::vars().collect();
+            args.read_environment(&vars);
+            args
+        }
         // No subcommand: the help is the answer, but not a success.
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = e.print();
@@ -215,8 +250,43 @@ mod tests {
             kafka_bootstrap_servers: "b:9092".into(),
             kafka_topic: "t".into(),
             kafka_settings: vec![("sasl.password".into(), "hunter2".into())],
+            env_settings: Vec::new(),
         };
         assert!(!args.masked().contains("hunter2"));
+    }
+
+    #[test]
+    fn prefixed_variables_become_settings_that_flags_override() {
+        let mut args = KafkaArgs {
+            kafka_bootstrap_servers: "b:9092".into(),
+            kafka_topic: "t".into(),
+            kafka_settings: vec![("sasl.mechanisms".into(), "SCRAM-SHA-512".into())],
+            env_settings: Vec::new(),
+        };
+        args.read_environment(&[
+            ("KAFKA_SETTING_SASL_MECHANISMS".into(), "PLAIN".into()),
+            ("KAFKA_SETTING_SECURITY_PROTOCOL".into(), "SASL_SSL".into()),
+            ("KAFKA_TOPIC".into(), "ignored".into()),
+        ]);
+        assert_eq!(
+            args.extra_settings(),
+            [
+                ("sasl.mechanisms".to_string(), "PLAIN".to_string()),
+                ("security.protocol".into(), "SASL_SSL".into()),
+                ("sasl.mechanisms".into(), "SCRAM-SHA-512".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn error_lines_do_not_repeat_a_quoted_cause() {
+        let inner = std::io::Error::other("connection refused");
+        let outer = crate::error::StoreError::io("reading x", inner);
+        let error = anyhow::Error::new(outer).context("loading the checkpoint");
+        assert_eq!(
+            error_line(&error),
+            "loading the checkpoint: reading x: connection refused"
+        );
     }
 
     #[test]
@@ -233,6 +303,7 @@ mod tests {
                 ("ssl.key.password".into(), "pem-pass".into()),
                 ("security.protocol".into(), "SASL_SSL".into()),
             ],
+            env_settings: Vec::new(),
         };
         let secrets = args.secret_values();
         assert!(secrets.contains(&"hunter2".to_string()), "{secrets:?}");

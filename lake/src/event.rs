@@ -1,4 +1,4 @@
-//! The event contract (DESIGN §3): field rules, the stable error codes, and the
+//! The event contract (docs/DESIGN.md §3): field rules, the stable error codes, and the
 //! validation of one record of a batch.
 //!
 //! Validation works on the record's raw JSON text so that a dead letter can keep
@@ -432,7 +432,7 @@ fn not_an_object(text: &str) -> Rejection {
     )
 }
 
-/// The rules of DESIGN §3 on one record's members, (name, value) as written.
+/// The rules of docs/DESIGN.md §3 on one record's members, (name, value) as written.
 fn validate_members<'a>(members: &[(&'a str, &'a str)]) -> Result<ValidEvent<'a>, Rejection> {
     let fields = Fields::read(members)?;
 

@@ -1,9 +1,12 @@
-//! Every object key of the lake (DESIGN §4). Keys are a pure function of the
+//! Every object key of the lake (docs/DESIGN.md §4). Keys are a pure function of the
 //! data and its source position, never of the clock, so replaying a
 //! micro-batch rewrites exactly the objects its first attempt wrote.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::Intent;
+use crate::position::Range;
 
 pub const BRONZE_EVENTS: &str = "bronze/events";
 pub const DEAD_LETTERS_EVENTS: &str = "dead_letters/events";
@@ -63,12 +66,16 @@ impl std::fmt::Display for SourceId {
 }
 
 /// Names one micro-batch within its source: the Kafka offset range, or the
-/// sequence number recorded in the files source's checkpoint intent.
-pub fn range_tag(source: &SourceId, seq: u64, first_offset: i64, last_offset: i64) -> String {
-    match source {
+/// sequence number of the files source's intent (raw keys are long and
+/// contain slashes).
+pub fn range_tag(intent: &Intent) -> String {
+    match &intent.range {
         // Zero-padded so keys sort by offset.
-        SourceId::Kafka { .. } => format!("{first_offset:020}-{last_offset:020}"),
-        SourceId::Files { .. } => format!("{seq:012}"),
+        Range::Kafka {
+            first_offset,
+            last_offset,
+        } => format!("{first_offset:020}-{last_offset:020}"),
+        Range::Files { .. } => format!("{:012}", intent.seq),
     }
 }
 
@@ -121,7 +128,12 @@ mod tests {
             topic: "events".into(),
             partition: 0,
         };
-        let range = range_tag(&p0, 7, 1234, 1500);
+        let kafka = |seq, first, last| Intent {
+            seq,
+            range: Range::offset(first).through(Range::offset(last)),
+            messages: 1,
+        };
+        let range = range_tag(&kafka(7, 1234, 1500));
         assert_eq!(range, "00000000000000001234-00000000000000001500");
         assert_eq!(
             bronze_key(&p0, 20_779, &range),
@@ -135,7 +147,7 @@ mod tests {
             p0.checkpoint_key(),
             "_checkpoints/events/kafka/events/partition-0.json"
         );
-        assert!(range_tag(&p0, 0, 99, 99) < range_tag(&p0, 0, 100, 100));
+        assert!(range_tag(&kafka(0, 99, 99)) < range_tag(&kafka(0, 100, 100)));
     }
 
     #[test]
@@ -146,7 +158,12 @@ mod tests {
             f.checkpoint_key(),
             "_checkpoints/events/files/raw-events.json"
         );
-        assert_eq!(range_tag(&f, 42, 0, 0), "000000000042");
+        let intent = Intent {
+            seq: 42,
+            range: Range::key("raw/events/r/000000001.json"),
+            messages: 1,
+        };
+        assert_eq!(range_tag(&intent), "000000000042");
         let key = raw_key("20261122T101500Z-s42", 17);
         assert_eq!(key, "raw/events/20261122T101500Z-s42/000000017.json");
         assert_eq!(

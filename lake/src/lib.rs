@@ -7,12 +7,15 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzz_check;
 pub mod json;
 pub mod layout;
+pub mod position;
 pub mod schema;
 pub mod store;
 
+pub use error::StoreError;
 pub use store::{Lake, LakeArgs};

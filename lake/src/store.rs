@@ -9,9 +9,12 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use object_store::aws::AmazonS3ConfigKey;
 use object_store::{ClientOptions, ObjectStore};
 
-/// The lake settings every binary shares (DESIGN §2).
+use crate::error::StoreError;
+
+/// The lake settings every binary shares (docs/DESIGN.md §2).
 #[derive(clap::Args, Debug, Clone)]
 pub struct LakeArgs {
     /// Root of the lake: s3://bucket[/prefix], file:///abs/path or a local path.
@@ -29,12 +32,52 @@ pub struct LakeArgs {
     /// S3 region.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     pub aws_region: String,
+    /// Session token of temporary credentials (never printed).
+    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
+    pub aws_session_token: Option<String>,
+    /// The S3 client's other `AWS_*` options (web identity, container
+    /// credentials, ...), read from the environment at start.
+    #[arg(skip)]
+    pub s3_options: Vec<(AmazonS3ConfigKey, String)>,
+}
+
+impl Default for LakeArgs {
+    fn default() -> Self {
+        LakeArgs {
+            lake_url: "s3://lake".into(),
+            aws_endpoint_url: None,
+            aws_access_key_id: None,
+            aws_secret_access_key: None,
+            aws_region: "us-east-1".into(),
+            aws_session_token: None,
+            s3_options: Vec::new(),
+        }
+    }
+}
+
+impl crate::config::FromEnvironment for LakeArgs {
+    /// Every `AWS_*` variable the S3 client knows, as `AmazonS3Builder::from_env`
+    /// would take it; the settings above are applied after them and win.
+    fn read_environment(&mut self, vars: &[(String, String)]) {
+        self.s3_options = vars
+            .iter()
+            .filter(|(name, _)| name.starts_with("AWS_"))
+            .filter_map(|(name, value)| {
+                let key = name.to_ascii_lowercase().parse().ok()?;
+                Some((key, value.clone()))
+            })
+            .collect();
+    }
 }
 
 impl LakeArgs {
     /// Values that must never be printed, for [`crate::config::redact`].
     pub fn secret_values(&self) -> Vec<String> {
-        self.aws_secret_access_key.iter().cloned().collect()
+        self.aws_secret_access_key
+            .iter()
+            .chain(&self.aws_session_token)
+            .cloned()
+            .collect()
     }
 
     /// The settings as they may be logged: secrets masked.
@@ -65,15 +108,16 @@ pub enum Location {
 
 impl Location {
     /// Parses `LAKE_URL`; the error names the setting.
-    pub fn parse(url: &str) -> Result<Location, String> {
+    pub fn parse(url: &str) -> Result<Location, StoreError> {
         let url = url.trim();
+        let setting = |message: String| Err(StoreError::Setting(message));
         if url.is_empty() {
-            return Err("LAKE_URL is empty".into());
+            return setting("LAKE_URL is empty".into());
         }
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if !is_bucket_name(bucket) {
-                return Err(format!(
+                return setting(format!(
                     "LAKE_URL {url:?}: {bucket:?} is not a valid bucket name (3-63 of a-z 0-9 . -)"
                 ));
             }
@@ -84,7 +128,7 @@ impl Location {
         }
         if let Some(rest) = url.strip_prefix("file://") {
             if !rest.starts_with('/') {
-                return Err(format!(
+                return setting(format!(
                     "LAKE_URL {url:?}: a file:// URL needs an absolute path (file:///abs/path)"
                 ));
             }
@@ -93,7 +137,7 @@ impl Location {
             });
         }
         if url.contains("://") {
-            return Err(format!(
+            return setting(format!(
                 "LAKE_URL {url:?}: use s3://bucket[/prefix], file:///abs/path or a local path"
             ));
         }
@@ -102,7 +146,9 @@ impl Location {
             path
         } else {
             std::env::current_dir()
-                .map_err(|e| format!("LAKE_URL {url:?}: cannot resolve a relative path: {e}"))?
+                .map_err(|e| {
+                    StoreError::io(format!("LAKE_URL {url:?}: cannot resolve a relative path"), e)
+                })?
                 .join(path)
         };
         Ok(Location::Local { root })
@@ -126,26 +172,29 @@ pub struct Lake {
 
 impl Lake {
     /// Builds the store; makes no request. Errors name the setting.
-    pub fn open(args: &LakeArgs) -> Result<Lake, String> {
+    pub fn open(args: &LakeArgs) -> Result<Lake, StoreError> {
         let location = Location::parse(&args.lake_url)?;
         let store: Arc<dyn ObjectStore> = match &location {
             Location::Local { root } => {
                 std::fs::create_dir_all(root).map_err(|e| {
-                    format!(
-                        "LAKE_URL {}: cannot create directory {}: {e}",
-                        args.lake_url,
-                        root.display()
+                    StoreError::io(
+                        format!(
+                            "LAKE_URL {}: cannot create directory {}",
+                            args.lake_url,
+                            root.display()
+                        ),
+                        e,
                     )
                 })?;
                 Arc::new(
                     LocalFileSystem::new_with_prefix(root)
-                        .map_err(|e| format!("LAKE_URL {}: {e}", args.lake_url))?,
+                        .map_err(|e| StoreError::request(format!("LAKE_URL {}", args.lake_url), e))?,
                 )
             }
             Location::S3 { bucket, prefix } => {
                 let s3 = s3_builder(args, bucket)?
                     .build()
-                    .map_err(|e| format!("LAKE_URL {}: {e}", args.lake_url))?;
+                    .map_err(|e| StoreError::Setting(format!("LAKE_URL {}: {e}", args.lake_url)))?;
                 if prefix.is_empty() {
                     Arc::new(s3)
                 } else {
@@ -177,7 +226,7 @@ impl Lake {
     /// Checks that the bucket answers and, if it is missing and `create` is
     /// set (`CREATE_BUCKET`), creates it. Local lakes need nothing. The error
     /// is one line that names the endpoint or bucket and the setting to change.
-    pub async fn ensure_bucket(&self, create: bool) -> Result<(), String> {
+    pub async fn ensure_bucket(&self, create: bool) -> Result<(), StoreError> {
         let Location::S3 { bucket, .. } = &self.location else {
             return Ok(());
         };
@@ -186,15 +235,15 @@ impl Lake {
         }
         let endpoint = self.endpoint();
         if !create {
-            return Err(format!(
+            return Err(StoreError::Refused(format!(
                 "bucket {bucket:?} (LAKE_URL {}) does not exist at {endpoint}, and CREATE_BUCKET=false forbids creating it",
                 self.args.lake_url
-            ));
+            )));
         }
         if self.args.aws_access_key_id.is_none() {
-            return Err(format!(
+            return Err(StoreError::Setting(format!(
                 "bucket {bucket:?} does not exist at {endpoint} and AWS_ACCESS_KEY_ID is not set to create it"
-            ));
+            )));
         }
         // us-east-1 is the one region S3 wants no location constraint for.
         let body = match self.args.aws_region.as_str() {
@@ -212,22 +261,25 @@ impl Lake {
             }
             // Someone else created it in the meantime, which is fine.
             409 => Ok(()),
-            403 => Err(format!(
+            403 => Err(StoreError::Refused(format!(
                 "S3 endpoint {endpoint} refused to create bucket {bucket:?} for AWS_ACCESS_KEY_ID {} \
                  (HTTP 403): create it yourself, or use keys that may",
                 self.key_id_shown()
-            )),
-            _ => Err(format!(
-                "cannot create bucket {bucket:?} at {endpoint}: HTTP {}",
-                response.status()
-            )),
+            ))),
+            status => Err(StoreError::Status {
+                message: format!(
+                    "cannot create bucket {bucket:?} at {endpoint}: HTTP {}",
+                    response.status()
+                ),
+                status,
+            }),
         }
     }
 
     /// Whether the lake's bucket exists (a signed HEAD of the bucket); local
     /// lakes always do. Anything but "yes" or "no" is a one-line error that
     /// names the endpoint and the setting to check.
-    pub async fn bucket_exists(&self) -> Result<bool, String> {
+    pub async fn bucket_exists(&self) -> Result<bool, StoreError> {
         let Location::S3 { bucket, .. } = &self.location else {
             return Ok(true);
         };
@@ -243,22 +295,25 @@ impl Lake {
         match (response.status().as_u16(), region) {
             (200..=299, _) => Ok(true),
             (404, _) => Ok(false),
-            (301 | 400, Some(region)) => Err(format!(
+            (301 | 400, Some(region)) => Err(StoreError::Setting(format!(
                 "bucket {bucket:?} is in region {region}, not AWS_REGION={}",
                 self.args.aws_region
-            )),
+            ))),
             // A HEAD has no body, so InvalidAccessKeyId, SignatureDoesNotMatch
             // and AccessDenied all look the same: name both settings.
-            (401 | 403, _) => Err(format!(
+            (401 | 403, _) => Err(StoreError::Refused(format!(
                 "S3 endpoint {endpoint} refused the credentials for bucket {bucket:?} (HTTP {}): \
                  check AWS_ACCESS_KEY_ID ({}) and AWS_SECRET_ACCESS_KEY",
                 response.status(),
                 self.key_id_shown()
-            )),
-            _ => Err(format!(
-                "S3 endpoint {endpoint} (AWS_ENDPOINT_URL) answered HTTP {} for bucket {bucket:?}",
-                response.status()
-            )),
+            ))),
+            (status, _) => Err(StoreError::Status {
+                message: format!(
+                    "S3 endpoint {endpoint} (AWS_ENDPOINT_URL) answered HTTP {} for bucket {bucket:?}",
+                    response.status()
+                ),
+                status,
+            }),
         }
     }
 
@@ -269,11 +324,11 @@ impl Lake {
         &self,
         method: reqwest::Method,
         body: String,
-    ) -> Result<reqwest::Response, String> {
+    ) -> Result<reqwest::Response, StoreError> {
         use object_store::aws::{AwsAuthorizer, AwsCredential};
         use object_store::client::{HttpRequest, HttpRequestBody};
         let Location::S3 { bucket, .. } = &self.location else {
-            return Err("not an S3 lake".into());
+            return Err(StoreError::Setting("not an S3 lake".into()));
         };
         let endpoint = self.endpoint();
         let url = format!("{}/{bucket}", endpoint.trim_end_matches('/'));
@@ -281,7 +336,7 @@ impl Lake {
         *request.method_mut() = method.clone();
         *request.uri_mut() = url
             .parse()
-            .map_err(|e| format!("AWS_ENDPOINT_URL {endpoint:?}: {e}"))?;
+            .map_err(|e| StoreError::Setting(format!("AWS_ENDPOINT_URL {endpoint:?}: {e}")))?;
         if let (Some(key_id), Some(secret_key)) = (
             &self.args.aws_access_key_id,
             &self.args.aws_secret_access_key,
@@ -289,16 +344,18 @@ impl Lake {
             let credential = AwsCredential {
                 key_id: key_id.clone(),
                 secret_key: secret_key.clone(),
-                token: std::env::var("AWS_SESSION_TOKEN").ok(),
+                token: self.args.aws_session_token.clone(),
             };
             AwsAuthorizer::new(&credential, "s3", &self.args.aws_region)
                 .try_authorize(&mut request, None)
-                .map_err(|e| format!("cannot sign a request for bucket {bucket:?}: {e}"))?;
+                .map_err(|e| {
+                    StoreError::Setting(format!("cannot sign a request for bucket {bucket:?}: {e}"))
+                })?;
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+            .map_err(|e| StoreError::Setting(format!("HTTP client: {e}")))?;
         client
             .request(method, &url)
             .headers(request.headers().clone())
@@ -307,11 +364,12 @@ impl Lake {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                format!(
+            .map_err(|e| StoreError::Unreachable {
+                message: format!(
                     "S3 endpoint {endpoint} (AWS_ENDPOINT_URL) is unreachable: {}",
                     root_cause(&e)
-                )
+                ),
+                source: e,
             })
     }
 
@@ -327,7 +385,7 @@ impl Lake {
     /// Proves that a local lake's directory takes writes: root ignores file
     /// modes, but not a read-only mount or a path in /proc. S3 lakes prove
     /// that in [`Lake::check_conditional_writes`].
-    pub fn check_writable(&self) -> Result<(), String> {
+    pub fn check_writable(&self) -> Result<(), StoreError> {
         let Location::Local { root } = &self.location else {
             return Ok(());
         };
@@ -337,10 +395,13 @@ impl Lake {
             .and_then(|()| std::fs::write(&probe, b"{}"))
             .and_then(|()| std::fs::remove_file(&probe))
             .map_err(|e| {
-                format!(
-                    "LAKE_URL {}: cannot write {}: {e}",
-                    self.args.lake_url,
-                    probe.display()
+                StoreError::io(
+                    format!(
+                        "LAKE_URL {}: cannot write {}",
+                        self.args.lake_url,
+                        probe.display()
+                    ),
+                    e,
                 )
             })
     }
@@ -348,7 +409,7 @@ impl Lake {
     /// Proves that the store refuses a conditional write that must fail, as
     /// the checkpoint protocol relies on; some S3-compatible servers ignore
     /// If-None-Match / If-Match. Local lakes use a file lock instead.
-    pub async fn check_conditional_writes(&self) -> Result<(), String> {
+    pub async fn check_conditional_writes(&self) -> Result<(), StoreError> {
         use object_store::{ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
         if matches!(self.location, Location::Local { .. }) {
             return Ok(());
@@ -373,12 +434,12 @@ impl Lake {
         };
         put(PutMode::Create).await.map_err(|e| match e {
             object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => format!(
+            | object_store::Error::Unauthenticated { .. } => StoreError::Refused(format!(
                 "S3 endpoint {endpoint} refused a write to {} for AWS_ACCESS_KEY_ID {}: the keys may read but not write",
                 self.url_of(&key),
                 self.key_id_shown()
-            ),
-            e => format!("writing {}: {}", self.url_of(&key), one_line(&e.to_string())),
+            )),
+            e => StoreError::request(format!("writing {}", self.url_of(&key)), e),
         })?;
         let second_create = put(PutMode::Create).await;
         let stale_update = put(PutMode::Update(UpdateVersion {
@@ -394,11 +455,11 @@ impl Lake {
         if refused {
             Ok(())
         } else {
-            Err(format!(
+            Err(StoreError::Refused(format!(
                 "S3 endpoint {endpoint} does not honour conditional writes (If-None-Match / If-Match), \
                  so two consumers could overwrite each other's checkpoints; use a store that does, or set \
                  UNSAFE_SINGLE_WRITER=true if exactly one consumer ever runs"
-            ))
+            )))
         }
     }
 
@@ -411,8 +472,14 @@ impl Lake {
     }
 }
 
-fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, String> {
-    let mut builder = AmazonS3Builder::from_env()
+fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, StoreError> {
+    let setting = |message: &str| Err(StoreError::Setting(message.into()));
+    let mut builder = args
+        .s3_options
+        .iter()
+        .fold(AmazonS3Builder::new(), |builder, (key, value)| {
+            builder.with_config(*key, value)
+        })
         .with_bucket_name(bucket)
         .with_region(&args.aws_region)
         .with_virtual_hosted_style_request(false)
@@ -423,11 +490,11 @@ fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, String> 
         );
     if let Some(endpoint) = &args.aws_endpoint_url {
         let parsed =
-            url::Url::parse(endpoint).map_err(|e| format!("AWS_ENDPOINT_URL {endpoint:?}: {e}"))?;
+            url::Url::parse(endpoint).map_err(|e| StoreError::Setting(format!("AWS_ENDPOINT_URL {endpoint:?}: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(format!(
+            return Err(StoreError::Setting(format!(
                 "AWS_ENDPOINT_URL {endpoint:?}: expected http://host:port or https://host"
-            ));
+            )));
         }
         builder = builder
             .with_endpoint(endpoint.trim_end_matches('/'))
@@ -438,17 +505,17 @@ fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, String> 
             builder = builder
                 .with_access_key_id(key)
                 .with_secret_access_key(secret);
+            if let Some(token) = &args.aws_session_token {
+                builder = builder.with_token(token);
+            }
         }
-        (Some(_), None) => {
-            return Err("AWS_SECRET_ACCESS_KEY is not set (AWS_ACCESS_KEY_ID is)".into())
+        (Some(_), None) => return setting("AWS_SECRET_ACCESS_KEY is not set (AWS_ACCESS_KEY_ID is)"),
+        (None, Some(_)) => return setting("AWS_ACCESS_KEY_ID is not set (AWS_SECRET_ACCESS_KEY is)"),
+        (None, None) if args.aws_endpoint_url.is_some() => {
+            return setting(
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (needed for AWS_ENDPOINT_URL)",
+            )
         }
-        (None, Some(_)) => {
-            return Err("AWS_ACCESS_KEY_ID is not set (AWS_SECRET_ACCESS_KEY is)".into())
-        }
-        (None, None) if args.aws_endpoint_url.is_some() => return Err(
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (needed for AWS_ENDPOINT_URL)"
-                .into(),
-        ),
         // On AWS without keys: the instance or web-identity credentials.
         (None, None) => {}
     }
@@ -506,7 +573,7 @@ mod tests {
         );
         for bad in ["", "s3://", "s3://UPPER", "gs://x", "file://relative"] {
             let err = Location::parse(bad).expect_err(bad);
-            assert!(err.starts_with("LAKE_URL"), "{err}");
+            assert!(err.to_string().starts_with("LAKE_URL"), "{err}");
         }
     }
 
@@ -518,6 +585,7 @@ mod tests {
             aws_access_key_id: Some("AKIASECRETKEYID".into()),
             aws_secret_access_key: Some("very-secret".into()),
             aws_region: "us-east-1".into(),
+            ..LakeArgs::default()
         };
         let shown = args.masked();
         assert!(

@@ -1,4 +1,4 @@
-//! The producer's command line (DESIGN §8). Every value is checked while it is
+//! The producer's command line (docs/DESIGN.md §8). Every value is checked while it is
 //! parsed, so a bad flag or variable is reported by clap with the flag's name
 //! before anything is generated or sent; nothing below this module reads the
 //! environment.
@@ -64,6 +64,13 @@ pub struct Config {
     pub lake: lake::LakeArgs,
     #[command(flatten)]
     pub kafka: lake::config::KafkaArgs,
+}
+
+impl lake::config::FromEnvironment for Config {
+    fn read_environment(&mut self, vars: &[(String, String)]) {
+        self.lake.read_environment(vars);
+        self.kafka.read_environment(vars);
+    }
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

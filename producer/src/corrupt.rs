@@ -1,13 +1,14 @@
 //! The named ways a batch or a record is deliberately broken. Each mode is
 //! chosen so the consumer must reject it: a broken batch can never be read as
-//! a JSON array, and a broken record breaks exactly one rule of DESIGN §3
+//! a JSON array, and a broken record breaks exactly one rule of docs/DESIGN.md §3
 //! while every other field stays valid.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore};
 use serde_json::Value;
 
-use crate::generate::{pick, to_json, Record};
+use crate::draw::pick;
+use crate::record::{to_json, Record};
 use lake::event::ErrorCode;
 
 /// How a whole batch is corrupted.
@@ -148,95 +149,123 @@ pub fn break_batch(rng: &mut SmallRng, fault: BatchFault, records: &[Record]) ->
 
 /// Breaks one rule in `record` (a valid event); `users` is the user count.
 pub fn break_record(rng: &mut SmallRng, fault: RecordFault, record: &mut Record, users: i64) {
-    let text = |record: &Record, key: &str| {
-        record
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
     match fault {
-        RecordFault::MissingField => {
-            record.remove(pick(
-                rng,
-                &["event_id", "user_id", "event_type", "event_ts", "page"],
-            ));
+        RecordFault::MissingField => remove_required_field(rng, record),
+        RecordFault::WrongType => give_wrong_type(rng, record, users),
+        RecordFault::BadTimestamp => break_timestamp(rng, record),
+        RecordFault::UnknownEventType => set_unknown_event_type(rng, record),
+        RecordFault::NonPositiveUserId => set_non_positive_user_id(rng, record, users),
+        RecordFault::PurchaseWithoutAmount => make_purchase_without_amount(record),
+        RecordFault::BadUuid => break_uuid(rng, record),
+        RecordFault::BadCountry => set_bad_country(rng, record),
+        RecordFault::NegativeAmount => make_negative_amount(rng, record),
+    }
+}
+
+/// A string field's value, empty if absent or not a string.
+fn text(record: &Record, key: &str) -> String {
+    record
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn remove_required_field(rng: &mut SmallRng, record: &mut Record) {
+    record.remove(pick(
+        rng,
+        &["event_id", "user_id", "event_type", "event_ts", "page"],
+    ));
+}
+
+/// A right value in the wrong JSON type: a string or fractional user_id, a
+/// numeric event_ts, an array for page.
+fn give_wrong_type(rng: &mut SmallRng, record: &mut Record, users: i64) {
+    match rng.random_range(0..4) {
+        0 => {
+            let id = record.get("user_id").cloned().unwrap_or(Value::from(1));
+            record.set("user_id", Value::from(id.to_string()));
         }
-        RecordFault::WrongType => match rng.random_range(0..4) {
-            0 => {
-                let id = record.get("user_id").cloned().unwrap_or(Value::from(1));
-                record.set("user_id", Value::from(id.to_string()));
-            }
-            1 => record.set(
-                "user_id",
-                Value::from(rng.random_range(1..=users) as f64 + 0.5),
-            ),
-            2 => record.set(
-                "event_ts",
-                Value::from(rng.random_range(1_700_000_000..1_900_000_000i64)),
-            ),
-            _ => {
-                let page = text(record, "page");
-                record.set("page", Value::from(vec![page]));
-            }
-        },
-        RecordFault::BadTimestamp => {
-            // Ours are `YYYY-MM-DDTHH:MM:SS.mmm` then `Z` or `±HH:MM`, all ASCII.
-            let ts = text(record, "event_ts");
-            let (date_time, offset) = ts.split_at(23.min(ts.len()));
-            let (year, rest) = date_time.split_at(5.min(date_time.len()));
-            let time = rest.get(5..).unwrap_or_default();
-            let bad = match rng.random_range(0..3) {
-                0 => date_time.to_string(),
-                1 => format!("{year}02-30{time}{offset}"),
-                _ => format!("{year}13-01{time}{offset}"),
-            };
-            record.set("event_ts", Value::from(bad));
-        }
-        RecordFault::UnknownEventType => {
-            record.set(
-                "event_type",
-                Value::from(pick(
-                    rng,
-                    &["refund", "PageView", "page-view", "signup", ""],
-                )),
-            );
-        }
-        RecordFault::NonPositiveUserId => {
-            record.set("user_id", Value::from(-rng.random_range(0..=users)))
-        }
-        RecordFault::PurchaseWithoutAmount => {
-            record.set("event_type", Value::from("purchase"));
-            record.remove("amount");
-        }
-        RecordFault::BadUuid => {
-            let mut id = text(record, "event_id");
-            match rng.random_range(0..4) {
-                0 => id.retain(|c| c != '-'),
-                1 => {
-                    // A hex digit replaced by a letter that is not one.
-                    let at = pick(rng, &[0, 9, 14, 19, 24, 35]).min(id.len().saturating_sub(1));
-                    id.replace_range(at..at + 1, "g");
-                }
-                2 => {
-                    id.pop();
-                }
-                _ => id = "not-a-uuid".to_string(),
-            }
-            record.set("event_id", Value::from(id));
-        }
-        RecordFault::BadCountry => {
-            record.set(
-                "country",
-                Value::from(pick(rng, &["XX", "ZZ", "UK", "de", "USA", ""])),
-            );
-        }
-        RecordFault::NegativeAmount => {
-            record.set("event_type", Value::from("purchase"));
-            let cents: u32 = rng.random_range(1..=10_000);
-            record.set("amount", Value::from(-f64::from(cents) / 100.0));
+        1 => record.set(
+            "user_id",
+            Value::from(rng.random_range(1..=users) as f64 + 0.5),
+        ),
+        2 => record.set(
+            "event_ts",
+            Value::from(rng.random_range(1_700_000_000..1_900_000_000i64)),
+        ),
+        _ => {
+            let page = text(record, "page");
+            record.set("page", Value::from(vec![page]));
         }
     }
+}
+
+/// No offset, or a date that does not exist (30 February, month 13).
+fn break_timestamp(rng: &mut SmallRng, record: &mut Record) {
+    // Ours are `YYYY-MM-DDTHH:MM:SS.mmm` then `Z` or `±HH:MM`, all ASCII.
+    let ts = text(record, "event_ts");
+    let (date_time, offset) = ts.split_at(23.min(ts.len()));
+    let (year, rest) = date_time.split_at(5.min(date_time.len()));
+    let time = rest.get(5..).unwrap_or_default();
+    let bad = match rng.random_range(0..3) {
+        0 => date_time.to_string(),
+        1 => format!("{year}02-30{time}{offset}"),
+        _ => format!("{year}13-01{time}{offset}"),
+    };
+    record.set("event_ts", Value::from(bad));
+}
+
+fn set_unknown_event_type(rng: &mut SmallRng, record: &mut Record) {
+    record.set(
+        "event_type",
+        Value::from(pick(
+            rng,
+            &["refund", "PageView", "page-view", "signup", ""],
+        )),
+    );
+}
+
+fn set_non_positive_user_id(rng: &mut SmallRng, record: &mut Record, users: i64) {
+    record.set("user_id", Value::from(-rng.random_range(0..=users)))
+}
+
+fn make_purchase_without_amount(record: &mut Record) {
+    record.set("event_type", Value::from("purchase"));
+    record.remove("amount");
+}
+
+/// Close to a UUID but not one (no hyphens, a non-hex digit, one digit
+/// short), or nothing like one.
+fn break_uuid(rng: &mut SmallRng, record: &mut Record) {
+    let mut id = text(record, "event_id");
+    match rng.random_range(0..4) {
+        0 => id.retain(|c| c != '-'),
+        1 => {
+            // A hex digit replaced by a letter that is not one.
+            let at = pick(rng, &[0, 9, 14, 19, 24, 35]).min(id.len().saturating_sub(1));
+            id.replace_range(at..at + 1, "g");
+        }
+        2 => {
+            id.pop();
+        }
+        _ => id = "not-a-uuid".to_string(),
+    }
+    record.set("event_id", Value::from(id));
+}
+
+/// Codes that look like countries but are not ISO 3166-1 alpha-2 ones.
+fn set_bad_country(rng: &mut SmallRng, record: &mut Record) {
+    record.set(
+        "country",
+        Value::from(pick(rng, &["XX", "ZZ", "UK", "de", "USA", ""])),
+    );
+}
+
+fn make_negative_amount(rng: &mut SmallRng, record: &mut Record) {
+    record.set("event_type", Value::from("purchase"));
+    let cents: u32 = rng.random_range(1..=10_000);
+    record.set("amount", Value::from(-f64::from(cents) / 100.0));
 }
 
 #[cfg(test)]

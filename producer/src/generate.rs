@@ -6,13 +6,12 @@
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use rand::rngs::SmallRng;
-use rand::seq::IndexedRandom;
 use rand::{Rng, RngCore, SeedableRng};
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::corrupt::{self, BatchFault, RecordFault};
+use crate::draw::pick;
+use crate::record::{to_json, Record};
 
 /// Home countries of the users: real ISO 3166-1 alpha-2 codes.
 pub const COUNTRIES: [&str; 16] = [
@@ -38,52 +37,6 @@ const MAX_GAP_MS: i64 = 6_000;
 pub struct User {
     pub user_id: i64,
     pub country: &'static str,
-}
-
-/// One record as ordered JSON fields. Kept as fields rather than a typed
-/// struct so that `corrupt` can remove a field or give it the wrong type.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    pub fields: Vec<(&'static str, Value)>,
-}
-
-impl Record {
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
-    }
-
-    /// Replaces the field in place, or appends it.
-    pub fn set(&mut self, key: &'static str, value: Value) {
-        match self.fields.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((key, value)),
-        }
-    }
-
-    pub fn remove(&mut self, key: &str) {
-        self.fields.retain(|(k, _)| *k != key);
-    }
-
-    pub fn to_json(&self) -> Vec<u8> {
-        to_json(self)
-    }
-}
-
-impl Serialize for Record {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
-        for (key, value) in &self.fields {
-            map.serialize_entry(key, value)?;
-        }
-        map.end()
-    }
-}
-
-/// Compact JSON, no whitespace at all.
-pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    // Strings and finite numbers (serde_json::Value cannot hold NaN) into a
-    // Vec: serialization has no way to fail.
-    serde_json::to_vec(value).expect("records of strings and numbers always serialize")
 }
 
 /// What a batch holds, for the summary and the tests.
@@ -185,7 +138,7 @@ impl Generator {
         }
     }
 
-    /// A valid event (DESIGN §3), the next one in time.
+    /// A valid event (docs/DESIGN.md §3), the next one in time.
     pub(crate) fn event(&mut self) -> Record {
         let rng = &mut self.rng;
         let mut id = [0u8; 16];
@@ -245,10 +198,6 @@ fn format_ts(ms: i64, offset_secs: i32) -> String {
     let offset = FixedOffset::east_opt(offset_secs).expect("offsets are within a day");
     utc.with_timezone(&offset)
         .to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-pub(crate) fn pick<T: Copy>(rng: &mut SmallRng, items: &[T]) -> T {
-    *items.choose(rng).expect("choice lists are not empty")
 }
 
 fn weighted(rng: &mut SmallRng, table: &[(&'static str, u32)]) -> &'static str {

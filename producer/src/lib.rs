@@ -1,6 +1,6 @@
 //! The producer: generates events for a fixed list of users, groups them into
 //! batches, deliberately corrupts a share of batches and records, and sends
-//! each batch as one Kafka message or one raw object in the lake (DESIGN §1,
+//! each batch as one Kafka message or one raw object in the lake (docs/DESIGN.md §1,
 //! §3, §8). Everything about the content is a function of the seed and flags;
 //! `--summary` reports the counts the consumer's output must match.
 //!
@@ -9,7 +9,9 @@
 
 pub mod config;
 pub mod corrupt;
+mod draw;
 pub mod generate;
+pub mod record;
 pub mod sink;
 pub mod summary;
 

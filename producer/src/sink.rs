@@ -10,11 +10,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
+use kafka_client::QuietContext;
 use object_store::{Attribute, Attributes, PutOptions};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{ClientConfig, ClientContext};
 use tokio::task::JoinSet;
 use tracing::info;
 
@@ -38,9 +38,9 @@ impl Sink {
         Ok(match config.sink {
             SinkKind::Kafka => Sink::Kafka(KafkaSink::open(&config.kafka).await?),
             SinkKind::Files => {
-                let lake = lake::Lake::open(&config.lake).map_err(|e| anyhow!(e))?;
-                lake.check_writable().map_err(|e| anyhow!(e))?;
-                lake.ensure_bucket(true).await.map_err(|e| anyhow!(e))?;
+                let lake = lake::Lake::open(&config.lake)?;
+                lake.check_writable()?;
+                lake.ensure_bucket(true).await?;
                 let run = format!(
                     "{}-s{}",
                     chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
@@ -77,24 +77,8 @@ impl Sink {
     }
 }
 
-/// The producer's librdkafka context: "all brokers down" repeats on every
-/// reconnect attempt, hundreds of lines while a broker is away, so it is
-/// logged at debug; the transport failure before it names the broker.
-#[derive(Clone)]
-pub struct Quiet;
-
-impl ClientContext for Quiet {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            tracing::debug!(%error, reason, "Kafka client error");
-        } else {
-            tracing::warn!(%error, reason, "Kafka client error");
-        }
-    }
-}
-
 pub struct KafkaSink {
-    producer: FutureProducer<Quiet>,
+    producer: FutureProducer<QuietContext>,
     topic: String,
     servers: String,
     in_flight: FuturesUnordered<BoxFuture<'static, Result<()>>>,
@@ -104,54 +88,37 @@ impl KafkaSink {
     pub async fn open(args: &lake::config::KafkaArgs) -> Result<KafkaSink> {
         let servers = args.kafka_bootstrap_servers.clone();
         let topic = args.kafka_topic.clone();
-        let mut client = ClientConfig::new();
-        client
-            .set("bootstrap.servers", &servers)
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("compression.type", "zstd")
-            .set("linger.ms", "5")
-            // A misspelt KAFKA_TOPIC must be an error, not a new topic with
-            // the broker's default partitions that no consumer reads.
-            .set("allow.auto.create.topics", "false");
-        // Last, so the user's settings win.
-        for (key, value) in args.extra_settings() {
-            client.set(key, value);
-        }
-        let producer: FutureProducer<Quiet> = client
-            .create_with_context(Quiet)
+        let client = kafka_client::client_config(
+            args,
+            &[
+                ("acks", "all"),
+                ("enable.idempotence", "true"),
+                ("compression.type", "zstd"),
+                ("linger.ms", "5"),
+                // A misspelt KAFKA_TOPIC must be an error, not a new topic with
+                // the broker's default partitions that no consumer reads.
+                ("allow.auto.create.topics", "false"),
+            ],
+        );
+        let producer: FutureProducer<QuietContext> = client
+            .create_with_context(QuietContext)
             .context("cannot create the Kafka producer")?;
 
         // fetch_metadata blocks; it tells "broker down" from "no such topic"
         // before the first batch instead of after delivery.timeout.ms.
         let check = producer.clone();
-        let name = topic.clone();
-        let metadata = tokio::task::spawn_blocking(move || {
-            check.client().fetch_metadata(Some(&name), METADATA_TIMEOUT)
+        let check_args = args.clone();
+        let partitions = tokio::task::spawn_blocking(move || {
+            kafka_client::topic_partitions(check.client(), &check_args, METADATA_TIMEOUT)
         })
         .await
-        .context("metadata request task failed")?
-        .map_err(|e| anyhow!("Kafka at {servers} (KAFKA_BOOTSTRAP_SERVERS) is unreachable: {e}"))?;
-        let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-            bail!("Kafka topic {topic} (KAFKA_TOPIC) does not exist at {servers}");
-        };
-        match found.error().map(RDKafkaErrorCode::from) {
-            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
-                bail!("Kafka topic {topic} (KAFKA_TOPIC) does not exist at {servers}")
-            }
-            Some(code) => {
-                bail!("Kafka topic {topic} (KAFKA_TOPIC) at {servers} is not available: {code}")
-            }
-            None if found.partitions().is_empty() => {
-                bail!("Kafka topic {topic} (KAFKA_TOPIC) at {servers} has no partitions")
-            }
-            None => info!(
-                topic,
-                partitions = found.partitions().len(),
-                servers,
-                "connected to Kafka"
-            ),
-        }
+        .context("metadata request task failed")??;
+        info!(
+            topic,
+            partitions = partitions.len(),
+            servers,
+            "connected to Kafka"
+        );
         Ok(KafkaSink {
             producer,
             topic,

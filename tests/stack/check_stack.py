@@ -52,7 +52,7 @@ except ImportError as e:  # pragma: no cover - environment problem
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 BINARIES = ("producer", "consumer", "inspector")
-# What the stack's binaries need to reach MinIO and Redpanda (DESIGN §2).
+# What the stack's binaries need to reach MinIO and Redpanda (docs/DESIGN.md §2).
 REQUIRED_ENV = (
     "LAKE_URL",
     "AWS_ENDPOINT_URL",
@@ -435,20 +435,84 @@ class Report:
         self.skipped.append((name, why))
 
 
+@dataclass
+class Stack:
+    """docker-compose.yml as the checks see it: interpolated, each service's part in the stack, and what earlier checks found out."""
+
+    dotenv: dict[str, str]
+    model: dict  # the whole Compose file, .env interpolated
+    raw_services: dict  # as written: a reference to a variable shows only before interpolation
+    services: dict[str, dict]
+    minio: str | None
+    broker: str | None
+    minio_init: str | None
+    topic_init: str | None
+    app_image: str | None
+    app_services: dict[str, dict]
+    app_binaries: dict[str, str | None]
+    # What the MinIO, Kafka and pipeline checks find: the later checks compare
+    # against what the stack really uses, not against fixed ports and names.
+    api_port: int = 9000
+    internal_port: int | None = None
+    ext_port: int | None = None
+    pipe: dict[str, str] = field(default_factory=dict)  # the first pipeline service's environment; they must agree
+
+    @property
+    def by_binary(self) -> dict[str, str]:
+        return {b: n for n, b in self.app_binaries.items() if b}
+
+    def published(self, n: str | None, container: int) -> int | None:
+        if not n:
+            return None
+        return next((p.host for p in ports(self.services[n]) if p.container == container), None)
+
+    def closure(self, n: str, seen=None) -> set[str]:
+        """Every service `n` waits for, directly or not."""
+        seen = set() if seen is None else seen
+        for dep in depends_on(self.services.get(n, {})):
+            if dep in self.services and dep not in seen:
+                seen.add(dep)
+                self.closure(dep, seen)
+        return seen
+
+
 def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: dict[str, Help] | None = None) -> dict:
     """Every check; returns the interpolated Compose model."""
     r = report
     dotenv = parse_dotenv(files.env)
+    compose = load_compose(files, dotenv, r)
+    if compose is None:
+        return {}
+    st = find_services(*compose, dotenv, r)
+    check_images_pinned(st, r)
+    check_healthchecks(st, r)
+    check_depends_on(st, r)
+    check_restart_and_profiles(st, r)
+    check_ports(st, r)
+    check_volumes(st, root, r)
+    st.api_port = check_minio(st, r)
+    check_root_credentials(st, r)
+    st.internal_port, st.ext_port = check_kafka_listeners(st, r)
+    helps = helps if helps is not None else {}
+    load_helps(bin_dir, helps, r)
+    st.pipe = check_pipeline(st, helps, r)
+    check_topic_init(st, r)
+    check_minio_init(st, files, r)
+    check_dockerfile(files, root, bin_dir, r, st.services, st.app_services, st.app_binaries)
+    check_makefile(st, files, r)
+    return st.model
 
-    # ---- YAML, interpolation, schema ------------------------------------
+
+def load_compose(files: Files, dotenv: dict[str, str], r: Report) -> tuple[dict, dict] | None:
+    """yaml, env-file-vars, schema: the Compose file as written and interpolated; None if there is no services mapping to check."""
     try:
         raw = yaml.safe_load(files.compose)
     except yaml.YAMLError as e:
         r.check("yaml", False, f"docker-compose.yml is not YAML: {e}")
-        return {}
+        return None
     r.check("yaml", isinstance(raw, dict) and isinstance(raw.get("services"), dict), "docker-compose.yml has no services mapping")
     if not isinstance(raw, dict) or not isinstance(raw.get("services"), dict):
-        return {}
+        return None
     used: set[str] = set()
     errors: list[str] = []
     c = interpolate(raw, dotenv, used, errors)
@@ -467,11 +531,13 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
         r.check("schema", False, f"docker-compose.yml {path}: {e.message}")
     if not schema_errors:
         r.check("schema", True, "")
+    return raw, c
 
+
+def find_services(raw: dict, c: dict, dotenv: dict[str, str], r: Report) -> Stack:
+    """services: which service is MinIO, the broker, each init step, and which run the pipeline's binaries."""
     services: dict[str, dict] = {k: (v or {}) for k, v in (c.get("services") or {}).items()}
-    raw_services = raw.get("services") or {}
 
-    # ---- which service is which ------------------------------------------
     def find(pred) -> str | None:
         names = [n for n, s in services.items() if pred(n, s)]
         return names[0] if names else None
@@ -490,9 +556,12 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
         app_binaries[n] = Path(a[0]).name if a else None
     for b in BINARIES:
         r.check("services", b in app_binaries.values(), f"no service runs the {b} binary")
+    return Stack(dotenv, c, raw.get("services") or {}, services, minio, broker, minio_init, topic_init, app_image, app_services, app_binaries)
 
-    # ---- images pinned ----------------------------------------------------
-    for n, s in services.items():
+
+def check_images_pinned(st: Stack, r: Report):
+    """images-pinned: every service's image has a release tag (the Dockerfile's bases are checked with the Dockerfile)."""
+    for n, s in st.services.items():
         img = s.get("image")
         if not img:
             r.check("images-pinned", bool(s.get("build")), f"service {n} has neither image nor build")
@@ -500,20 +569,28 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
         _, tag = image_tag(str(img))
         r.check("images-pinned", tag is not None and tag != "latest", f"service {n}: image {img} is not pinned to a release (no tag, or latest)")
 
-    # ---- depends_on, healthchecks, restart, profiles -------------------
-    def healthy(s: dict) -> bool:
-        hc = s.get("healthcheck") or {}
-        return bool(hc.get("test")) and not hc.get("disable") and hc.get("test") != ["NONE"]
 
-    for n in (minio, broker):
+def healthy(s: dict) -> bool:
+    hc = s.get("healthcheck") or {}
+    return bool(hc.get("test")) and not hc.get("disable") and hc.get("test") != ["NONE"]
+
+
+def check_healthchecks(st: Stack, r: Report):
+    """healthcheck: MinIO and the broker have one, and every healthcheck duration is one Compose reads."""
+    for n in (st.minio, st.broker):
         if n:
-            r.check("healthcheck", healthy(services[n]), f"service {n} has no healthcheck")
-    for n, s in services.items():
+            r.check("healthcheck", healthy(st.services[n]), f"service {n} has no healthcheck")
+    for n, s in st.services.items():
         for key in ("interval", "timeout", "start_period", "start_interval"):
             d = (s.get("healthcheck") or {}).get(key)
             if d is not None:
                 r.check("healthcheck", re.fullmatch(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", str(d)) is not None,
                         f"service {n}: healthcheck {key}: {d!r} is not a Compose duration (e.g. 5s, 1m30s)")
+
+
+def check_depends_on(st: Stack, r: Report):
+    """depends-on, profiles: each service waits, in the right way, for what exists and runs with it, with no cycle, and each binary for what it needs."""
+    services = st.services
     for n, s in services.items():
         for dep, opts in depends_on(s).items():
             if not r.check("depends-on", dep in services, f"service {n} depends on {dep}, which does not exist"):
@@ -527,27 +604,25 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
             prof_n, prof_dep = set(s.get("profiles") or []), set(target.get("profiles") or [])
             r.check("profiles", not prof_dep or prof_dep & prof_n, f"service {n} depends on {dep}, which only runs with profile {sorted(prof_dep)}")
 
-    def closure(n: str, seen=None) -> set[str]:
-        seen = set() if seen is None else seen
-        for dep in depends_on(services.get(n, {})):
-            if dep in services and dep not in seen:
-                seen.add(dep)
-                closure(dep, seen)
-        return seen
-
     for n in services:
-        r.check("depends-on", n not in closure(n), f"service {n} depends on itself through depends_on (a cycle)")
-    by_binary = {b: n for n, b in app_binaries.items() if b}
+        r.check("depends-on", n not in st.closure(n), f"service {n} depends on itself through depends_on (a cycle)")
+    by_binary = st.by_binary
     needs = {
-        "producer": {broker, topic_init},
-        "consumer": {minio, broker, minio_init, topic_init},
-        "inspector": {minio, minio_init},
+        "producer": {st.broker, st.topic_init},
+        "consumer": {st.minio, st.broker, st.minio_init, st.topic_init},
+        "inspector": {st.minio, st.minio_init},
     }
     for b, deps in needs.items():
         n = by_binary.get(b)
         if n:
-            missing = sorted(d for d in deps if d and d not in closure(n))
+            missing = sorted(d for d in deps if d and d not in st.closure(n))
             r.check("depends-on", not missing, f"service {n} ({b}) starts without waiting for {', '.join(missing)}")
+
+
+def check_restart_and_profiles(st: Stack, r: Report):
+    """restart, profiles: one-shots can complete, the consumer comes back, the inspector is on demand and the rest starts with `up`."""
+    services = st.services
+    by_binary = st.by_binary
     one_shots = {dep for s in services.values() for dep, o in depends_on(s).items() if o.get("condition") == "service_completed_successfully"}
     for n in one_shots:
         r.check("restart", services.get(n, {}).get("restart") in (None, "no", "on-failure") or str(services[n].get("restart")).startswith("on-failure"),
@@ -557,13 +632,15 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
         r.check("restart", rp in ("always", "unless-stopped") or rp.startswith("on-failure"), f"service {by_binary['consumer']} (consumer) has no restart policy (restart: {rp})")
     if by_binary.get("inspector"):
         r.check("profiles", bool(services[by_binary["inspector"]].get("profiles")), f"service {by_binary['inspector']} (inspector) is not on demand: give it a profile")
-    for n in (minio, broker, minio_init, topic_init, by_binary.get("producer"), by_binary.get("consumer")):
+    for n in (st.minio, st.broker, st.minio_init, st.topic_init, by_binary.get("producer"), by_binary.get("consumer")):
         if n:
             r.check("profiles", not services[n].get("profiles"), f"service {n} is in a profile, so `docker compose up` would not start it")
 
-    # ---- ports --------------------------------------------------------------
+
+def check_ports(st: Stack, r: Report):
+    """ports: every port spec is understood and no host port is published twice."""
     seen_ports: dict[int, str] = {}
-    for n, s in services.items():
+    for n, s in st.services.items():
         try:
             ps = ports(s)
         except (ValueError, KeyError) as e:
@@ -574,15 +651,12 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
                 r.check("ports", p.host not in seen_ports, f"host port {p.host} is published by {seen_ports.get(p.host)} and {n}")
                 seen_ports[p.host] = n
 
-    def published(n: str | None, container: int) -> int | None:
-        if not n:
-            return None
-        return next((p.host for p in ports(services[n]) if p.container == container), None)
 
-    # ---- volumes ------------------------------------------------------------
-    declared = set((c.get("volumes") or {}).keys())
+def check_volumes(st: Stack, root: Path, r: Report):
+    """volumes: named volumes are declared and used, bind mounts exist, MinIO's data is on a named volume."""
+    declared = set((st.model.get("volumes") or {}).keys())
     used_volumes = set()
-    for n, s in services.items():
+    for n, s in st.services.items():
         for v in s.get("volumes") or []:
             if isinstance(v, dict):
                 src, typ = v.get("source"), v.get("type")
@@ -596,75 +670,91 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
                 r.check("volumes", (root / src).exists(), f"service {n} mounts {src}, which does not exist in the repository")
     for v in sorted(declared - used_volumes):
         r.check("volumes", False, f"volume {v} is declared but no service mounts it")
+    minio = st.minio
     if minio:
-        data_dir = next((a for a in argv(services[minio].get("command"))[1:2]), "/data")
-        mounted = [str(v).split(":")[1] for v in services[minio].get("volumes") or [] if isinstance(v, str) and ":" in v and not str(v).startswith((".", "/"))]
+        data_dir = next((a for a in argv(st.services[minio].get("command"))[1:2]), "/data")
+        mounted = [str(v).split(":")[1] for v in st.services[minio].get("volumes") or [] if isinstance(v, str) and ":" in v and not str(v).startswith((".", "/"))]
         r.check("volumes", data_dir in mounted, f"MinIO's data directory {data_dir} is not on a named volume")
 
-    # ---- MinIO ------------------------------------------------------------
-    api_port = 9000
-    if minio:
-        s = services[minio]
-        cmd = argv(s.get("command"))
-        address = (flag_values(cmd, "--address") or [":9000"])[-1]
-        console = (flag_values(cmd, "--console-address") or [""])[-1]
-        api_port = int(address.rsplit(":", 1)[-1])
-        r.check("minio", bool(console), f"service {minio}: no --console-address, so the console port changes on every start")
-        console_port = int(console.rsplit(":", 1)[-1]) if console else None
-        r.check("minio", published(minio, api_port) == 9000, f"service {minio}: the S3 API (container port {api_port}) is not published on host port 9000")
-        r.check("minio", console_port is not None and published(minio, console_port) == 9001, f"service {minio}: the console (container port {console_port}) is not published on host port 9001")
-        menv = as_mapping(s.get("environment"))
-        r.check("minio", len(menv.get("MINIO_ROOT_USER", "")) >= 3, "MINIO_ROOT_USER must be set, 3 characters or more")
-        r.check("minio", len(menv.get("MINIO_ROOT_PASSWORD", "")) >= 8, "MINIO_ROOT_PASSWORD must be set, 8 characters or more (MinIO refuses to start)")
-        h, p = host_port(dotenv.get("AWS_ENDPOINT_URL", ""))
-        r.check("env-file", h in ("localhost", "127.0.0.1") and p == published(minio, api_port),
-                f".env AWS_ENDPOINT_URL={dotenv.get('AWS_ENDPOINT_URL')} is not MinIO's published API port (localhost:{published(minio, api_port)})")
 
-    # ---- root credentials: MinIO and its init step only -------------------
+def check_minio(st: Stack, r: Report) -> int:
+    """minio, env-file: MinIO's ports are fixed and published, its root user is valid, .env reaches it; returns its API port in the network."""
+    api_port = 9000
+    minio, dotenv, published = st.minio, st.dotenv, st.published
+    if not minio:
+        return api_port
+    s = st.services[minio]
+    cmd = argv(s.get("command"))
+    address = (flag_values(cmd, "--address") or [":9000"])[-1]
+    console = (flag_values(cmd, "--console-address") or [""])[-1]
+    api_port = int(address.rsplit(":", 1)[-1])
+    r.check("minio", bool(console), f"service {minio}: no --console-address, so the console port changes on every start")
+    console_port = int(console.rsplit(":", 1)[-1]) if console else None
+    r.check("minio", published(minio, api_port) == 9000, f"service {minio}: the S3 API (container port {api_port}) is not published on host port 9000")
+    r.check("minio", console_port is not None and published(minio, console_port) == 9001, f"service {minio}: the console (container port {console_port}) is not published on host port 9001")
+    menv = as_mapping(s.get("environment"))
+    r.check("minio", len(menv.get("MINIO_ROOT_USER", "")) >= 3, "MINIO_ROOT_USER must be set, 3 characters or more")
+    r.check("minio", len(menv.get("MINIO_ROOT_PASSWORD", "")) >= 8, "MINIO_ROOT_PASSWORD must be set, 8 characters or more (MinIO refuses to start)")
+    h, p = host_port(dotenv.get("AWS_ENDPOINT_URL", ""))
+    r.check("env-file", h in ("localhost", "127.0.0.1") and p == published(minio, api_port),
+            f".env AWS_ENDPOINT_URL={dotenv.get('AWS_ENDPOINT_URL')} is not MinIO's published API port (localhost:{published(minio, api_port)})")
+    return api_port
+
+
+def check_root_credentials(st: Stack, r: Report):
+    """root-credentials: only MinIO and its init step see MinIO's root user."""
+    dotenv = st.dotenv
     root_vals = {dotenv.get("MINIO_ROOT_USER"), dotenv.get("MINIO_ROOT_PASSWORD")} - {None, ""}
-    for n, s in raw_services.items():
-        if n in (minio, minio_init):
+    for n, s in st.raw_services.items():
+        if n in (st.minio, st.minio_init):
             continue
         text = json.dumps(s)
         r.check("root-credentials", "MINIO_ROOT_" not in text, f"service {n} references MinIO's root credentials")
-        vals = set(as_mapping(services[n].get("environment")).values())
+        vals = set(as_mapping(st.services[n].get("environment")).values())
         r.check("root-credentials", not (vals & root_vals), f"service {n} is given MinIO's root credentials")
 
-    # ---- Kafka listeners --------------------------------------------------
+
+def listeners(cmd: list[str], flag: str) -> dict[str, tuple[str, int]]:
+    """A broker's `--flag name://host:port,…` values, by listener name."""
+    out = {}
+    for v in flag_values(cmd, flag):
+        for item in v.split(","):
+            m = re.match(r"^(?:(\w+)://)?([^:]+):(\d+)$", item.strip())
+            if m:
+                out[m.group(1) or "default"] = (m.group(2), int(m.group(3)))
+    return out
+
+
+def check_kafka_listeners(st: Stack, r: Report) -> tuple[int | None, int | None]:
+    """kafka-listeners: one listener for the containers, one published for the host, and .env on the host one; returns their ports."""
     internal_port = None
     ext_port = None
-    if broker:
-        cmd = argv(services[broker].get("command"))
+    broker, dotenv, published = st.broker, st.dotenv, st.published
+    if not broker:
+        return internal_port, ext_port
+    cmd = argv(st.services[broker].get("command"))
+    bind = listeners(cmd, "--kafka-addr")
+    adv = listeners(cmd, "--advertise-kafka-addr")
+    r.check("kafka-listeners", len(bind) >= 2 and set(bind) == set(adv), f"service {broker}: want two named listeners in --kafka-addr and --advertise-kafka-addr, found {sorted(bind)} and {sorted(adv)}")
+    for name, (host, port) in adv.items():
+        if host == broker:
+            internal_port = bind.get(name, ("", None))[1]
+            r.check("kafka-listeners", internal_port == port, f"listener {name}: advertised {host}:{port} but listens on port {internal_port}")
+        elif host in ("localhost", "127.0.0.1"):
+            ext_port = port
+            container = bind.get(name, ("", None))[1]
+            r.check("kafka-listeners", published(broker, container) == port,
+                    f"listener {name} advertises {host}:{port}, but host port {port} is not mapped to its container port {container}")
+    r.check("kafka-listeners", internal_port is not None, f"service {broker}: no listener advertises {broker}:<port> for the containers")
+    r.check("kafka-listeners", ext_port is not None, f"service {broker}: no listener advertises localhost:<port> for the host")
+    h, p = host_port(dotenv.get("KAFKA_BOOTSTRAP_SERVERS", ""))
+    r.check("kafka-listeners", h in ("localhost", "127.0.0.1") and p == ext_port and ext_port is not None,
+            f".env KAFKA_BOOTSTRAP_SERVERS={dotenv.get('KAFKA_BOOTSTRAP_SERVERS')} is not the host listener localhost:{ext_port}")
+    return internal_port, ext_port
 
-        def listeners(flag: str) -> dict[str, tuple[str, int]]:
-            out = {}
-            for v in flag_values(cmd, flag):
-                for item in v.split(","):
-                    m = re.match(r"^(?:(\w+)://)?([^:]+):(\d+)$", item.strip())
-                    if m:
-                        out[m.group(1) or "default"] = (m.group(2), int(m.group(3)))
-            return out
 
-        bind = listeners("--kafka-addr")
-        adv = listeners("--advertise-kafka-addr")
-        r.check("kafka-listeners", len(bind) >= 2 and set(bind) == set(adv), f"service {broker}: want two named listeners in --kafka-addr and --advertise-kafka-addr, found {sorted(bind)} and {sorted(adv)}")
-        for name, (host, port) in adv.items():
-            if host == broker:
-                internal_port = bind.get(name, ("", None))[1]
-                r.check("kafka-listeners", internal_port == port, f"listener {name}: advertised {host}:{port} but listens on port {internal_port}")
-            elif host in ("localhost", "127.0.0.1"):
-                ext_port = port
-                container = bind.get(name, ("", None))[1]
-                r.check("kafka-listeners", published(broker, container) == port,
-                        f"listener {name} advertises {host}:{port}, but host port {port} is not mapped to its container port {container}")
-        r.check("kafka-listeners", internal_port is not None, f"service {broker}: no listener advertises {broker}:<port> for the containers")
-        r.check("kafka-listeners", ext_port is not None, f"service {broker}: no listener advertises localhost:<port> for the host")
-        h, p = host_port(dotenv.get("KAFKA_BOOTSTRAP_SERVERS", ""))
-        r.check("kafka-listeners", h in ("localhost", "127.0.0.1") and p == ext_port and ext_port is not None,
-                f".env KAFKA_BOOTSTRAP_SERVERS={dotenv.get('KAFKA_BOOTSTRAP_SERVERS')} is not the host listener localhost:{ext_port}")
-
-    # ---- the pipeline's environment and commands --------------------------
-    helps = helps if helps is not None else {}
+def load_helps(bin_dir: Path, helps: dict[str, Help], r: Report):
+    """binaries: each binary is built and answers --help; fills `helps`, which --self-test reuses for every broken copy."""
     for b in BINARIES:
         if b in helps:
             continue
@@ -675,156 +765,187 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
             helps[b] = load_help(bin_dir, b)
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
             r.check("binaries", False, str(e))
+
+
+def check_pipeline(st: Stack, helps: dict[str, Help], r: Report) -> dict[str, str]:
+    """commands, env-required: each pipeline service runs a binary of the workspace, and all of them share keys, topic and lake; returns that environment."""
     pipeline_env: dict[str, dict[str, str]] = {}
-    for n, s in app_services.items():
-        b = app_binaries.get(n)
+    for n, s in st.app_services.items():
+        b = st.app_binaries.get(n)
         a = argv(s.get("entrypoint")) + argv(s.get("command"))
         if not r.check("commands", b in BINARIES, f"service {n} runs {a[:1]}, not one of {', '.join(BINARIES)}"):
             continue
         env = as_mapping(s.get("environment"))
         pipeline_env[n] = env
-        for k in REQUIRED_ENV:
-            r.check("env-required", bool(env.get(k)), f"service {n} ({b}) does not set {k}")
-        if minio:
-            r.check("env-required", env.get("AWS_ENDPOINT_URL") == f"http://{minio}:{api_port}",
-                    f"service {n}: AWS_ENDPOINT_URL={env.get('AWS_ENDPOINT_URL')}, want http://{minio}:{api_port} (MinIO inside the network)")
-        if broker and internal_port:
-            r.check("env-required", env.get("KAFKA_BOOTSTRAP_SERVERS") == f"{broker}:{internal_port}",
-                    f"service {n}: KAFKA_BOOTSTRAP_SERVERS={env.get('KAFKA_BOOTSTRAP_SERVERS')}, want {broker}:{internal_port} (the internal listener)")
-        r.check("env-required", bucket_of(env.get("LAKE_URL", "")) is not None, f"service {n}: LAKE_URL={env.get('LAKE_URL')} is not an s3:// lake")
-        r.check("env-file", bucket_of(env.get("LAKE_URL", "")) == bucket_of(dotenv.get("LAKE_URL", "")),
-                f"service {n}: LAKE_URL={env.get('LAKE_URL')} and .env LAKE_URL={dotenv.get('LAKE_URL')} name different buckets")
+        check_pipeline_env(st, n, b, env, r)
         h = helps.get(b)
         if h is None:
             continue
-        args = a[1:]
-        flags = dict(h.flags)
-        if b == "inspector":
-            sub = args[0] if args else None
-            if not r.check("commands", sub in h.subcommands, f"service {n}: inspector subcommand {sub!r} is not one of {sorted(h.subcommands)}"):
-                continue
-            flags = dict(h.subcommands[sub].flags)
-            args = args[1:]
-        i = 0
-        while i < len(args):
-            tok = args[i]
-            if tok.startswith("--"):
-                name, eq, val = tok.partition("=")
-                f = flags.get(name)
-                if r.check("flags", f is not None, f"service {n}: {b} has no flag {name} (see {b} --help)") and f.takes_value:
-                    if not eq:
-                        i += 1
-                        val = args[i] if i < len(args) else None
-                    r.check("flags", val is not None, f"service {n}: {name} needs a value")
-                    if f.values is not None and val is not None:
-                        r.check("flag-values", val in f.values, f"service {n}: {name} {val}: {b} accepts {', '.join(f.values)}")
-            i += 1
-        envs = h.envs()
-        for k, v in env.items():
-            known = k in envs or EXTRA_ENV.match(k)
-            r.check("env-read", bool(known), f"service {n} sets {k}, which {b} does not read (not in its --help, not a known variable)")
-            f = envs.get(k)
-            if f and f.values is not None:
-                r.check("env-values", v in f.values, f"service {n}: {k}={v}: {b} accepts {', '.join(f.values)}")
-        if b == "consumer":
-            r.check("env-required", env.get("CREATE_BUCKET") == "false",
-                    f"service {n}: the pipeline's user may not create buckets, so the consumer needs CREATE_BUCKET=false (minio-init creates it)")
-        if b in ("producer", "consumer"):
-            mode = flag_values(args, "--sink" if b == "producer" else "--source")
-            r.check("commands", mode == ["kafka"], f"service {n}: {b} should use Kafka (--{'sink' if b == 'producer' else 'source'} kafka), has {mode}")
+        check_command(n, b, a[1:], env, h, r)
 
     keys = {n: (e.get("AWS_ACCESS_KEY_ID"), e.get("AWS_SECRET_ACCESS_KEY"), e.get("KAFKA_TOPIC"), e.get("LAKE_URL")) for n, e in pipeline_env.items()}
     r.check("env-required", len(set(keys.values())) <= 1, f"producer, consumer and inspector disagree on keys, topic or lake: {sorted(keys)}")
-    pipe = next(iter(pipeline_env.values()), {})
+    return next(iter(pipeline_env.values()), {})
 
-    # ---- topic init ---------------------------------------------------------
-    if topic_init:
-        text = " ".join(argv(services[topic_init].get("entrypoint")) + argv(services[topic_init].get("command")))
-        m = re.search(r"rpk topic create (\S+)(.*?)(?:$|\|\||&&|;)", text)
-        create = m.group(2) if m else ""
-        topic = m.group(1) if m else None
-        r.check("topic-init", topic == pipe.get("KAFKA_TOPIC"), f"service {topic_init} creates topic {topic}, the pipeline uses {pipe.get('KAFKA_TOPIC')}")
-        r.check("topic-init", re.search(r"(--partitions|-p)[ =]3\b", create) is not None, f"service {topic_init} does not create the topic with 3 partitions: {create.strip()}")
-        brokers = re.findall(r"-X brokers=(\S+)", text)
-        r.check("topic-init", bool(brokers) and all(x == f"{broker}:{internal_port}" for x in brokers),
-                f"service {topic_init} talks to {brokers}, want -X brokers={broker}:{internal_port}")
-        r.check("topic-init", dotenv.get("KAFKA_TOPIC") == topic, f".env KAFKA_TOPIC={dotenv.get('KAFKA_TOPIC')}, the stack's topic is {topic}")
 
-    # ---- MinIO init step and its policy -------------------------------------
-    if minio_init:
-        s = services[minio_init]
-        ienv = as_mapping(s.get("environment"))
-        a = argv(s.get("entrypoint")) + argv(s.get("command"))
-        script_in_container = next((x for x in a if x.endswith(".sh")), None)
-        mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in s.get("volumes") or [] if isinstance(v, str) and str(v).count(":") >= 1}
-        host_src = mounts.get(script_in_container or "")
-        rel = os.path.normpath(host_src) if host_src else None
-        ok = r.check("minio-init-script", rel is not None and rel in files.scripts,
-                     f"service {minio_init} runs {script_in_container}, which is not a mounted script of docker/ (mounts: {mounts})")
-        script = files.scripts.get(rel or "", "")
-        if ok:
-            if shutil.which("sh"):
-                with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
-                    f.write(script)
-                    f.flush()
-                    syn = subprocess.run(["sh", "-n", f.name], capture_output=True, text=True)
-                r.check("minio-init-script", syn.returncode == 0, f"{rel}: sh -n: {syn.stderr.strip()}")
-            body = re.sub(r"<<-?\s*'?(\w+)'?\n.*?\n\1\n", "\n", script, flags=re.S)
-            body = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("#"))
-            assigned = set(re.findall(r"(?:^|[\s;!(])([A-Za-z_][A-Za-z0-9_]*)=", body))
-            for var in sorted(set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", body)) - assigned):
-                r.check("minio-init-script", var in ienv and ienv[var] != "", f"{rel} reads ${var}, which service {minio_init} does not set")
-            r.check("minio-init-script", ienv.get("MINIO_URL", f"http://{minio}:{api_port}") == f"http://{minio}:{api_port}",
-                    f"service {minio_init}: MINIO_URL={ienv.get('MINIO_URL')}, want http://{minio}:{api_port}")
-            bucket = ienv.get("BUCKET")
-            r.check("minio-init-script", bucket is not None and bucket == bucket_of(pipe.get("LAKE_URL", "")),
-                    f"service {minio_init} creates bucket {bucket}, the pipeline's LAKE_URL is {pipe.get('LAKE_URL')}")
-            r.check("minio-init-script", ienv.get("PIPELINE_ACCESS_KEY_ID") == pipe.get("AWS_ACCESS_KEY_ID") and ienv.get("PIPELINE_SECRET_ACCESS_KEY") == pipe.get("AWS_SECRET_ACCESS_KEY"),
-                    f"service {minio_init} creates a user whose keys are not the pipeline's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
-            r.check("minio-init-script", pipe.get("AWS_ACCESS_KEY_ID") not in (None, "", dotenv.get("MINIO_ROOT_USER")), "the pipeline's AWS_ACCESS_KEY_ID must differ from MINIO_ROOT_USER")
-            r.check("minio-init-script", len(pipe.get("AWS_SECRET_ACCESS_KEY") or "") >= 8, "AWS_SECRET_ACCESS_KEY must be 8 characters or more (MinIO refuses shorter secrets)")
-            r.check("env-file", dotenv.get("AWS_ACCESS_KEY_ID") == pipe.get("AWS_ACCESS_KEY_ID"), ".env AWS_ACCESS_KEY_ID (host binaries) is not the stack's pipeline user")
-            created = re.findall(r"mc admin policy create \S+ (\S+) (\S+)", script)
-            attached = re.findall(r"mc admin policy attach \S+ (\S+) --user \"?\$\{?(\w+)", script)
-            r.check("policy", len(created) == 1, f"{rel}: want one `mc admin policy create`, found {len(created)}")
-            r.check("policy", bool(attached) and created and attached[0] == (created[0][0], "PIPELINE_ACCESS_KEY_ID"),
-                    f"{rel}: the policy created ({created}) is not the one attached to $PIPELINE_ACCESS_KEY_ID ({attached})")
-            heredocs = dict((m.group(1), m.group(2)) for m in re.finditer(r"<<-?\s*'?(\w+)'?\n(.*?)\n\1\n", script, re.S))
-            policy_file = created[0][1] if created else None
-            writes = re.findall(r"cat > (\S+) <<-?\s*'?(\w+)'?", script)
-            doc_name = next((d for f_, d in writes if f_ == policy_file), None)
-            text = heredocs.get(doc_name or "", "")
-            text = re.sub(r"\$\{?BUCKET\}?", bucket or "", text)
-            try:
-                policy = json.loads(text)
-                parsed = True
-            except json.JSONDecodeError as e:
-                parsed = False
-                r.check("policy", False, f"{rel}: the policy written to {policy_file} is not JSON: {e}")
-            if parsed:
-                r.check("policy", True, "")
-                stmts = policy.get("Statement", [])
-                stmts = [stmts] if isinstance(stmts, dict) else stmts
-                allowed: dict[str, set[str]] = {}
-                for st in stmts:
-                    acts = st.get("Action", [])
-                    acts = [acts] if isinstance(acts, str) else acts
-                    res = st.get("Resource", [])
-                    res = [res] if isinstance(res, str) else res
-                    r.check("policy", st.get("Effect") == "Allow" and "NotAction" not in st and "NotResource" not in st, f"{rel}: unexpected statement {st}")
-                    for act in acts:
-                        r.check("policy", not FORBIDDEN_ACTIONS.match(act), f"{rel}: the pipeline's policy allows {act}: more than read/write on the bucket")
-                        for x in res:
-                            r.check("policy", x in (f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"), f"{rel}: the policy grants {act} on {x}, beyond bucket {bucket}")
-                            allowed.setdefault(act, set()).add(x)
-                for act, res in (("s3:ListBucket", f"arn:aws:s3:::{bucket}"), ("s3:GetObject", f"arn:aws:s3:::{bucket}/*"),
-                                 ("s3:PutObject", f"arn:aws:s3:::{bucket}/*"), ("s3:DeleteObject", f"arn:aws:s3:::{bucket}/*")):
-                    r.check("policy", res in allowed.get(act, set()), f"{rel}: the pipeline needs {act} on {res}")
+def check_pipeline_env(st: Stack, n: str, b: str, env: dict[str, str], r: Report):
+    """env-required, env-file: service `n` reaches MinIO and the broker inside the network, in the bucket .env names."""
+    minio, broker, dotenv = st.minio, st.broker, st.dotenv
+    for k in REQUIRED_ENV:
+        r.check("env-required", bool(env.get(k)), f"service {n} ({b}) does not set {k}")
+    if minio:
+        r.check("env-required", env.get("AWS_ENDPOINT_URL") == f"http://{minio}:{st.api_port}",
+                f"service {n}: AWS_ENDPOINT_URL={env.get('AWS_ENDPOINT_URL')}, want http://{minio}:{st.api_port} (MinIO inside the network)")
+    if broker and st.internal_port:
+        r.check("env-required", env.get("KAFKA_BOOTSTRAP_SERVERS") == f"{broker}:{st.internal_port}",
+                f"service {n}: KAFKA_BOOTSTRAP_SERVERS={env.get('KAFKA_BOOTSTRAP_SERVERS')}, want {broker}:{st.internal_port} (the internal listener)")
+    r.check("env-required", bucket_of(env.get("LAKE_URL", "")) is not None, f"service {n}: LAKE_URL={env.get('LAKE_URL')} is not an s3:// lake")
+    r.check("env-file", bucket_of(env.get("LAKE_URL", "")) == bucket_of(dotenv.get("LAKE_URL", "")),
+            f"service {n}: LAKE_URL={env.get('LAKE_URL')} and .env LAKE_URL={dotenv.get('LAKE_URL')} name different buckets")
 
-    # ---- Dockerfile ---------------------------------------------------------
-    check_dockerfile(files, root, bin_dir, r, services, app_services, app_binaries)
 
-    # ---- Makefile -----------------------------------------------------------
+def check_command(n: str, b: str, args: list[str], env: dict[str, str], h: Help, r: Report):
+    """commands, flags, flag-values, env-read, env-values, env-required: service `n`'s arguments and environment against `b --help`."""
+    flags = dict(h.flags)
+    if b == "inspector":
+        sub = args[0] if args else None
+        if not r.check("commands", sub in h.subcommands, f"service {n}: inspector subcommand {sub!r} is not one of {sorted(h.subcommands)}"):
+            return
+        flags = dict(h.subcommands[sub].flags)
+        args = args[1:]
+    check_flags(n, b, args, flags, r)
+    envs = h.envs()
+    for k, v in env.items():
+        known = k in envs or EXTRA_ENV.match(k)
+        r.check("env-read", bool(known), f"service {n} sets {k}, which {b} does not read (not in its --help, not a known variable)")
+        f = envs.get(k)
+        if f and f.values is not None:
+            r.check("env-values", v in f.values, f"service {n}: {k}={v}: {b} accepts {', '.join(f.values)}")
+    if b == "consumer":
+        r.check("env-required", env.get("CREATE_BUCKET") == "false",
+                f"service {n}: the pipeline's user may not create buckets, so the consumer needs CREATE_BUCKET=false (minio-init creates it)")
+    if b in ("producer", "consumer"):
+        mode = flag_values(args, "--sink" if b == "producer" else "--source")
+        r.check("commands", mode == ["kafka"], f"service {n}: {b} should use Kafka (--{'sink' if b == 'producer' else 'source'} kafka), has {mode}")
+
+
+def check_flags(n: str, b: str, args: list[str], flags: dict[str, Flag], r: Report):
+    """flags, flag-values: every `--flag` of service `n` is one `b` has, with a value it accepts."""
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if tok.startswith("--"):
+            name, eq, val = tok.partition("=")
+            f = flags.get(name)
+            if r.check("flags", f is not None, f"service {n}: {b} has no flag {name} (see {b} --help)") and f.takes_value:
+                if not eq:
+                    i += 1
+                    val = args[i] if i < len(args) else None
+                r.check("flags", val is not None, f"service {n}: {name} needs a value")
+                if f.values is not None and val is not None:
+                    r.check("flag-values", val in f.values, f"service {n}: {name} {val}: {b} accepts {', '.join(f.values)}")
+        i += 1
+
+
+def check_topic_init(st: Stack, r: Report):
+    """topic-init: the init step creates the pipeline's topic, with 3 partitions, on the internal listener."""
+    topic_init, pipe, dotenv = st.topic_init, st.pipe, st.dotenv
+    if not topic_init:
+        return
+    text = " ".join(argv(st.services[topic_init].get("entrypoint")) + argv(st.services[topic_init].get("command")))
+    m = re.search(r"rpk topic create (\S+)(.*?)(?:$|\|\||&&|;)", text)
+    create = m.group(2) if m else ""
+    topic = m.group(1) if m else None
+    r.check("topic-init", topic == pipe.get("KAFKA_TOPIC"), f"service {topic_init} creates topic {topic}, the pipeline uses {pipe.get('KAFKA_TOPIC')}")
+    r.check("topic-init", re.search(r"(--partitions|-p)[ =]3\b", create) is not None, f"service {topic_init} does not create the topic with 3 partitions: {create.strip()}")
+    brokers = re.findall(r"-X brokers=(\S+)", text)
+    r.check("topic-init", bool(brokers) and all(x == f"{st.broker}:{st.internal_port}" for x in brokers),
+            f"service {topic_init} talks to {brokers}, want -X brokers={st.broker}:{st.internal_port}")
+    r.check("topic-init", dotenv.get("KAFKA_TOPIC") == topic, f".env KAFKA_TOPIC={dotenv.get('KAFKA_TOPIC')}, the stack's topic is {topic}")
+
+
+def check_minio_init(st: Stack, files: Files, r: Report):
+    """minio-init-script, env-file: the init step runs a valid script of docker/, sets what it reads, and creates the pipeline's bucket and user."""
+    minio, minio_init, api_port, pipe, dotenv = st.minio, st.minio_init, st.api_port, st.pipe, st.dotenv
+    if not minio_init:
+        return
+    s = st.services[minio_init]
+    ienv = as_mapping(s.get("environment"))
+    a = argv(s.get("entrypoint")) + argv(s.get("command"))
+    script_in_container = next((x for x in a if x.endswith(".sh")), None)
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in s.get("volumes") or [] if isinstance(v, str) and str(v).count(":") >= 1}
+    host_src = mounts.get(script_in_container or "")
+    rel = os.path.normpath(host_src) if host_src else None
+    ok = r.check("minio-init-script", rel is not None and rel in files.scripts,
+                 f"service {minio_init} runs {script_in_container}, which is not a mounted script of docker/ (mounts: {mounts})")
+    script = files.scripts.get(rel or "", "")
+    if not ok:
+        return
+    if shutil.which("sh"):
+        with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
+            f.write(script)
+            f.flush()
+            syn = subprocess.run(["sh", "-n", f.name], capture_output=True, text=True)
+        r.check("minio-init-script", syn.returncode == 0, f"{rel}: sh -n: {syn.stderr.strip()}")
+    body = re.sub(r"<<-?\s*'?(\w+)'?\n.*?\n\1\n", "\n", script, flags=re.S)
+    body = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("#"))
+    assigned = set(re.findall(r"(?:^|[\s;!(])([A-Za-z_][A-Za-z0-9_]*)=", body))
+    for var in sorted(set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", body)) - assigned):
+        r.check("minio-init-script", var in ienv and ienv[var] != "", f"{rel} reads ${var}, which service {minio_init} does not set")
+    r.check("minio-init-script", ienv.get("MINIO_URL", f"http://{minio}:{api_port}") == f"http://{minio}:{api_port}",
+            f"service {minio_init}: MINIO_URL={ienv.get('MINIO_URL')}, want http://{minio}:{api_port}")
+    bucket = ienv.get("BUCKET")
+    r.check("minio-init-script", bucket is not None and bucket == bucket_of(pipe.get("LAKE_URL", "")),
+            f"service {minio_init} creates bucket {bucket}, the pipeline's LAKE_URL is {pipe.get('LAKE_URL')}")
+    r.check("minio-init-script", ienv.get("PIPELINE_ACCESS_KEY_ID") == pipe.get("AWS_ACCESS_KEY_ID") and ienv.get("PIPELINE_SECRET_ACCESS_KEY") == pipe.get("AWS_SECRET_ACCESS_KEY"),
+            f"service {minio_init} creates a user whose keys are not the pipeline's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+    r.check("minio-init-script", pipe.get("AWS_ACCESS_KEY_ID") not in (None, "", dotenv.get("MINIO_ROOT_USER")), "the pipeline's AWS_ACCESS_KEY_ID must differ from MINIO_ROOT_USER")
+    r.check("minio-init-script", len(pipe.get("AWS_SECRET_ACCESS_KEY") or "") >= 8, "AWS_SECRET_ACCESS_KEY must be 8 characters or more (MinIO refuses shorter secrets)")
+    r.check("env-file", dotenv.get("AWS_ACCESS_KEY_ID") == pipe.get("AWS_ACCESS_KEY_ID"), ".env AWS_ACCESS_KEY_ID (host binaries) is not the stack's pipeline user")
+    check_policy(script, rel, bucket, r)
+
+
+def check_policy(script: str, rel: str, bucket: str | None, r: Report):
+    """policy: the init script attaches one policy to the pipeline's user, and it allows read and write on the bucket and nothing more."""
+    created = re.findall(r"mc admin policy create \S+ (\S+) (\S+)", script)
+    attached = re.findall(r"mc admin policy attach \S+ (\S+) --user \"?\$\{?(\w+)", script)
+    r.check("policy", len(created) == 1, f"{rel}: want one `mc admin policy create`, found {len(created)}")
+    r.check("policy", bool(attached) and created and attached[0] == (created[0][0], "PIPELINE_ACCESS_KEY_ID"),
+            f"{rel}: the policy created ({created}) is not the one attached to $PIPELINE_ACCESS_KEY_ID ({attached})")
+    heredocs = dict((m.group(1), m.group(2)) for m in re.finditer(r"<<-?\s*'?(\w+)'?\n(.*?)\n\1\n", script, re.S))
+    policy_file = created[0][1] if created else None
+    writes = re.findall(r"cat > (\S+) <<-?\s*'?(\w+)'?", script)
+    doc_name = next((d for f_, d in writes if f_ == policy_file), None)
+    text = heredocs.get(doc_name or "", "")
+    text = re.sub(r"\$\{?BUCKET\}?", bucket or "", text)
+    try:
+        policy = json.loads(text)
+    except json.JSONDecodeError as e:
+        r.check("policy", False, f"{rel}: the policy written to {policy_file} is not JSON: {e}")
+        return
+    r.check("policy", True, "")
+    stmts = policy.get("Statement", [])
+    stmts = [stmts] if isinstance(stmts, dict) else stmts
+    allowed: dict[str, set[str]] = {}
+    for st in stmts:
+        acts = st.get("Action", [])
+        acts = [acts] if isinstance(acts, str) else acts
+        res = st.get("Resource", [])
+        res = [res] if isinstance(res, str) else res
+        r.check("policy", st.get("Effect") == "Allow" and "NotAction" not in st and "NotResource" not in st, f"{rel}: unexpected statement {st}")
+        for act in acts:
+            r.check("policy", not FORBIDDEN_ACTIONS.match(act), f"{rel}: the pipeline's policy allows {act}: more than read/write on the bucket")
+            for x in res:
+                r.check("policy", x in (f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"), f"{rel}: the policy grants {act} on {x}, beyond bucket {bucket}")
+                allowed.setdefault(act, set()).add(x)
+    for act, res in (("s3:ListBucket", f"arn:aws:s3:::{bucket}"), ("s3:GetObject", f"arn:aws:s3:::{bucket}/*"),
+                     ("s3:PutObject", f"arn:aws:s3:::{bucket}/*"), ("s3:DeleteObject", f"arn:aws:s3:::{bucket}/*")):
+        r.check("policy", res in allowed.get(act, set()), f"{rel}: the pipeline needs {act} on {res}")
+
+
+def check_makefile(st: Stack, files: Files, r: Report):
+    """makefile: the services, image and URLs the Makefile names are the Compose file's."""
+    services, minio, broker = st.services, st.minio, st.broker
     mk = dict(re.findall(r"^([A-Z][A-Z0-9_]*)\s*[:?]?=[ \t]*(.*)$", files.makefile, re.M))
     compose_cmds = re.findall(r"\$\(COMPOSE\)((?:[^\n;\\]|\\\n)*)", files.makefile)
     for cmd in compose_cmds:
@@ -838,13 +959,12 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
                     r.check("makefile", name in services, f"Makefile: `$(COMPOSE){cmd.strip()}` names service {name}, which docker-compose.yml does not have")
     for name in (mk.get("LOGS") or "").split():
         r.check("makefile", name in services, f"Makefile: LOGS names service {name}, which docker-compose.yml does not have")
-    r.check("makefile", mk.get("IMAGE") == app_image, f"Makefile IMAGE={mk.get('IMAGE')}, docker-compose.yml builds {app_image}")
+    r.check("makefile", mk.get("IMAGE") == st.app_image, f"Makefile IMAGE={mk.get('IMAGE')}, docker-compose.yml builds {st.app_image}")
     if minio:
-        r.check("makefile", mk.get("CONSOLE_URL") == "http://localhost:9001" and mk.get("S3_URL") == f"http://localhost:{published(minio, api_port)}",
+        r.check("makefile", mk.get("CONSOLE_URL") == "http://localhost:9001" and mk.get("S3_URL") == f"http://localhost:{st.published(minio, st.api_port)}",
                 f"Makefile CONSOLE_URL / S3_URL ({mk.get('CONSOLE_URL')}, {mk.get('S3_URL')}) are not MinIO's published ports")
     if broker:
-        r.check("makefile", mk.get("KAFKA_HOST") == f"localhost:{ext_port}", f"Makefile KAFKA_HOST={mk.get('KAFKA_HOST')}, the host listener is localhost:{ext_port}")
-    return c
+        r.check("makefile", mk.get("KAFKA_HOST") == f"localhost:{st.ext_port}", f"Makefile KAFKA_HOST={mk.get('KAFKA_HOST')}, the host listener is localhost:{st.ext_port}")
 
 
 _LIBS: dict[Path, list[tuple[str, str]]] = {}

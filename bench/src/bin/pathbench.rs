@@ -1,4 +1,5 @@
-//! `pathbench`: the consumer's whole path (issue 6, steps 2 to 4), with the
+//! `pathbench`: the consumer's whole path (the "Whole path" and "Freshness"
+//! measurements of the README's Benchmarks section, `make bench`), with the
 //! real `producer` and `consumer` binaries and librdkafka's mock cluster
 //! running inside this process. Prints one JSON line per run.
 //!

@@ -1,20 +1,22 @@
 //! The file-drop source: raw batch objects under `raw/events/`, processed in
-//! key order as one logical partition. The checkpoint's `after_key` is the
+//! key order as one logical partition. The checkpoint's position is the
 //! last committed key; objects must be added with keys that sort after it
 //! (the producer's run ids start with their UTC start time).
 
 use futures::{StreamExt, TryStreamExt};
 use lake::event::{oversized_batch, OVERSIZED_PREFIX_BYTES};
 use lake::layout::{self, SourceId};
-use lake::Lake;
+use lake::position::Range;
+use lake::{Lake, StoreError};
 use object_store::{Attribute, ObjectStoreExt};
 use tracing::{debug, info};
 
-use crate::batch::should_flush;
-use crate::commit::{load_checkpoint, retry, Outcome};
+use crate::commit::{load_checkpoint, Outcome};
+use crate::context::Context;
 use crate::decode::{dead_batch, decode_batch, Lineage};
+use crate::flush::should_flush;
+use crate::retry::{retry, Attempts};
 use crate::write::MicroBatch;
-use crate::Context;
 
 /// Objects fetched ahead of decoding, to hide S3 latency.
 const PREFETCH: usize = 8;
@@ -25,13 +27,14 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     let mut state = load_checkpoint(lake, &source).await?;
     if let Some(intent) = state.checkpoint.intent.clone() {
         info!(source = %source, seq = intent.seq, "replaying the open intent of an interrupted micro-batch");
-        let keys: Vec<String> = retry("listing raw objects", || {
-            list_after(lake, state.checkpoint.after_key.as_deref())
-        })
-        .await
-        .into_iter()
-        .take_while(|k| Some(k.as_str()) <= intent.last_key.as_deref())
-        .collect();
+        let Range::Files { last_key, .. } = &intent.range else {
+            anyhow::bail!("checkpoint {} of {source} has an intent over {}", source.checkpoint_key(), intent.range);
+        };
+        let keys: Vec<String> = list_after(lake, state.checkpoint.after_key())
+            .await?
+            .into_iter()
+            .take_while(|k| k <= last_key)
+            .collect();
         let mut batch = MicroBatch::new(source.clone());
         decode_objects(ctx, &keys, &mut batch).await?;
         if ctx.committer.finish(&mut state, batch).await? == Outcome::Lost {
@@ -40,14 +43,11 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     }
     let mut batch = MicroBatch::new(source.clone());
     loop {
-        let keys = retry("listing raw objects", || {
-            list_after(lake, state.checkpoint.after_key.as_deref())
-        })
-        .await;
+        let keys = list_after(lake, state.checkpoint.after_key()).await?;
         let mut objects =
             futures::stream::iter(keys.iter().map(|key| fetch(ctx, key))).buffered(PREFETCH);
         while let Some(object) = objects.next().await {
-            add_object(ctx, &mut batch, object);
+            add_object(ctx, &mut batch, object?);
             if should_flush(
                 &ctx.limits,
                 batch.records(),
@@ -116,7 +116,7 @@ fn add_object(ctx: &Context, batch: &mut MicroBatch, object: RawObject) {
         size,
         batch_id,
     } = object;
-    batch.add_message(None, Some(&key), payload.len());
+    batch.add_message(Range::key(&key), payload.len());
     let lineage = Lineage {
         offset: None,
         batch_id: Some(batch_id.unwrap_or_else(|| layout::batch_id_from_raw_key(&key))),
@@ -145,16 +145,21 @@ async fn decode_objects(
 ) -> anyhow::Result<()> {
     let objects: Vec<_> = futures::stream::iter(keys.iter().map(|k| fetch(ctx, k)))
         .buffered(PREFETCH)
-        .collect()
-        .await;
+        .try_collect()
+        .await?;
     for object in objects {
         add_object(ctx, batch, object);
     }
     Ok(())
 }
 
-/// Keys under `raw/events/` after `after`, in key order.
-async fn list_after(lake: &Lake, after: Option<&str>) -> anyhow::Result<Vec<String>> {
+/// Keys under `raw/events/` after `after`, in key order, retrying while the
+/// store fails transiently.
+async fn list_after(lake: &Lake, after: Option<&str>) -> Result<Vec<String>, StoreError> {
+    retry("listing raw objects", Attempts::Forever, || list_once(lake, after)).await
+}
+
+async fn list_once(lake: &Lake, after: Option<&str>) -> Result<Vec<String>, StoreError> {
     let prefix = Lake::path(layout::RAW_EVENTS);
     let listing = match after {
         Some(after) => lake
@@ -166,7 +171,7 @@ async fn list_after(lake: &Lake, after: Option<&str>) -> anyhow::Result<Vec<Stri
         .map_ok(|meta| meta.location.to_string())
         .try_collect()
         .await
-        .map_err(|e| anyhow::anyhow!("listing {}: {e}", lake.url_of(layout::RAW_EVENTS)))?;
+        .map_err(|e| StoreError::request(format!("listing {}", lake.url_of(layout::RAW_EVENTS)), e))?;
     // The local filesystem lists in directory order, S3 in key order: sort both.
     keys.sort();
     if let Some(after) = after {
@@ -176,13 +181,13 @@ async fn list_after(lake: &Lake, after: Option<&str>) -> anyhow::Result<Vec<Stri
 }
 
 /// Reads one raw object and its batch id, retrying transient failures.
-async fn fetch(ctx: &Context, key: &str) -> RawObject {
-    retry("reading a raw object", || fetch_once(ctx, key)).await
+async fn fetch(ctx: &Context, key: &str) -> Result<RawObject, StoreError> {
+    retry("reading a raw object", Attempts::Forever, || fetch_once(ctx, key)).await
 }
 
-async fn fetch_once(ctx: &Context, key: &str) -> anyhow::Result<RawObject> {
+async fn fetch_once(ctx: &Context, key: &str) -> Result<RawObject, StoreError> {
     let lake = &ctx.committer.lake;
-    let failed = |e: object_store::Error| anyhow::anyhow!("reading {}: {e}", lake.url_of(key));
+    let failed = |e| StoreError::request(format!("reading {}", lake.url_of(key)), e);
     let result = lake.store.get(&Lake::path(key)).await.map_err(failed)?;
     let batch_id = result
         .attributes

@@ -14,6 +14,7 @@ use arrow::array::{
 use arrow::datatypes::SchemaRef;
 use lake::checkpoint::{Checkpoint, Intent, Totals};
 use lake::layout::SourceId;
+use lake::position::{Position, Range};
 
 pub const SECRET: &str = "s3cr3t-never-printed";
 
@@ -153,7 +154,7 @@ fn checkpoints() -> Vec<(String, Vec<u8>)> {
         partition: 0,
     };
     let mut k = Checkpoint::initial(kafka.clone());
-    k.next_offset = Some(42);
+    k.position = Position::Kafka { next_offset: 42 };
     k.totals = Totals {
         micro_batches: 2,
         messages: 42,
@@ -164,13 +165,13 @@ fn checkpoints() -> Vec<(String, Vec<u8>)> {
     k.writer = "consumer-test".into();
     let files = SourceId::files();
     let mut f = Checkpoint::initial(files.clone());
-    f.after_key = Some("raw/events/r/000000004.json".into());
+    f.position = Position::Files {
+        after_key: Some("raw/events/r/000000004.json".into()),
+    };
     f.intent = Some(Intent {
         seq: 5,
-        first_offset: None,
-        last_offset: None,
-        first_key: Some("raw/events/r/000000005.json".into()),
-        last_key: Some("raw/events/r/000000006.json".into()),
+        range: Range::key("raw/events/r/000000005.json")
+            .through(Range::key("raw/events/r/000000006.json")),
         messages: 2,
     });
     f.updated_at = "2026-01-02T00:00:06.000Z".into();

@@ -1,0 +1,78 @@
+//! What every source is handed: the settings parsed once at start, the
+//! committer, and the shutdown signal.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lake::config::KafkaArgs;
+use tracing::info;
+
+use crate::commit::Committer;
+use crate::flush::FlushLimits;
+
+/// Everything the sources need, parsed once from the command line.
+pub struct Context {
+    pub committer: Committer,
+    pub kafka: KafkaArgs,
+    pub group_id: String,
+    pub limits: FlushLimits,
+    pub input_limits: lake::event::Limits,
+    pub files_poll_interval: Duration,
+    pub once: bool,
+    pub shutdown: Shutdown,
+}
+
+/// Set by the first SIGINT/SIGTERM: finish the current micro-batch, commit, exit.
+/// A second signal exits at once; the open intent is replayed on the next start.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    requested: Arc<AtomicBool>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Shutdown {
+    pub fn requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Resolves once shutdown has been requested.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.requested() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Installs the signal handlers.
+    pub fn on_signals(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+            for round in 0.. {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                if round == 0 {
+                    info!("shutdown requested: finishing the current micro-batch (signal again to abandon it)");
+                    this.request();
+                } else {
+                    std::process::exit(130);
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,205 @@
+//! The Kafka source. Each partition is its own source with its own
+//! checkpoint; the consumer group only decides who owns which partition.
+//!
+//! Two modes share one loop ([`drive`]) and differ where [`Mode`] says:
+//! * [`group`]: continuous, subscribed to the consumer group. On every
+//!   assignment the partition's checkpoint is read and an open intent
+//!   replayed ([`replay`]) before any new message of it is accepted.
+//! * [`bounded`]: `--once`. Assigns every partition itself, at its
+//!   checkpoint, and stops at the high watermarks it saw at start.
+//!
+//! Messages before the checkpoint are skipped, and if Kafka delivers from
+//! further on (the group's advisory offset is ahead of the checkpoint) the
+//! consumer seeks back ([`partition`]). [`rebalance`] forwards librdkafka's
+//! rebalance callbacks to the loop.
+
+mod bounded;
+mod group;
+mod partition;
+mod rebalance;
+mod replay;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{debug, info, warn};
+
+use crate::commit::Outcome;
+use crate::context::Context;
+use crate::flush::should_flush;
+
+use self::partition::Partition;
+use self::rebalance::RebalanceForwarder;
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+type KafkaConsumer = StreamConsumer<RebalanceForwarder>;
+type Partitions = BTreeMap<i32, Partition>;
+
+/// The consumer's librdkafka settings, for the main consumer and the replay reader.
+fn client_config(ctx: &Context) -> ClientConfig {
+    kafka_client::client_config(
+        &ctx.kafka,
+        &[
+            // Also on the replay reader, which only assigns: librdkafka wants a group for that too.
+            ("group.id", ctx.group_id.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            // Bounds librdkafka's prefetch per partition: memory follows the flush limits, not the backlog.
+            ("queued.max.messages.kbytes", "16384"),
+            // With the queue full during a flush, librdkafka would wait its default
+            // 1 s before fetching again: the consumer sat idle half the time.
+            ("fetch.queue.backoff.ms", "20"),
+            // A message over MAX_MESSAGE_BYTES must still be fetched to become an `oversized`
+            // dead letter; under librdkafka's 100 MB default the partition would stall on it.
+            ("receive.message.max.bytes", "1000000000"),
+            ("client.id", "lake-consumer"),
+        ],
+    )
+}
+
+pub async fn run(ctx: &Context) -> anyhow::Result<()> {
+    let topic = ctx.kafka.kafka_topic.clone();
+    let (events_tx, events) = mpsc::channel();
+    let consumer: KafkaConsumer = client_config(ctx)
+        .create_with_context(RebalanceForwarder::new(&topic, events_tx))
+        .context("creating the Kafka consumer (check KAFKA_BOOTSTRAP_SERVERS and the --kafka-setting values)")?;
+    // Checked in both modes: subscribed to a missing topic, the group would
+    // wait for it forever without a word.
+    let partition_ids =
+        kafka_client::topic_partitions(consumer.client(), &ctx.kafka, METADATA_TIMEOUT)?;
+    info!(topic, partitions = partition_ids.len(), "connected to Kafka");
+    if ctx.once {
+        let (mode, partitions) = bounded::Bounded::start(ctx, &consumer, partition_ids).await?;
+        drive(ctx, &consumer, partitions, mode).await
+    } else {
+        consumer
+            .subscribe(&[topic.as_str()])
+            .with_context(|| format!("subscribing to topic {topic}"))?;
+        drive(ctx, &consumer, Partitions::new(), group::Group::new(events)).await
+    }
+}
+
+/// What the group and the bounded mode do differently in [`drive`].
+trait Mode {
+    /// Takes the group's assignments and revocations, between messages.
+    async fn take_rebalances(
+        &mut self,
+        _ctx: &Context,
+        _partitions: &mut Partitions,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Called on every tick with the time since the last message.
+    fn idle(&mut self, _consumer: &KafkaConsumer, _partitions: &mut Partitions, _quiet: Duration) {}
+
+    /// Whether the loop is done.
+    fn finished(&self, _partitions: &Partitions) -> bool {
+        false
+    }
+
+    /// Another consumer wrote the checkpoint of partition `p`, now removed
+    /// from `partitions`.
+    async fn lost(&mut self, ctx: &Context, p: i32, partitions: &mut Partitions)
+        -> anyhow::Result<()>;
+
+    /// The result of the whole run, once the loop has stopped and flushed.
+    fn result(self) -> anyhow::Result<()>;
+}
+
+/// Receives messages into their partitions' batches and commits them when
+/// a flush limit is reached, until the mode is finished or shutdown is
+/// requested; then commits what is buffered.
+async fn drive(
+    ctx: &Context,
+    consumer: &KafkaConsumer,
+    mut partitions: Partitions,
+    mut mode: impl Mode,
+) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut last_message = Instant::now();
+    while !mode.finished(&partitions) {
+        tokio::select! {
+            biased;
+            _ = ctx.shutdown.wait() => break,
+            received = consumer.recv() => {
+                mode.take_rebalances(ctx, &mut partitions).await?;
+                match received {
+                    Err(e) => warn!(error = %e, "Kafka error; librdkafka retries"),
+                    Ok(message) => {
+                        last_message = Instant::now();
+                        partition::accept(ctx, consumer, &mut partitions, &message);
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                mode.take_rebalances(ctx, &mut partitions).await?;
+                mode.idle(consumer, &mut partitions, last_message.elapsed());
+            }
+        }
+        let (records, bytes, age) = buffered(&partitions);
+        if should_flush(&ctx.limits, records, bytes, age) {
+            flush(ctx, consumer, &mut partitions, &mut mode).await?;
+        }
+    }
+    flush(ctx, consumer, &mut partitions, &mut mode).await?;
+    mode.result()
+}
+
+/// Records and input bytes buffered across partitions, and the age of the oldest batch.
+fn buffered(partitions: &Partitions) -> (u64, u64, Duration) {
+    partitions.values().filter_map(|p| p.batch.as_ref()).fold(
+        (0, 0, Duration::ZERO),
+        |(records, bytes, age), b| {
+            (
+                records + b.records(),
+                bytes + b.input_bytes,
+                age.max(b.started.elapsed()),
+            )
+        },
+    )
+}
+
+/// Commits every partition's buffered batch, partitions in parallel.
+async fn flush(
+    ctx: &Context,
+    consumer: &KafkaConsumer,
+    partitions: &mut Partitions,
+    mode: &mut impl Mode,
+) -> anyhow::Result<()> {
+    let commits = partitions.iter_mut().filter_map(|(p, part)| {
+        let batch = part.batch.take()?;
+        Some(async move { (*p, ctx.committer.commit(&mut part.state, batch).await) })
+    });
+    let results: HashMap<i32, anyhow::Result<Outcome>> = futures::future::join_all(commits)
+        .await
+        .into_iter()
+        .collect();
+    let mut offsets = TopicPartitionList::new();
+    for (p, result) in results {
+        match result? {
+            Outcome::Committed => {
+                let next = partitions[&p].next_offset();
+                offsets.add_partition_offset(&ctx.kafka.kafka_topic, p, Offset::Offset(next))?;
+            }
+            Outcome::Lost => {
+                partitions.remove(&p);
+                mode.lost(ctx, p, partitions).await?;
+            }
+        }
+    }
+    if offsets.count() > 0 {
+        // Advisory only: lag tools read it; the checkpoint is the truth.
+        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+            debug!(error = %e, "advisory offset commit failed");
+        }
+    }
+    Ok(())
+}
