@@ -14,9 +14,9 @@ use anyhow::Context as _;
 use clap::Parser;
 use consumer::decode::{decode_batch, Counts};
 use consumer::write::{upload, MicroBatch};
-use lake::position::Range;
 use lake::event::Limits;
 use lake::layout::SourceId;
+use lake::position::Range;
 
 /// The batches come from files, so their micro-batches span raw keys; one
 /// key for all of them, as the files source's own keys are not timed here.

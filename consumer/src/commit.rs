@@ -39,7 +39,10 @@ impl Committer {
         batch: MicroBatch,
     ) -> anyhow::Result<Outcome> {
         let Some(range) = batch.range.clone() else {
-            anyhow::bail!("an empty micro-batch of {} has nothing to commit", batch.source);
+            anyhow::bail!(
+                "an empty micro-batch of {} has nothing to commit",
+                batch.source
+            );
         };
         let next = state.checkpoint.with_intent(range, batch.messages);
         match self.write_checkpoint(state, next).await? {
@@ -123,7 +126,10 @@ impl Committer {
 
 /// Reads a checkpoint, retrying a few times while the store fails transiently.
 pub async fn load_checkpoint(lake: &Lake, source: &layout::SourceId) -> anyhow::Result<Versioned> {
-    Ok(retry("checkpoint read", Attempts::AtMost(8), || checkpoint::load(lake, source)).await?)
+    Ok(retry("checkpoint read", Attempts::AtMost(8), || {
+        checkpoint::load(lake, source)
+    })
+    .await?)
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, Float64Builder, Int32Array, Int32Builder, Int64Builder, StringArray,
-    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BinaryBuilder, Float64Builder, Int32Array, Int32Builder, Int64Builder,
+    StringArray, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;

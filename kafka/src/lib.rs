@@ -79,14 +79,17 @@ pub fn topic_partitions<C: ClientContext>(
     let metadata = client.fetch_metadata(Some(topic), timeout).map_err(|e| {
         anyhow::anyhow!("Kafka at {servers} (KAFKA_BOOTSTRAP_SERVERS) is unreachable: {e}")
     })?;
-    let missing = || anyhow::anyhow!("Kafka topic {topic} (KAFKA_TOPIC) does not exist at {servers}");
+    let missing =
+        || anyhow::anyhow!("Kafka topic {topic} (KAFKA_TOPIC) does not exist at {servers}");
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
         return Err(missing());
     };
     match found.error().map(RDKafkaErrorCode::from) {
         None => {}
         Some(RDKafkaErrorCode::UnknownTopicOrPartition) => return Err(missing()),
-        Some(code) => bail!("Kafka topic {topic} (KAFKA_TOPIC) at {servers} is not available: {code}"),
+        Some(code) => {
+            bail!("Kafka topic {topic} (KAFKA_TOPIC) at {servers} is not available: {code}")
+        }
     }
     let ids: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
     if ids.is_empty() {

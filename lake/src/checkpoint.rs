@@ -442,8 +442,7 @@ mod tests {
         let intent = checkpoint.intent.clone().expect("intent");
         assert_eq!((intent.seq, intent.messages), (3, 3));
         assert_eq!(intent.range, Range::offset(7).through(Range::offset(9)));
-        let written: serde_json::Value =
-            serde_json::to_value(&checkpoint).expect("serialises");
+        let written: serde_json::Value = serde_json::to_value(&checkpoint).expect("serialises");
         let original: serde_json::Value = serde_json::from_str(kafka).expect("json");
         assert_eq!(written, original);
 

@@ -60,12 +60,10 @@ impl Range {
                 first_offset,
                 last_offset,
             },
-            (Range::Files { first_key, .. }, Range::Files { last_key, .. }) => {
-                Range::Files {
-                    first_key,
-                    last_key,
-                }
-            }
+            (Range::Files { first_key, .. }, Range::Files { last_key, .. }) => Range::Files {
+                first_key,
+                last_key,
+            },
             (first, next) => panic!("a range of one source cannot run from {first:?} to {next:?}"),
         }
     }
@@ -104,7 +102,9 @@ mod tests {
 
     #[test]
     fn ranges_grow_and_end_where_the_next_one_starts() {
-        let range = Range::offset(10).through(Range::offset(11)).through(Range::offset(19));
+        let range = Range::offset(10)
+            .through(Range::offset(11))
+            .through(Range::offset(19));
         assert_eq!(
             range,
             Range::Kafka {
@@ -120,7 +120,10 @@ mod tests {
                 after_key: Some("raw/events/r/2.json".into())
             }
         );
-        assert_eq!(keys.to_string(), "keys raw/events/r/1.json..=raw/events/r/2.json");
+        assert_eq!(
+            keys.to_string(),
+            "keys raw/events/r/1.json..=raw/events/r/2.json"
+        );
     }
 
     #[test]

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::aws::AmazonS3Builder;
+use object_store::aws::AmazonS3ConfigKey;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::aws::AmazonS3ConfigKey;
 use object_store::{ClientOptions, ObjectStore};
 
 use crate::error::StoreError;
@@ -147,7 +147,10 @@ impl Location {
         } else {
             std::env::current_dir()
                 .map_err(|e| {
-                    StoreError::io(format!("LAKE_URL {url:?}: cannot resolve a relative path"), e)
+                    StoreError::io(
+                        format!("LAKE_URL {url:?}: cannot resolve a relative path"),
+                        e,
+                    )
                 })?
                 .join(path)
         };
@@ -174,34 +177,34 @@ impl Lake {
     /// Builds the store; makes no request. Errors name the setting.
     pub fn open(args: &LakeArgs) -> Result<Lake, StoreError> {
         let location = Location::parse(&args.lake_url)?;
-        let store: Arc<dyn ObjectStore> = match &location {
-            Location::Local { root } => {
-                std::fs::create_dir_all(root).map_err(|e| {
-                    StoreError::io(
-                        format!(
-                            "LAKE_URL {}: cannot create directory {}",
-                            args.lake_url,
-                            root.display()
-                        ),
-                        e,
-                    )
-                })?;
-                Arc::new(
-                    LocalFileSystem::new_with_prefix(root)
-                        .map_err(|e| StoreError::request(format!("LAKE_URL {}", args.lake_url), e))?,
-                )
-            }
-            Location::S3 { bucket, prefix } => {
-                let s3 = s3_builder(args, bucket)?
-                    .build()
-                    .map_err(|e| StoreError::Setting(format!("LAKE_URL {}: {e}", args.lake_url)))?;
-                if prefix.is_empty() {
-                    Arc::new(s3)
-                } else {
-                    Arc::new(PrefixStore::new(s3, prefix.as_str()))
+        let store: Arc<dyn ObjectStore> =
+            match &location {
+                Location::Local { root } => {
+                    std::fs::create_dir_all(root).map_err(|e| {
+                        StoreError::io(
+                            format!(
+                                "LAKE_URL {}: cannot create directory {}",
+                                args.lake_url,
+                                root.display()
+                            ),
+                            e,
+                        )
+                    })?;
+                    Arc::new(LocalFileSystem::new_with_prefix(root).map_err(|e| {
+                        StoreError::request(format!("LAKE_URL {}", args.lake_url), e)
+                    })?)
                 }
-            }
-        };
+                Location::S3 { bucket, prefix } => {
+                    let s3 = s3_builder(args, bucket)?.build().map_err(|e| {
+                        StoreError::Setting(format!("LAKE_URL {}: {e}", args.lake_url))
+                    })?;
+                    if prefix.is_empty() {
+                        Arc::new(s3)
+                    } else {
+                        Arc::new(PrefixStore::new(s3, prefix.as_str()))
+                    }
+                }
+            };
         Ok(Lake {
             store,
             location,
@@ -489,8 +492,8 @@ fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, StoreErr
                 .with_timeout(Duration::from_secs(60)),
         );
     if let Some(endpoint) = &args.aws_endpoint_url {
-        let parsed =
-            url::Url::parse(endpoint).map_err(|e| StoreError::Setting(format!("AWS_ENDPOINT_URL {endpoint:?}: {e}")))?;
+        let parsed = url::Url::parse(endpoint)
+            .map_err(|e| StoreError::Setting(format!("AWS_ENDPOINT_URL {endpoint:?}: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(StoreError::Setting(format!(
                 "AWS_ENDPOINT_URL {endpoint:?}: expected http://host:port or https://host"
@@ -509,13 +512,15 @@ fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, StoreErr
                 builder = builder.with_token(token);
             }
         }
-        (Some(_), None) => return setting("AWS_SECRET_ACCESS_KEY is not set (AWS_ACCESS_KEY_ID is)"),
-        (None, Some(_)) => return setting("AWS_ACCESS_KEY_ID is not set (AWS_SECRET_ACCESS_KEY is)"),
-        (None, None) if args.aws_endpoint_url.is_some() => {
-            return setting(
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (needed for AWS_ENDPOINT_URL)",
-            )
+        (Some(_), None) => {
+            return setting("AWS_SECRET_ACCESS_KEY is not set (AWS_ACCESS_KEY_ID is)")
         }
+        (None, Some(_)) => {
+            return setting("AWS_ACCESS_KEY_ID is not set (AWS_SECRET_ACCESS_KEY is)")
+        }
+        (None, None) if args.aws_endpoint_url.is_some() => return setting(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (needed for AWS_ENDPOINT_URL)",
+        ),
         // On AWS without keys: the instance or web-identity credentials.
         (None, None) => {}
     }

@@ -28,7 +28,11 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     if let Some(intent) = state.checkpoint.intent.clone() {
         info!(source = %source, seq = intent.seq, "replaying the open intent of an interrupted micro-batch");
         let Range::Files { last_key, .. } = &intent.range else {
-            anyhow::bail!("checkpoint {} of {source} has an intent over {}", source.checkpoint_key(), intent.range);
+            anyhow::bail!(
+                "checkpoint {} of {source} has an intent over {}",
+                source.checkpoint_key(),
+                intent.range
+            );
         };
         let keys: Vec<String> = list_after(lake, state.checkpoint.after_key())
             .await?
@@ -156,7 +160,10 @@ async fn decode_objects(
 /// Keys under `raw/events/` after `after`, in key order, retrying while the
 /// store fails transiently.
 async fn list_after(lake: &Lake, after: Option<&str>) -> Result<Vec<String>, StoreError> {
-    retry("listing raw objects", Attempts::Forever, || list_once(lake, after)).await
+    retry("listing raw objects", Attempts::Forever, || {
+        list_once(lake, after)
+    })
+    .await
 }
 
 async fn list_once(lake: &Lake, after: Option<&str>) -> Result<Vec<String>, StoreError> {
@@ -171,7 +178,9 @@ async fn list_once(lake: &Lake, after: Option<&str>) -> Result<Vec<String>, Stor
         .map_ok(|meta| meta.location.to_string())
         .try_collect()
         .await
-        .map_err(|e| StoreError::request(format!("listing {}", lake.url_of(layout::RAW_EVENTS)), e))?;
+        .map_err(|e| {
+            StoreError::request(format!("listing {}", lake.url_of(layout::RAW_EVENTS)), e)
+        })?;
     // The local filesystem lists in directory order, S3 in key order: sort both.
     keys.sort();
     if let Some(after) = after {
@@ -182,7 +191,10 @@ async fn list_once(lake: &Lake, after: Option<&str>) -> Result<Vec<String>, Stor
 
 /// Reads one raw object and its batch id, retrying transient failures.
 async fn fetch(ctx: &Context, key: &str) -> Result<RawObject, StoreError> {
-    retry("reading a raw object", Attempts::Forever, || fetch_once(ctx, key)).await
+    retry("reading a raw object", Attempts::Forever, || {
+        fetch_once(ctx, key)
+    })
+    .await
 }
 
 async fn fetch_once(ctx: &Context, key: &str) -> Result<RawObject, StoreError> {

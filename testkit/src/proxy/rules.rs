@@ -309,6 +309,8 @@ impl ArmedRule {
         let picked = match rule.select {
             Select::Always => true,
             Select::Probability(p) => unit_interval(rng) < p,
+            // Not `is_multiple_of`: that needs Rust 1.87, the workspace's rust-version is 1.85.
+            #[allow(clippy::manual_is_multiple_of)]
             Select::EveryNth(n) => self.matched % n.max(1) == 0,
             Select::FirstN(n) => self.matched <= n,
         };

@@ -43,7 +43,11 @@ impl Mode for Group {
                     for p in ids {
                         if let Entry::Vacant(slot) = partitions.entry(p) {
                             let part = load_partition(ctx, p).await?;
-                            info!(partition = p, next_offset = part.next_offset(), "partition assigned");
+                            info!(
+                                partition = p,
+                                next_offset = part.next_offset(),
+                                "partition assigned"
+                            );
                             slot.insert(part);
                         }
                     }
@@ -55,7 +59,12 @@ impl Mode for Group {
 
     /// Still assigned by the group: start over from whatever the other
     /// writer committed, rather than stall the partition.
-    async fn lost(&mut self, ctx: &Context, p: i32, partitions: &mut Partitions) -> anyhow::Result<()> {
+    async fn lost(
+        &mut self,
+        ctx: &Context,
+        p: i32,
+        partitions: &mut Partitions,
+    ) -> anyhow::Result<()> {
         partitions.insert(p, load_partition(ctx, p).await?);
         Ok(())
     }

@@ -74,7 +74,11 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     // wait for it forever without a word.
     let partition_ids =
         kafka_client::topic_partitions(consumer.client(), &ctx.kafka, METADATA_TIMEOUT)?;
-    info!(topic, partitions = partition_ids.len(), "connected to Kafka");
+    info!(
+        topic,
+        partitions = partition_ids.len(),
+        "connected to Kafka"
+    );
     if ctx.once {
         let (mode, partitions) = bounded::Bounded::start(ctx, &consumer, partition_ids).await?;
         drive(ctx, &consumer, partitions, mode).await
@@ -107,8 +111,12 @@ trait Mode {
 
     /// Another consumer wrote the checkpoint of partition `p`, now removed
     /// from `partitions`.
-    async fn lost(&mut self, ctx: &Context, p: i32, partitions: &mut Partitions)
-        -> anyhow::Result<()>;
+    async fn lost(
+        &mut self,
+        ctx: &Context,
+        p: i32,
+        partitions: &mut Partitions,
+    ) -> anyhow::Result<()>;
 
     /// The result of the whole run, once the loop has stopped and flushed.
     fn result(self) -> anyhow::Result<()>;

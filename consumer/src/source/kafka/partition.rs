@@ -98,7 +98,12 @@ impl Partition {
                 }
             };
             if low <= expected && seeks < MAX_SEEKS {
-                info!(partition = p, from = offset, to = expected, "seeking back to the checkpoint");
+                info!(
+                    partition = p,
+                    from = offset,
+                    to = expected,
+                    "seeking back to the checkpoint"
+                );
                 match consumer.seek(topic, p, Offset::Offset(expected), METADATA_TIMEOUT) {
                     Ok(()) => {
                         self.resume = Resume::AtCheckpoint {
@@ -107,7 +112,9 @@ impl Partition {
                         }
                     }
                     // Not counted: skipping messages until a seek works never loses any.
-                    Err(e) => warn!(partition = p, error = %e, "seek failed; retrying on the next message"),
+                    Err(e) => {
+                        warn!(partition = p, error = %e, "seek failed; retrying on the next message")
+                    }
                 }
                 return false;
             }
@@ -143,7 +150,10 @@ pub(super) fn accept(
 ) {
     let (p, offset) = (message.partition(), message.offset());
     let Some(part) = partitions.get_mut(&p) else {
-        debug!(partition = p, offset, "message of a partition not owned; ignored");
+        debug!(
+            partition = p,
+            offset, "message of a partition not owned; ignored"
+        );
         return;
     };
     if !part.resumes_at(ctx, consumer, p, offset) || offset < part.next_offset() {
