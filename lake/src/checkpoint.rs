@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::layout::SourceId;
-use crate::position::{Position, Range};
+use crate::position::{Intent, Position, Range};
 use crate::store::{Lake, Location};
 
 pub const FORMAT: u32 = 1;
@@ -36,18 +36,6 @@ pub struct Checkpoint {
     /// Unique per write: lets a writer recognise its own write when the
     /// response to a successful conditional PUT was lost and the retry got 412.
     pub write_token: String,
-}
-
-/// The exact input of one micro-batch, so it can be replayed over the same range.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Intent {
-    /// Sequence number of the micro-batch within its source: the number of
-    /// micro-batches committed before it.
-    pub seq: u64,
-    #[serde(flatten)]
-    pub range: Range,
-    /// Messages (or raw objects) in the range.
-    pub messages: u64,
 }
 
 /// Cumulative counts of committed micro-batches.

@@ -116,7 +116,7 @@ pub fn print_error(program: &str, error: &anyhow::Error, secrets: &[String]) {
 pub fn error_line(error: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in error.chain() {
-        let text = crate::store::one_line(&cause.to_string());
+        let text = crate::error::one_line(&cause.to_string());
         if line.contains(&text) {
             continue;
         }
@@ -160,7 +160,7 @@ pub fn parse_command_line<T: clap::Parser + FromEnvironment>(program: &str) -> T
 pub fn clap_error_line(error: &clap::Error, command: &clap::Command) -> String {
     let text = error.to_string();
     let message = text.split("\n\n").next().unwrap_or_default();
-    let mut line = crate::store::one_line(message.strip_prefix("error: ").unwrap_or(message));
+    let mut line = crate::error::one_line(message.strip_prefix("error: ").unwrap_or(message));
     let flag = match error.get(clap::error::ContextKind::InvalidArg) {
         Some(clap::error::ContextValue::String(arg)) => arg.split([' ', '=']).next(),
         _ => None,

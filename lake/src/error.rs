@@ -2,7 +2,11 @@
 //! help: the caller must tell refused credentials (stop now, name the
 //! setting) from a 503 or a reset connection (back off and retry).
 
-use crate::store::one_line;
+/// `text` on one line, every run of whitespace one space: library errors
+/// sometimes carry a multi-line response body.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

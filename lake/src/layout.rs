@@ -5,8 +5,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::Intent;
-use crate::position::Range;
+use crate::position::{Intent, Range};
 
 pub const BRONZE_EVENTS: &str = "bronze/events";
 pub const DEAD_LETTERS_EVENTS: &str = "dead_letters/events";

@@ -1,5 +1,5 @@
-//! Where a source stands and which part of it a micro-batch covers, one type
-//! each for both kinds of source: Kafka partitions count offsets, the files
+//! Where a source stands and which part of it a micro-batch covers (and the
+//! intent that records it), one type each for both kinds of source: Kafka partitions count offsets, the files
 //! source orders raw object keys (docs/DESIGN.md §5).
 //!
 //! Both are written into checkpoints flattened, with the field names of
@@ -21,6 +21,19 @@ pub enum Position {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after_key: Option<String>,
     },
+}
+
+/// The exact input of one micro-batch, recorded in the checkpoint before any
+/// of its data, so that it can be replayed over the same range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    /// Sequence number of the micro-batch within its source: the number of
+    /// micro-batches committed before it.
+    pub seq: u64,
+    #[serde(flatten)]
+    pub range: Range,
+    /// Messages (or raw objects) in the range.
+    pub messages: u64,
 }
 
 /// The messages (or raw objects) of one micro-batch, first and last included.

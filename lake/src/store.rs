@@ -527,12 +527,6 @@ fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, StoreErr
     Ok(builder)
 }
 
-/// `text` on one line, every run of whitespace one space: library errors
-/// sometimes carry a multi-line response body.
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// The innermost error's text: what a person needs ("connection refused").
 pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;

@@ -12,9 +12,9 @@ use arrow::array::{
     StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::SchemaRef;
-use lake::checkpoint::{Checkpoint, Intent, Totals};
+use lake::checkpoint::{Checkpoint, Totals};
 use lake::layout::SourceId;
-use lake::position::{Position, Range};
+use lake::position::{Intent, Position, Range};
 
 pub const SECRET: &str = "s3cr3t-never-printed";
 
