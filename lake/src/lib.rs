@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod event;
 #[doc(hidden)]
