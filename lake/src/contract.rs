@@ -373,6 +373,7 @@ impl Compiler<'_> {
         if place != Place::Constraint && node.ty.is_none() {
             return Err(self.error(pointer, "a column needs a \"type\"".into()));
         }
+        self.keywords_fit_type(schema, pointer, node.ty)?;
         self.values(schema, pointer, &mut node)?;
         self.numbers(schema, pointer, &mut node)?;
         self.strings(schema, pointer, &mut node)?;
@@ -497,6 +498,42 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// JSON Schema ignores a keyword of another type (`minLength` on an
+    /// integer); in a contract that is a mistake, so it is refused. Subschemas
+    /// without a `type` (in `if`/`then`/`else`) may use any keyword.
+    fn keywords_fit_type(
+        &self,
+        schema: &Map<String, Value>,
+        pointer: &str,
+        ty: Option<JsonType>,
+    ) -> Result<(), ContractError> {
+        let Some(ty) = ty else {
+            return Ok(());
+        };
+        for keyword in schema.keys() {
+            let (kind, types): (&str, &[JsonType]) = match keyword.as_str() {
+                "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "multipleOf" => {
+                    ("numbers", &[JsonType::Integer, JsonType::Number])
+                }
+                "minLength" | "maxLength" | "pattern" | "format" => {
+                    ("strings", &[JsonType::String])
+                }
+                "properties" | "required" | "additionalProperties" | "dependentRequired" => {
+                    ("objects", &[JsonType::Object])
+                }
+                "items" | "minItems" | "maxItems" => ("arrays", &[JsonType::Array]),
+                _ => continue,
+            };
+            if !types.contains(&ty) {
+                return Err(self.error(
+                    &format!("{pointer}/{keyword}"),
+                    format!("{keyword:?} applies to {kind}, not to {ty:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// `enum` and `const`: every value must be of the subschema's type.
     fn values(
         &self,
@@ -536,22 +573,12 @@ impl Compiler<'_> {
         pointer: &str,
         node: &mut Node,
     ) -> Result<(), ContractError> {
-        let numeric = matches!(
-            node.ty,
-            None | Some(JsonType::Integer) | Some(JsonType::Number)
-        );
         let bound = |keyword: &str| -> Result<Option<f64>, ContractError> {
             let Some(value) = schema.get(keyword) else {
                 return Ok(None);
             };
-            let at = format!("{pointer}/{keyword}");
-            if !numeric {
-                return Err(self.error(
-                    &at,
-                    format!("{keyword:?} applies to numbers, not to {:?}", node.ty),
-                ));
-            }
             value.as_f64().map(Some).ok_or_else(|| {
+                let at = format!("{pointer}/{keyword}");
                 self.error(&at, format!("{keyword:?} must be a number, not {value}"))
             })
         };
@@ -575,27 +602,15 @@ impl Compiler<'_> {
         pointer: &str,
         node: &mut Node,
     ) -> Result<(), ContractError> {
-        let textual = matches!(node.ty, None | Some(JsonType::String));
-        let applies = |keyword: &str| -> Result<bool, ContractError> {
-            match schema.contains_key(keyword) {
-                true if !textual => Err(self.error(
-                    &format!("{pointer}/{keyword}"),
-                    format!("{keyword:?} applies to strings, not to {:?}", node.ty),
-                )),
-                present => Ok(present),
-            }
-        };
-        if applies("minLength")? {
-            node.min_length =
-                Some(self.count(&schema["minLength"], &format!("{pointer}/minLength"))?);
+        if let Some(n) = schema.get("minLength") {
+            node.min_length = Some(self.count(n, &format!("{pointer}/minLength"))?);
         }
-        if applies("maxLength")? {
-            node.max_length =
-                Some(self.count(&schema["maxLength"], &format!("{pointer}/maxLength"))?);
+        if let Some(n) = schema.get("maxLength") {
+            node.max_length = Some(self.count(n, &format!("{pointer}/maxLength"))?);
         }
-        if applies("pattern")? {
+        if let Some(pattern) = schema.get("pattern") {
             let at = format!("{pointer}/pattern");
-            let pattern = self.string(&schema["pattern"], &at)?;
+            let pattern = self.string(pattern, &at)?;
             node.pattern = Some(regex::Regex::new(pattern).map_err(|e| {
                 self.error(
                     &at,
@@ -606,9 +621,9 @@ impl Compiler<'_> {
                 )
             })?);
         }
-        if applies("format")? {
+        if let Some(name) = schema.get("format") {
             let at = format!("{pointer}/format");
-            let name = self.string(&schema["format"], &at)?;
+            let name = self.string(name, &at)?;
             node.format = Some(Format::parse(name).ok_or_else(|| {
                 self.error(&at, format!("format {name:?} is not supported (uuid, date-time, date, email, ipv4, ipv6, uri)"))
             })?);
@@ -624,20 +639,6 @@ impl Compiler<'_> {
         node: &mut Node,
         refs: &mut Vec<String>,
     ) -> Result<(), ContractError> {
-        let objectish = matches!(node.ty, None | Some(JsonType::Object));
-        for keyword in [
-            "properties",
-            "required",
-            "additionalProperties",
-            "dependentRequired",
-        ] {
-            if schema.contains_key(keyword) && !objectish {
-                return Err(self.error(
-                    &format!("{pointer}/{keyword}"),
-                    format!("{keyword:?} applies to objects, not to {:?}", node.ty),
-                ));
-            }
-        }
         let member_place = if place == Place::Constraint {
             Place::Constraint
         } else {
@@ -708,15 +709,6 @@ impl Compiler<'_> {
         node: &mut Node,
         refs: &mut Vec<String>,
     ) -> Result<(), ContractError> {
-        let arrayish = matches!(node.ty, None | Some(JsonType::Array));
-        for keyword in ["items", "minItems", "maxItems"] {
-            if schema.contains_key(keyword) && !arrayish {
-                return Err(self.error(
-                    &format!("{pointer}/{keyword}"),
-                    format!("{keyword:?} applies to arrays, not to {:?}", node.ty),
-                ));
-            }
-        }
         if let Some(items) = schema.get("items") {
             let place = if node.ty.is_none() {
                 Place::Constraint

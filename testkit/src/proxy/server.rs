@@ -36,6 +36,25 @@ struct Shared {
 }
 
 impl Shared {
+    /// Nothing counted or injected yet; `seed` starts the rules' random draws.
+    fn new(upstream: SocketAddr, seed: u64, rules: Vec<ArmedRule>) -> Shared {
+        Shared {
+            upstream,
+            started: Instant::now(),
+            stop: AtomicBool::new(false),
+            state: Mutex::new(State {
+                rules,
+                rng: seed,
+                requests: HashMap::new(),
+                injected: HashMap::new(),
+                log: Vec::new(),
+            }),
+            connections: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(0),
+            next_request: AtomicU64::new(0),
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -110,21 +129,7 @@ impl FaultProxy {
             .unwrap_or_else(|| panic!("cannot resolve the upstream {upstream:?}"));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().expect("local_addr");
-        let shared = Arc::new(Shared {
-            upstream: upstream_addr,
-            started: Instant::now(),
-            stop: AtomicBool::new(false),
-            state: Mutex::new(State {
-                rules: Vec::new(),
-                rng: seed,
-                requests: HashMap::new(),
-                injected: HashMap::new(),
-                log: Vec::new(),
-            }),
-            connections: Mutex::new(HashMap::new()),
-            next_connection: AtomicU64::new(0),
-            next_request: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new(upstream_addr, seed, Vec::new()));
         let accept_shared = shared.clone();
         let accept = std::thread::Builder::new()
             .name("fault-proxy-accept".into())
@@ -479,37 +484,12 @@ mod tests {
     #[test]
     fn selection_is_deterministic_and_counted() {
         let proxy_rules = |seed| {
-            let shared = Shared {
-                upstream: "127.0.0.1:9".parse().expect("addr"),
-                started: Instant::now(),
-                stop: AtomicBool::new(false),
-                state: Mutex::new(State {
-                    rules: vec![
-                        ArmedRule {
-                            rule: Rule::new(&[Op::Get], Fault::Reset).first(2),
-                            matched: 0,
-                            fired: 0,
-                        },
-                        ArmedRule {
-                            rule: Rule::new(&[Op::Put], Fault::slow_down()).every_nth(3),
-                            matched: 0,
-                            fired: 0,
-                        },
-                        ArmedRule {
-                            rule: Rule::new(Op::ALL, Fault::Timeout).probability(0.3).limit(5),
-                            matched: 0,
-                            fired: 0,
-                        },
-                    ],
-                    rng: seed,
-                    requests: HashMap::new(),
-                    injected: HashMap::new(),
-                    log: Vec::new(),
-                }),
-                connections: Mutex::new(HashMap::new()),
-                next_connection: AtomicU64::new(0),
-                next_request: AtomicU64::new(0),
-            };
+            let rules = vec![
+                ArmedRule::new(Rule::new(&[Op::Get], Fault::Reset).first(2)),
+                ArmedRule::new(Rule::new(&[Op::Put], Fault::slow_down()).every_nth(3)),
+                ArmedRule::new(Rule::new(Op::ALL, Fault::Timeout).probability(0.3).limit(5)),
+            ];
+            let shared = Shared::new("127.0.0.1:9".parse().expect("addr"), seed, rules);
             (0..60)
                 .map(|i| {
                     let op = if i % 2 == 0 { Op::Get } else { Op::Put };
