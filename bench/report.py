@@ -127,6 +127,7 @@ def main():
                 notes.append(f"exit status {row['exit_status']}")
             table.append((
                 ("hot path: " if name == "hot-path" else "") + row.get("step", name)
+                + (f" ({row['table']})" if "table" in row else "")
                 + (f" {row['version']}" if "version" in row else ""),
                 fmt(row.get("events"), ","), fmt(row.get("events_per_s"), ",.0f"), fmt(mb_per_s(row), ".1f"),
                 fmt(row.get("seconds"), ".2f"), fmt(row.get("peak_rss_mib"), ".1f"),

@@ -12,22 +12,25 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser;
-use consumer::decode::{decode_batch, Counts};
+use std::sync::Arc;
+
+use consumer::decode::Counts;
 use consumer::write::{upload, MicroBatch};
+use lake::contract::Contract;
+use lake::decoder::Decoder;
 use lake::event::Limits;
 use lake::layout::SourceId;
 use lake::position::Range;
 
-/// The batches come from files, so their micro-batches span raw keys; one
-/// key for all of them, as the files source's own keys are not timed here.
-const RAW_KEY: &str = "raw/events/bench/000000000.json";
-
 #[derive(Parser)]
 #[command(name = "lakebench")]
 struct Args {
-    /// A local lake holding the dataset under raw/events/.
+    /// A local lake holding the dataset under the table's raw prefix (raw/events/).
     #[arg(long)]
     dataset: PathBuf,
+    /// The table's contract (default: the built-in events contract).
+    #[arg(long)]
+    contract: Option<PathBuf>,
     /// A local directory to write the Parquet objects to (emptied first).
     #[arg(long)]
     out: PathBuf,
@@ -41,7 +44,12 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let batches = read_batches(&args.dataset.join("raw/events"))?;
+    let contract = match &args.contract {
+        Some(path) => Contract::load(path)?,
+        None => Contract::events(),
+    };
+    let decoder = Arc::new(Decoder::new(contract));
+    let batches = read_batches(&args.dataset.join(&decoder.contract.table.raw_prefix))?;
     anyhow::ensure!(
         !batches.is_empty(),
         "no batches under {}",
@@ -68,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         })
         .map_err(anyhow::Error::msg)?;
         let started = Instant::now();
-        let pass = runtime.block_on(run_pass(&lake, &batches, args.flush_records))?;
+        let pass = runtime.block_on(run_pass(&lake, &decoder, &batches, args.flush_records))?;
         let seconds = started.elapsed().as_secs_f64();
         if seconds < best {
             best = seconds;
@@ -79,6 +87,7 @@ fn main() -> anyhow::Result<()> {
     let events = counts.valid + counts.invalid;
     let result = serde_json::json!({
         "step": "decode_validate_parquet_write",
+        "table": decoder.contract.table.table,
         "batches": batches.len(),
         "input_bytes": input_bytes,
         "events": events,
@@ -113,17 +122,23 @@ struct Pass {
 
 async fn run_pass(
     lake: &lake::Lake,
+    decoder: &Arc<Decoder>,
     batches: &[Vec<u8>],
     flush_records: u64,
 ) -> anyhow::Result<Pass> {
     let limits = Limits::default();
     let mut pass = Pass::default();
-    let mut micro = MicroBatch::new(SourceId::files());
+    let table = &decoder.contract.table;
+    let source = SourceId::files(&table.table, &table.raw_prefix);
+    // The batches come from files, so their micro-batches span raw keys; one
+    // key for all of them, as the files source's own keys are not timed here.
+    let raw_key = format!("{}bench/000000000.json", table.raw_prefix);
+    let mut micro = MicroBatch::new(source, decoder.clone());
     let mut flushes = 0;
     for (i, payload) in batches.iter().enumerate() {
         let started = Instant::now();
-        micro.add_message(Range::key(RAW_KEY), payload.len());
-        let counts = decode_batch(payload, &Default::default(), &limits, &mut micro);
+        micro.add_message(Range::key(&raw_key), payload.len());
+        let counts = micro.decode(payload, &Default::default(), &limits);
         pass.decode += started.elapsed().as_secs_f64();
         pass.counts.valid += counts.valid;
         pass.counts.invalid += counts.invalid;
@@ -136,7 +151,7 @@ async fn run_pass(
             let started = Instant::now();
             upload(lake, &files, 8).await?;
             pass.write += started.elapsed().as_secs_f64();
-            micro = MicroBatch::new(SourceId::files());
+            micro = micro.next();
             flushes += 1;
         }
     }

@@ -44,7 +44,10 @@ impl Committer {
                 batch.source
             );
         };
-        let next = state.checkpoint.with_intent(range, batch.messages);
+        let contract = batch.decoder.contract.fingerprint();
+        let next = state
+            .checkpoint
+            .with_intent(range, batch.messages, &contract);
         match self.write_checkpoint(state, next).await? {
             Outcome::Committed => {}
             Outcome::Lost => return Ok(Outcome::Lost),
@@ -135,7 +138,7 @@ pub async fn load_checkpoint(lake: &Lake, source: &layout::SourceId) -> anyhow::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{decode_batch, Lineage};
+    use crate::decode::Lineage;
     use lake::layout::SourceId;
     use lake::position::Range;
     use lake::LakeArgs;
@@ -156,15 +159,15 @@ mod tests {
     }
 
     fn p0() -> SourceId {
-        SourceId::Kafka {
-            topic: "events".into(),
-            partition: 0,
-        }
+        SourceId::kafka("events", "events", 0)
     }
 
     /// Offsets `first..first+n`: one valid event and one corrupt batch each.
     fn batch(first: i64, n: i64) -> MicroBatch {
-        let mut batch = MicroBatch::new(p0());
+        let events = std::sync::Arc::new(lake::decoder::Decoder::new(
+            lake::contract::Contract::events(),
+        ));
+        let mut batch = MicroBatch::new(p0(), events);
         for offset in first..first + n {
             let payload = if offset % 2 == 0 {
                 format!("[{EVENT}]")
@@ -176,12 +179,7 @@ mod tests {
                 offset: Some(offset),
                 ..Default::default()
             };
-            decode_batch(
-                payload.as_bytes(),
-                &lineage,
-                &Default::default(),
-                &mut batch,
-            );
+            batch.decode(payload.as_bytes(), &lineage, &Default::default());
         }
         batch
     }
@@ -244,7 +242,7 @@ mod tests {
         let opened = checkpoint::write(
             &c.lake,
             &crashed,
-            crashed.checkpoint.with_intent(range, 4),
+            crashed.checkpoint.with_intent(range, 4, "c"),
             "crashed",
         )
         .await

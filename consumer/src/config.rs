@@ -1,5 +1,6 @@
 //! The consumer's command line; every flag also reads an environment variable.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -11,7 +12,7 @@ use lake::LakeArgs;
 pub enum Source {
     /// The Kafka topic, as a member of the consumer group.
     Kafka,
-    /// Raw batch objects under raw/events/ in the lake, in key order.
+    /// Raw batch objects under each table's raw prefix (raw/<table>/) in the lake, in key order.
     Files,
 }
 
@@ -27,6 +28,11 @@ pub struct Args {
     /// Process what is available at start, commit, and exit 0.
     #[arg(long, env = "CONSUMER_ONCE")]
     pub once: bool,
+    /// A table's contract (JSON Schema with x-lakehouse), or a directory of
+    /// *.schema.json; repeatable, or comma-separated in CONTRACTS. Default:
+    /// the built-in events contract, read from KAFKA_TOPIC.
+    #[arg(long = "contract", env = "CONTRACTS", value_delimiter = ',')]
+    pub contracts: Vec<PathBuf>,
     #[command(flatten)]
     pub lake: LakeArgs,
     #[command(flatten)]

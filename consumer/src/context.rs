@@ -1,19 +1,26 @@
 //! What every source is handed: the settings parsed once at start, the
-//! committer, and the shutdown signal.
+//! committer, the table it ingests, and the shutdown signal.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use lake::config::KafkaArgs;
+use lake::decoder::Decoder;
+use lake::layout::SourceId;
 use tracing::info;
 
 use crate::commit::Committer;
 use crate::flush::FlushLimits;
 
-/// Everything the sources need, parsed once from the command line.
+/// Everything the source of one table needs, parsed once from the command
+/// line: one per table, sharing the committer and the shutdown signal.
+#[derive(Clone)]
 pub struct Context {
     pub committer: Committer,
+    /// The table: its contract compiled.
+    pub table: Arc<Decoder>,
+    /// `kafka_topic` is the table's topic.
     pub kafka: KafkaArgs,
     pub group_id: String,
     pub limits: FlushLimits,
@@ -21,6 +28,19 @@ pub struct Context {
     pub files_poll_interval: Duration,
     pub once: bool,
     pub shutdown: Shutdown,
+}
+
+impl Context {
+    /// Partition `p` of the table's topic.
+    pub fn kafka_source(&self, p: i32) -> SourceId {
+        SourceId::kafka(&self.table.contract.table.table, &self.kafka.kafka_topic, p)
+    }
+
+    /// The table's raw prefix.
+    pub fn files_source(&self) -> SourceId {
+        let table = &self.table.contract.table;
+        SourceId::files(&table.table, &table.raw_prefix)
+    }
 }
 
 /// Set by the first SIGINT/SIGTERM: finish the current micro-batch, commit, exit.

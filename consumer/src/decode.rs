@@ -1,9 +1,11 @@
-//! Decoding one batch: message bytes → valid events and dead letters.
+//! Decoding one batch under its table's contract: message bytes → valid
+//! records and dead letters.
 //!
 //! Bad data is a value here, never an error: every input ends as exactly one
 //! dead letter (a corrupt batch) or as one row per element (valid or not).
 
-use lake::event::{parse_batch, ErrorCode, Limits, Rejection, ValidEvent, OVERSIZED_PREFIX_BYTES};
+use lake::decoder::{Decoder, Record};
+use lake::event::{parse_batch, ErrorCode, Limits, Rejection, OVERSIZED_PREFIX_BYTES};
 
 /// Where a batch came from; copied into every row it produces.
 #[derive(Debug, Clone, Default)]
@@ -16,7 +18,7 @@ pub struct Lineage {
 
 /// What decoding produces, row by row.
 pub trait Rows {
-    fn valid(&mut self, lineage: &Lineage, index: u32, event: ValidEvent<'_>);
+    fn valid(&mut self, lineage: &Lineage, index: u32, record: &Record<'_>);
     /// `index` is `None` for a corrupt batch; `raw` is the record or the whole batch.
     fn dead(&mut self, lineage: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]);
 }
@@ -29,11 +31,12 @@ pub struct Counts {
     pub corrupt: u64,
 }
 
-/// Decodes `payload` and hands every row to `rows`.
+/// Decodes `payload` under `decoder` and hands every row to `rows`.
 pub fn decode_batch(
     payload: &[u8],
     lineage: &Lineage,
     limits: &Limits,
+    decoder: &Decoder,
     rows: &mut impl Rows,
 ) -> Counts {
     let mut counts = Counts::default();
@@ -41,11 +44,12 @@ pub fn decode_batch(
         Ok(batch) => batch,
         Err(rejection) => return dead_batch(payload, lineage, rejection, rows),
     };
+    let mut record = Record::default();
     for (index, element) in batch.elements.iter().enumerate() {
         let index = index as u32;
-        match batch.validate(element) {
-            Ok(event) => {
-                rows.valid(lineage, index, event);
+        match decoder.decode(&batch, element, &mut record) {
+            Ok(()) => {
+                rows.valid(lineage, index, &record);
                 counts.valid += 1;
             }
             Err(rejection) => {
@@ -87,12 +91,12 @@ pub(crate) mod tests {
     pub struct Collected(pub Vec<(Option<u32>, String, Vec<u8>)>);
 
     impl Rows for Collected {
-        fn valid(&mut self, _: &Lineage, index: u32, event: ValidEvent<'_>) {
-            self.0.push((
-                Some(index),
-                "valid".into(),
-                event.event_id.as_bytes().to_vec(),
-            ));
+        fn valid(&mut self, _: &Lineage, index: u32, record: &Record<'_>) {
+            let id = match &record.datums()[0] {
+                lake::decoder::Datum::Str(id) => id.as_bytes().to_vec(),
+                other => panic!("event_id is a string, not {other:?}"),
+            };
+            self.0.push((Some(index), "valid".into(), id));
         }
         fn dead(&mut self, _: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
             self.0
@@ -102,7 +106,13 @@ pub(crate) mod tests {
 
     fn decode(payload: &[u8]) -> (Counts, Collected) {
         let mut rows = Collected::default();
-        let counts = decode_batch(payload, &Lineage::default(), &Limits::default(), &mut rows);
+        let counts = decode_batch(
+            payload,
+            &Lineage::default(),
+            &Limits::default(),
+            Decoder::events(),
+            &mut rows,
+        );
         (counts, rows)
     }
 
@@ -139,7 +149,13 @@ pub(crate) mod tests {
             max_message_bytes: 10,
             ..Limits::default()
         };
-        decode_batch(big.as_bytes(), &Lineage::default(), &limits, &mut rows);
+        decode_batch(
+            big.as_bytes(),
+            &Lineage::default(),
+            &limits,
+            Decoder::events(),
+            &mut rows,
+        );
         assert_eq!(rows.0[0].1, "oversized");
     }
 

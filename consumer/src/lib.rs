@@ -1,13 +1,15 @@
 //! The consumer: reads JSON event batches from Kafka (or raw objects in the
-//! lake), validates every record, and writes valid events to
-//! `bronze/events/` and everything else to `dead_letters/events/` as Parquet,
-//! exactly once across crashes, with its checkpoints in the same bucket.
+//! lake) for each table it is given a contract of, judges every record by
+//! its table's contract, and writes valid records to `bronze/<table>/` and
+//! everything else to `dead_letters/<table>/` as Parquet, exactly once across
+//! crashes, with its checkpoints in the same bucket.
 //!
-//! Stages: [`source`] (kafka | files) → [`decode`] (bytes → rows and dead
-//! letters) → [`write`] (Arrow builders → Parquet objects) → [`commit`] (the
-//! intent/data/commit protocol), with [`flush`] deciding when to flush and
-//! [`retry`] the one policy for failures of the store. [`context`] is what
-//! every source is handed.
+//! Stages: [`tables`] (the contracts) → [`source`] (kafka | files, one per
+//! table) → [`decode`] (bytes → rows and dead letters) → [`write`] (Arrow
+//! builders → Parquet objects) → [`commit`] (the intent/data/commit
+//! protocol), with [`flush`] deciding when to flush and [`retry`] the one
+//! policy for failures of the store. [`context`] is what every source is
+//! handed.
 
 pub mod commit;
 pub mod config;
@@ -16,7 +18,12 @@ pub mod decode;
 pub mod flush;
 pub mod retry;
 pub mod source;
+pub mod tables;
 pub mod write;
+
+use std::sync::Arc;
+
+use lake::decoder::Decoder;
 
 use tracing::info;
 
@@ -29,34 +36,52 @@ use crate::retry::{retry, Attempts};
 /// Runs the consumer until `--once` finishes or a signal stops it.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     args.validate().map_err(anyhow::Error::msg)?;
+    let contracts = tables::load(&args.contracts).map_err(anyhow::Error::msg)?;
     info!(config = %args.lake.masked(), kafka = %args.kafka.masked(), source = ?args.source, once = args.once, "consumer starting");
     let lake = lake::Lake::open(&args.lake)?;
     lake.check_writable()?;
     startup_checks(&lake, &args).await?;
+    for contract in &contracts {
+        tables::store(&lake, contract).await?;
+    }
     let shutdown = Shutdown::default();
     shutdown.on_signals();
-    let ctx = Context {
-        committer: Committer {
-            lake,
-            writer: writer_name(args.hostname.as_deref()),
-            upload_concurrency: args.upload_concurrency,
-        },
-        kafka: args.kafka.clone(),
-        group_id: args.kafka_group_id.clone(),
-        limits: FlushLimits {
-            records: args.flush_records,
-            bytes: args.flush_bytes,
-            interval: args.flush_interval,
-        },
-        input_limits: args.input_limits(),
-        files_poll_interval: args.files_poll_interval,
-        once: args.once,
-        shutdown,
+    let committer = Committer {
+        lake,
+        writer: writer_name(args.hostname.as_deref()),
+        upload_concurrency: args.upload_concurrency,
     };
-    match args.source {
-        Source::Kafka => source::kafka::run(&ctx).await,
-        Source::Files => source::files::run(&ctx).await,
-    }
+    // The built-in events table reads KAFKA_TOPIC; a contract names its topic.
+    let builtin = args.contracts.is_empty();
+    let runs = contracts.into_iter().map(|contract| {
+        let mut kafka = args.kafka.clone();
+        if !builtin {
+            kafka.kafka_topic = contract.table.topic.clone();
+        }
+        info!(table = %contract.table.table, contract = %contract.file, topic = %kafka.kafka_topic, raw_prefix = %contract.table.raw_prefix, "ingesting table");
+        let ctx = Context {
+            committer: committer.clone(),
+            table: Arc::new(Decoder::new(contract)),
+            kafka,
+            group_id: args.kafka_group_id.clone(),
+            limits: FlushLimits {
+                records: args.flush_records,
+                bytes: args.flush_bytes,
+                interval: args.flush_interval,
+            },
+            input_limits: args.input_limits(),
+            files_poll_interval: args.files_poll_interval,
+            once: args.once,
+            shutdown: shutdown.clone(),
+        };
+        async move {
+            match args.source {
+                Source::Kafka => source::kafka::run(&ctx).await,
+                Source::Files => source::files::run(&ctx).await,
+            }
+        }
+    });
+    futures::future::try_join_all(runs).await.map(|_| ())
 }
 
 /// The bucket answers (created if allowed) and refuses stale conditional

@@ -1,18 +1,23 @@
-//! The micro-batch in memory (Arrow builders, one set per event date) and its
-//! conversion to Parquet objects under keys derived from its source range.
+//! The micro-batch of one table in memory (Arrow builders of its contract's
+//! columns, one set per event date) and its conversion to Parquet objects
+//! under keys derived from its source range.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, Float64Builder, Int32Array, Int32Builder, Int64Builder,
-    StringArray, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BinaryBuilder, Int32Array, Int32Builder, Int64Builder, StringArray,
+    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use lake::event::{ErrorKind, Rejection, ValidEvent};
+use lake::columns::Column;
+use lake::decoder::{Decoder, Record};
+use lake::event::Limits;
+use lake::event::{ErrorKind, Rejection};
 use lake::layout::{self, SourceId};
 use lake::position::Range;
 use lake::{schema, Lake, StoreError};
@@ -22,7 +27,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
-use crate::decode::{Lineage, Rows};
+use crate::decode::{decode_batch, Counts, Lineage, Rows};
 
 /// The lineage columns shared by both tables. What is the same for the whole
 /// micro-batch (source and ingestion time) is not appended row by row but
@@ -60,11 +65,13 @@ impl LineageColumns {
             .append_option(lineage.kafka_timestamp_micros);
     }
 
-    /// The nine lineage columns in schema order.
-    fn finish(&mut self, source: &SourceId, ingested_at: i64) -> Vec<ArrayRef> {
+    /// The lineage columns in schema order.
+    fn finish(&mut self, source: &SourceId, ingested_at: i64, version: u32) -> Vec<ArrayRef> {
         let rows = self.len();
         let (kind, topic, partition): (ArrayRef, ArrayRef, ArrayRef) = match source {
-            SourceId::Kafka { topic, partition } => (
+            SourceId::Kafka {
+                topic, partition, ..
+            } => (
                 Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
                     "kafka", rows,
                 ))),
@@ -91,54 +98,36 @@ impl LineageColumns {
             Arc::new(self.record_index.finish()),
             Arc::new(self.kafka_timestamp.finish()),
             Arc::new(TimestampMicrosecondArray::from_value(ingested_at, rows).with_timezone("UTC")),
+            Arc::new(Int32Array::from_value(version as i32, rows)),
         ]
     }
 }
 
+/// One event date's rows of bronze: the contract's columns and lineage.
 struct BronzeColumns {
-    event_id: StringBuilder,
-    user_id: Int64Builder,
-    event_type: StringBuilder,
-    event_ts: TimestampMicrosecondBuilder,
-    page: StringBuilder,
-    country: StringBuilder,
-    amount: Float64Builder,
-    extra: StringBuilder,
+    data: Vec<Column>,
     lineage: LineageColumns,
 }
 
 impl BronzeColumns {
-    fn new() -> Self {
+    fn new(decoder: &Decoder) -> Self {
+        let fields = &decoder.bronze.fields()[..decoder.data_columns];
         BronzeColumns {
-            event_id: StringBuilder::new(),
-            user_id: Int64Builder::new(),
-            event_type: StringBuilder::new(),
-            event_ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            page: StringBuilder::new(),
-            country: StringBuilder::new(),
-            amount: Float64Builder::new(),
-            extra: StringBuilder::new(),
+            data: fields.iter().map(|f| Column::new(f.data_type())).collect(),
             lineage: LineageColumns::new(),
         }
     }
 
     fn finish(
         &mut self,
+        decoder: &Decoder,
         source: &SourceId,
         ingested_at: i64,
     ) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(self.event_id.finish()),
-            Arc::new(self.user_id.finish()),
-            Arc::new(self.event_type.finish()),
-            Arc::new(self.event_ts.finish()),
-            Arc::new(self.page.finish()),
-            Arc::new(self.country.finish()),
-            Arc::new(self.amount.finish()),
-            Arc::new(self.extra.finish()),
-        ];
-        columns.extend(self.lineage.finish(source, ingested_at));
-        RecordBatch::try_new(schema::bronze(), columns)
+        let mut columns: Vec<ArrayRef> = self.data.iter_mut().map(Column::finish).collect();
+        let version = decoder.contract.table.version;
+        columns.extend(self.lineage.finish(source, ingested_at, version));
+        RecordBatch::try_new(decoder.bronze.clone(), columns)
     }
 }
 
@@ -165,8 +154,9 @@ impl DeadLetterColumns {
         &mut self,
         source: &SourceId,
         ingested_at: i64,
+        version: u32,
     ) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let mut columns = self.lineage.finish(source, ingested_at);
+        let mut columns = self.lineage.finish(source, ingested_at, version);
         columns.push(Arc::new(self.error_kind.finish()));
         columns.push(Arc::new(self.error_code.finish()));
         columns.push(Arc::new(self.error_message.finish()));
@@ -178,6 +168,8 @@ impl DeadLetterColumns {
 /// Everything buffered for one source since its last commit.
 pub struct MicroBatch {
     pub source: SourceId,
+    /// The source's table: its contract, columns and rules.
+    pub decoder: Arc<Decoder>,
     /// The messages decoded into it; `None` while empty.
     pub range: Option<Range>,
     pub messages: u64,
@@ -190,9 +182,10 @@ pub struct MicroBatch {
 }
 
 impl MicroBatch {
-    pub fn new(source: SourceId) -> Self {
+    pub fn new(source: SourceId, decoder: Arc<Decoder>) -> Self {
         MicroBatch {
             source,
+            decoder,
             range: None,
             messages: 0,
             input_bytes: 0,
@@ -218,6 +211,18 @@ impl MicroBatch {
         self.messages == 0
     }
 
+    /// An empty batch of the same source and table.
+    pub fn next(&self) -> MicroBatch {
+        MicroBatch::new(self.source.clone(), self.decoder.clone())
+    }
+
+    /// Decodes one message's payload into the batch (its position already
+    /// added with [`MicroBatch::add_message`]).
+    pub fn decode(&mut self, payload: &[u8], lineage: &Lineage, limits: &Limits) -> Counts {
+        let decoder = self.decoder.clone();
+        decode_batch(payload, lineage, limits, &decoder, self)
+    }
+
     pub fn bronze_rows(&self) -> u64 {
         self.bronze.values().map(|c| c.lineage.len() as u64).sum()
     }
@@ -233,36 +238,36 @@ impl MicroBatch {
     /// Encodes the batch as Parquet objects keyed by `range_tag`.
     pub fn encode(&mut self, range_tag: &str) -> anyhow::Result<Vec<(String, Bytes)>> {
         let mut files = Vec::new();
+        let properties = writer_properties(&self.decoder);
         for (day, columns) in self.bronze.iter_mut() {
             if columns.lineage.len() > 0 {
                 let key = layout::bronze_key(&self.source, *day, range_tag);
-                let batch = columns.finish(&self.source, self.ingested_at)?;
-                files.push((key, to_parquet(batch)?));
+                let batch = columns.finish(&self.decoder, &self.source, self.ingested_at)?;
+                files.push((key, to_parquet(batch, &properties)?));
             }
         }
         if self.dead.lineage.len() > 0 {
             let key = layout::dead_letter_key(&self.source, range_tag);
-            let batch = self.dead.finish(&self.source, self.ingested_at)?;
-            files.push((key, to_parquet(batch)?));
+            let version = self.decoder.contract.table.version;
+            let batch = self.dead.finish(&self.source, self.ingested_at, version)?;
+            files.push((key, to_parquet(batch, &properties)?));
         }
         Ok(files)
     }
 }
 
 impl Rows for MicroBatch {
-    fn valid(&mut self, lineage: &Lineage, index: u32, event: ValidEvent<'_>) {
+    fn valid(&mut self, lineage: &Lineage, index: u32, record: &Record<'_>) {
+        let decoder = &self.decoder;
         let columns = self
             .bronze
-            .entry(event.event_day())
-            .or_insert_with(BronzeColumns::new);
-        columns.event_id.append_value(&event.event_id);
-        columns.user_id.append_value(event.user_id);
-        columns.event_type.append_value(event.event_type);
-        columns.event_ts.append_value(event.event_ts_micros);
-        columns.page.append_value(&event.page);
-        columns.country.append_option(event.country.as_deref());
-        columns.amount.append_option(event.amount);
-        columns.extra.append_option(event.extra.as_deref());
+            .entry(record.event_day())
+            .or_insert_with(|| BronzeColumns::new(decoder));
+        let datums = record.datums();
+        columns
+            .data
+            .iter_mut()
+            .fold(0, |at, column| column.append(datums, at));
         columns.lineage.append(lineage, Some(index));
     }
 
@@ -276,30 +281,35 @@ impl Rows for MicroBatch {
     }
 }
 
-/// zstd at level 1 (the parquet crate's default), and no dictionary for columns whose values are (nearly) all
-/// distinct. On the `make bench` dataset this encodes 1.6x faster than level 3
+/// zstd at level 1 (the parquet crate's default), and no dictionary for
+/// columns whose values are (nearly) all distinct: the table's key and event
+/// time, its top-level floats, `extra`, and the dead letters' message and
+/// payload. On the `make bench` dataset this encodes 1.6x faster than level 3
 /// with dictionaries everywhere, and the files come out 13 % smaller: a
 /// dictionary of unique values is built, outgrows its page and is thrown away.
-fn writer_properties() -> WriterProperties {
+fn writer_properties(decoder: &Decoder) -> WriterProperties {
+    let table = &decoder.contract.table;
+    let data = &decoder.bronze.fields()[..decoder.data_columns];
+    let distinct = data
+        .iter()
+        .filter(|f| {
+            Some(f.name()) == table.key.as_ref()
+                || *f.name() == table.event_time
+                || *f.name() == lake::contract::EXTRA
+                || *f.data_type() == DataType::Float64
+        })
+        .map(|f| f.name().as_str());
     let mut builder =
         WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
-    for column in [
-        "event_id",
-        "event_ts",
-        "amount",
-        "extra",
-        "error_message",
-        "raw_payload",
-    ] {
+    for column in distinct.chain(["error_message", "raw_payload"]) {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     builder.build()
 }
 
-fn to_parquet(batch: RecordBatch) -> anyhow::Result<Bytes> {
-    let properties = writer_properties();
+fn to_parquet(batch: RecordBatch, properties: &WriterProperties) -> anyhow::Result<Bytes> {
     let mut buffer = Vec::with_capacity(1 << 16);
-    let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties))?;
+    let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties.clone()))?;
     writer.write(&batch)?;
     writer.close()?;
     Ok(Bytes::from(buffer))
@@ -328,7 +338,10 @@ pub async fn upload(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::decode_batch;
+
+    fn events() -> Arc<Decoder> {
+        Arc::new(Decoder::new(lake::contract::Contract::events()))
+    }
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -348,11 +361,8 @@ mod tests {
     /// (filled in at the end) agree with the per-row ones, in both tables.
     #[test]
     fn lineage_columns_read_back() {
-        let source = SourceId::Kafka {
-            topic: "events".into(),
-            partition: 2,
-        };
-        let mut micro = MicroBatch::new(source);
+        let source = SourceId::kafka("events", "events", 2);
+        let mut micro = MicroBatch::new(source, events());
         for (offset, payload) in [(7, format!("[{EVENT},{EVENT},1]")), (8, "[".into())] {
             micro.add_message(Range::offset(offset), payload.len());
             let lineage = Lineage {
@@ -360,12 +370,7 @@ mod tests {
                 batch_id: Some(format!("b{offset}")),
                 ..Lineage::default()
             };
-            decode_batch(
-                payload.as_bytes(),
-                &lineage,
-                &Default::default(),
-                &mut micro,
-            );
+            micro.decode(payload.as_bytes(), &lineage, &Default::default());
         }
         let files = micro.encode("r").expect("encode");
         assert_eq!(files.len(), 2, "one bronze day and the dead letters");
@@ -398,13 +403,12 @@ mod tests {
             }
         }
         // The files source has no topic or partition.
-        let mut micro = MicroBatch::new(SourceId::files());
+        let mut micro = MicroBatch::new(SourceId::files("events", "raw/events/"), events());
         micro.add_message(Range::key("raw/events/a.json"), 1);
-        decode_batch(
+        micro.decode(
             format!("[{EVENT}]").as_bytes(),
             &Lineage::default(),
             &Default::default(),
-            &mut micro,
         );
         let files = micro.encode("r").expect("encode");
         let batch = read(&files[0].1);

@@ -258,13 +258,10 @@ impl Scenario {
         })
         .expect("open the lake on moto");
         let sources: Vec<SourceId> = if self.topic.is_empty() {
-            vec![SourceId::files()]
+            vec![SourceId::files("events", "raw/events/")]
         } else {
             (0..3)
-                .map(|partition| SourceId::Kafka {
-                    topic: self.topic.clone(),
-                    partition,
-                })
+                .map(|partition| SourceId::kafka("events", &self.topic, partition))
                 .collect()
         };
         let runtime = tokio::runtime::Builder::new_current_thread()

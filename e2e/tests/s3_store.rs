@@ -20,10 +20,7 @@ fn args(endpoint: &str, bucket: &str) -> LakeArgs {
 }
 
 fn p1() -> SourceId {
-    SourceId::Kafka {
-        topic: "events".into(),
-        partition: 1,
-    }
+    SourceId::kafka("events", "events", 1)
 }
 
 #[tokio::test]

@@ -1,17 +1,20 @@
 //! The inspector: opens DuckDB with the schemas `bronze` and `dead_letters`
-//! and the views `bronze.events` and `dead_letters.events` over the lake the
-//! consumer writes (docs/DESIGN.md §6), then offers a shell, one-shot queries, a
-//! status report, and the same SQL for the official `duckdb` CLI.
+//! and, for every table of the lake the consumer writes, the views
+//! `bronze.<table>` and `dead_letters.<table>` (docs/DESIGN.md §6), then
+//! offers a shell, one-shot queries, a status report, and the same SQL for
+//! the official `duckdb` CLI.
 //!
-//! [`views`] writes the SQL, [`session`] decides how DuckDB reaches the files
-//! (in place, httpfs, or the local [`mirror`]), [`output`] prints results,
-//! [`shell`] and [`status`] are the interactive and reporting front ends.
+//! [`tables`] finds the tables, [`views`] writes the SQL, [`session`]
+//! decides how DuckDB reaches the files (in place, httpfs, or the local
+//! [`mirror`]), [`output`] prints results, [`shell`] and [`status`] are the
+//! interactive and reporting front ends.
 
 pub mod mirror;
 pub mod output;
 pub mod session;
 pub mod shell;
 pub mod status;
+pub mod tables;
 pub mod views;
 
 use std::ffi::OsString;
@@ -31,7 +34,7 @@ use crate::status::StatusFormat;
 #[command(
     name = "inspector",
     version,
-    about = "Look at the lake with DuckDB: bronze.events and dead_letters.events."
+    about = "Look at the lake with DuckDB: bronze.<table> and dead_letters.<table> for every table."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -89,7 +92,7 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Checkpoints, Kafka lag, row counts and dead-letter reasons.
+    /// Per table: checkpoints, row counts and dead-letter reasons; Kafka lag.
     Status {
         /// Output format; json has the same content.
         #[arg(long, value_enum, default_value = "text")]

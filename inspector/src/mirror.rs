@@ -1,5 +1,7 @@
-//! A local copy of an S3 lake's `bronze/` and `dead_letters/` objects, for
-//! when DuckDB cannot load httpfs (docs/DESIGN.md §6). It is read like a local lake.
+//! A local copy of an S3 lake's `bronze/` and `dead_letters/` objects, every
+//! table's at once (so a new table arrives with the next sync), for when
+//! DuckDB cannot load httpfs (docs/DESIGN.md §6). It is read like a local
+//! lake; the tables and their contracts are found in the lake itself.
 //!
 //! Each sync lists the lake through `lake.store`, downloads only objects that
 //! are new or changed (size and ETag differ from the manifest), and deletes

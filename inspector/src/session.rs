@@ -2,21 +2,26 @@
 //!
 //! How the views reach the files depends on the lake: a local lake is read in
 //! place; an S3 lake through httpfs when it loads, else through the local
-//! mirror (docs/DESIGN.md §6). [`Session::refresh`] re-checks which tables have
-//! files, so a view that started as the empty placeholder picks up data
-//! written later; the shell calls it before every statement.
+//! mirror (docs/DESIGN.md §6). [`Session::refresh`] re-discovers the tables
+//! and re-checks which have files, so a table created later gets its views
+//! and a view that started as the empty placeholder picks up data written
+//! later; the shell calls it before every statement.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use duckdb::Connection;
+use lake::contract::Contract;
+use lake::layout::{CONTRACTS, EVENTS};
 use lake::store::Location;
 use lake::Lake;
 
 use crate::mirror::Mirror;
-use crate::views::{self, literal, Table};
+use crate::tables::{self, Tables};
+use crate::views::{self, literal, Layer};
 
 /// `INSTALL httpfs` downloads from the internet; offline it must not hang.
 const INSTALL_DEADLINE: Duration = Duration::from_secs(15);
@@ -46,8 +51,29 @@ pub struct Session {
     rt: tokio::runtime::Runtime,
     /// The setup SQL run so far, as run and with the secret key redacted, for `init-sql`.
     setup: Vec<(String, String)>,
-    /// Per table: the view SQL in place and whether it reads files.
-    views: [Option<(String, bool)>; 2],
+    /// The tables found by the last refresh.
+    tables: Tables,
+    /// Per table and layer: the view in place.
+    views: BTreeMap<(String, Layer), View>,
+}
+
+/// What a view was built from; it is rebuilt when that changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Basis {
+    Files,
+    /// No files yet: a placeholder typed by the stored contract at this key,
+    /// or, without one, by the built-in schema (`events`, dead letters).
+    Empty {
+        contract: Option<String>,
+    },
+}
+
+struct View {
+    basis: Basis,
+    /// The SQL in place; `None`: no view, because there is nothing to type
+    /// the placeholder with (a table without files and without a usable
+    /// stored contract).
+    sql: Option<String>,
 }
 
 impl Session {
@@ -72,7 +98,8 @@ impl Session {
             access: Access::Httpfs,
             rt,
             setup: Vec::new(),
-            views: [None, None],
+            tables: Tables::new(),
+            views: BTreeMap::new(),
             lake,
         };
         session.run_setup(views::SCHEMAS, views::SCHEMAS)?;
@@ -149,6 +176,8 @@ impl Session {
             mirror.root.display()
         );
         self.access = Access::Mirror(mirror);
+        // Views made before the failure read through httpfs.
+        self.views.clear();
         self.refresh()
     }
 
@@ -243,8 +272,8 @@ impl Session {
         }
     }
 
-    /// Syncs the mirror (if any) and points each view at its files, or at
-    /// the empty placeholder while a table has none.
+    /// Syncs the mirror (if any), finds the tables, and points each view at
+    /// its files, or at the empty placeholder while a table has none.
     pub fn refresh(&mut self) -> anyhow::Result<()> {
         if let Access::Mirror(mirror) = &self.access {
             let stats = self.rt.block_on(mirror.sync(&self.lake))?;
@@ -258,29 +287,116 @@ impl Session {
                 );
             }
         }
-        for (i, table) in Table::ALL.into_iter().enumerate() {
-            let files = self.url_of(&table.files_key());
-            let count: i64 = self
-                .conn
-                .query_row("SELECT count(*) FROM glob(?)", [files.as_str()], |row| {
-                    row.get(0)
-                })
-                .with_context(|| format!("cannot list {files}"))?;
-            let has_files = count > 0;
-            if matches!(&self.views[i], Some((_, had)) if *had == has_files) {
-                continue;
-            }
-            let sql = if has_files {
-                table.data_view(&files)
-            } else {
-                table.empty_view().map_err(|e| anyhow!(e))?
-            };
-            self.conn
-                .execute_batch(&sql)
-                .with_context(|| format!("cannot create the view {} over {files}", table.view()))?;
-            self.views[i] = Some((sql, has_files));
+        let tables = self.rt.block_on(tables::discover(&self.lake))?;
+        // A table whose every object was deleted: a view over no files would fail.
+        let gone: Vec<(String, Layer)> = self
+            .views
+            .keys()
+            .filter(|(table, _)| !tables.contains_key(table))
+            .cloned()
+            .collect();
+        for (table, layer) in gone {
+            self.drop_view(&table, layer)?;
+            self.views.remove(&(table, layer));
         }
+        for (table, contract) in &tables {
+            for layer in Layer::ALL {
+                self.refresh_view(table, layer, contract.as_deref())?;
+            }
+        }
+        self.tables = tables;
         Ok(())
+    }
+
+    fn refresh_view(
+        &mut self,
+        table: &str,
+        layer: Layer,
+        contract: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let files = self.url_of(&layer.files_key(table));
+        let count: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM glob(?)", [files.as_str()], |row| {
+                row.get(0)
+            })
+            .with_context(|| format!("cannot list {files}"))?;
+        let basis = match layer {
+            _ if count > 0 => Basis::Files,
+            Layer::Bronze => Basis::Empty {
+                contract: contract.map(String::from),
+            },
+            Layer::DeadLetters => Basis::Empty { contract: None },
+        };
+        let key = (table.to_string(), layer);
+        if self.views.get(&key).is_some_and(|v| v.basis == basis) {
+            return Ok(());
+        }
+        let sql = match &basis {
+            Basis::Files => Some(layer.data_view(table, &files)),
+            Basis::Empty { contract } => self.placeholder(table, layer, contract.as_deref())?,
+        };
+        match &sql {
+            Some(sql) => self.conn.execute_batch(sql).with_context(|| {
+                format!("cannot create the view {} over {files}", layer.view(table))
+            })?,
+            None => self.drop_view(table, layer)?,
+        }
+        self.views.insert(key, View { basis, sql });
+        Ok(())
+    }
+
+    /// The empty view of a table without files, typed by the stored
+    /// contract at `contract`, else by the built-in schema; `None` when there
+    /// is no usable schema (a one-line warning says why a contract is not).
+    fn placeholder(
+        &self,
+        table: &str,
+        layer: Layer,
+        contract: Option<&str>,
+    ) -> anyhow::Result<Option<String>> {
+        let view = layer.view(table);
+        let schema = match (layer, contract) {
+            (Layer::DeadLetters, _) => lake::schema::dead_letters(),
+            (Layer::Bronze, Some(key)) => {
+                match self.rt.block_on(tables::read_contract(&self.lake, key))? {
+                    Ok(contract) => lake::schema::bronze(&contract),
+                    Err(why) => {
+                        eprintln!("inspector: warning: {why}; no empty view {view}");
+                        return Ok(None);
+                    }
+                }
+            }
+            (Layer::Bronze, None) if table == EVENTS => lake::schema::bronze(&Contract::events()),
+            // Only dead letters so far, and no contract: no columns to give it.
+            (Layer::Bronze, None) => return Ok(None),
+        };
+        match layer.empty_view(table, &schema) {
+            Ok(sql) => Ok(Some(sql)),
+            Err(why) => {
+                eprintln!("inspector: warning: {why}; no empty view {view}");
+                Ok(None)
+            }
+        }
+    }
+
+    fn drop_view(&self, table: &str, layer: Layer) -> anyhow::Result<()> {
+        let view = layer.view(table);
+        self.conn
+            .execute_batch(&format!("DROP VIEW IF EXISTS {view};"))
+            .with_context(|| format!("cannot drop the view {view}"))
+    }
+
+    /// The tables found by the last refresh, by name.
+    pub fn tables(&self) -> impl Iterator<Item = &str> {
+        self.tables.keys().map(String::as_str)
+    }
+
+    /// Whether the view of `table` in `layer` exists.
+    pub fn has_view(&self, table: &str, layer: Layer) -> bool {
+        self.views
+            .get(&(table.to_string(), layer))
+            .is_some_and(|v| v.sql.is_some())
     }
 
     /// The SQL that recreates this session's schemas and views in another
@@ -301,17 +417,23 @@ impl Session {
             out.push('\n');
             out.push_str(if with_secrets { real } else { shown });
         }
-        for (table, view) in Table::ALL.iter().zip(&self.views) {
+        for ((table, layer), view) in &self.views {
             out.push('\n');
-            if let Some((sql, has_files)) = view {
-                if !has_files {
-                    out.push_str(&format!(
-                        "-- {} has no files yet under {}: run `inspector init-sql` again once it has.\n",
-                        table.view(),
-                        self.url_of(&table.files_key())
-                    ));
-                }
-                out.push_str(sql);
+            if view.basis != Basis::Files {
+                out.push_str(&format!(
+                    "-- {} has no files yet under {}: run `inspector init-sql` again once it has.\n",
+                    layer.view(table),
+                    self.url_of(&layer.files_key(table))
+                ));
+            }
+            match &view.sql {
+                Some(sql) => out.push_str(sql),
+                None => out.push_str(&format!(
+                    "-- No view {}: no usable contract under {}/ to type an empty one.\n",
+                    layer.view(table),
+                    // Contracts are read from the lake itself, never the mirror.
+                    self.lake.url_of(&format!("{CONTRACTS}/{table}"))
+                )),
             }
         }
         out
@@ -353,4 +475,61 @@ pub fn first_line(text: &str) -> String {
         .unwrap_or_default()
         .trim()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has_column(session: &Session, view: &str, column: &str) -> bool {
+        let sql = format!("SELECT count(*) FROM (DESCRIBE {view}) WHERE column_name = ?");
+        let n: i64 = session
+            .conn
+            .query_row(&sql, [column], |row| row.get(0))
+            .expect("describe");
+        n == 1
+    }
+
+    #[test]
+    fn refresh_follows_tables_and_contract_versions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let lake = Lake::open(&lake::LakeArgs {
+            lake_url: root.display().to_string(),
+            ..Default::default()
+        })
+        .expect("local lake");
+        let options = Options {
+            httpfs_extension: None,
+            mirror_dir: root.join("mirror"),
+            mirror: false,
+        };
+        let mut session = Session::open(lake, &options).expect("session");
+        assert_eq!(session.tables().collect::<Vec<_>>(), [EVENTS]);
+        assert!(session.has_view(EVENTS, Layer::Bronze));
+
+        let contract = std::fs::read("../contracts/orders.schema.json").expect("contract");
+        let mut v2: serde_json::Value = serde_json::from_slice(&contract).expect("json");
+        v2["properties"]["note"] = serde_json::json!({"type": "string"});
+        let dir_of_orders = root.join(CONTRACTS).join("orders");
+        std::fs::create_dir_all(&dir_of_orders).expect("mkdir");
+        std::fs::write(dir_of_orders.join("v1.schema.json"), &contract).expect("write");
+        session.refresh().expect("refresh");
+        assert!(session.has_view("orders", Layer::Bronze));
+        assert!(!has_column(&session, "bronze.orders", "note"));
+
+        // A newer version re-types the placeholder.
+        std::fs::write(dir_of_orders.join("v2.schema.json"), v2.to_string()).expect("write");
+        session.refresh().expect("refresh");
+        assert!(has_column(&session, "bronze.orders", "note"));
+
+        // A table whose objects are all gone loses its views.
+        std::fs::remove_dir_all(root.join(CONTRACTS)).expect("rm");
+        session.refresh().expect("refresh");
+        assert!(!session.has_view("orders", Layer::DeadLetters));
+        assert!(session
+            .conn
+            .execute_batch("SELECT * FROM dead_letters.orders")
+            .is_err());
+    }
 }

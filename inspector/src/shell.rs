@@ -9,7 +9,7 @@ use rustyline::error::ReadlineError;
 
 use crate::output::{self, Format};
 use crate::session::Session;
-use crate::views::Table;
+use crate::views::Layer;
 
 const HELP: &str = "\
 Statements end with ; and may span lines. Examples:
@@ -33,9 +33,15 @@ pub fn run(session: &mut Session, history: &Path) -> anyhow::Result<()> {
         duckdb_version(session),
         session.describe()
     );
+    let views: Vec<String> = session
+        .tables()
+        .flat_map(|table| Layer::ALL.map(|layer| (table, layer)))
+        .filter(|(table, layer)| session.has_view(table, *layer))
+        .map(|(table, layer)| layer.view(table))
+        .collect();
     println!(
         "views: {}; .help for help, .quit to leave",
-        Table::ALL.map(Table::view).join(", ")
+        views.join(", ")
     );
     let mut buffer = String::new();
     loop {

@@ -1,8 +1,9 @@
-//! `inspector status`: where each source's checkpoint stands, how far the
-//! consumer lags behind Kafka, how many rows the views hold and why records
-//! were dead-lettered. Kafka being unreachable is reported, not fatal: the
-//! lake can be inspected without a broker.
+//! `inspector status`: per table, where each source's checkpoint stands, how
+//! many rows the views hold and why records were dead-lettered; and how far
+//! the consumer lags behind Kafka. Kafka being unreachable is reported, not
+//! fatal: the lake can be inspected without a broker.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -10,7 +11,7 @@ use futures::TryStreamExt;
 use kafka_client::SilentContext;
 use lake::checkpoint::{self, Checkpoint};
 use lake::config::KafkaArgs;
-use lake::layout::{SourceId, CHECKPOINTS};
+use lake::layout::{checkpoints_prefix, SourceId, CHECKPOINTS, EVENTS};
 use lake::position::{Position, Range};
 use lake::Lake;
 use object_store::{ObjectMeta, ObjectStoreExt};
@@ -18,7 +19,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
 
 use crate::session::Session;
-use crate::views::Table;
+use crate::tables::is_table_name;
+use crate::views::Layer;
 
 /// How long the brokers get to answer, in total.
 const KAFKA_DEADLINE: Duration = Duration::from_secs(3);
@@ -29,13 +31,23 @@ pub enum StatusFormat {
     Json,
 }
 
+/// Checkpoint key → the checkpoint, or why it cannot be read.
+type Checkpoints = Vec<(String, Result<Checkpoint, String>)>;
+
 pub struct Report {
     lake: String,
-    /// Checkpoint key → the checkpoint, or why it cannot be read.
-    checkpoints: Vec<(String, Result<Checkpoint, String>)>,
+    /// Every table of the lake or of its checkpoints, by name.
+    tables: BTreeMap<String, TableReport>,
     lag: Result<Vec<PartitionLag>, String>,
     brokers: String,
-    counts: Vec<(&'static str, i64)>,
+}
+
+#[derive(Default)]
+pub struct TableReport {
+    /// Those under `_checkpoints/<table>/`, by key.
+    checkpoints: Checkpoints,
+    /// View → rows; 0 for a view that does not exist (it has no files).
+    counts: Vec<(String, i64)>,
     error_codes: Vec<(String, i64)>,
 }
 
@@ -57,7 +69,8 @@ impl PartitionLag {
 pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
     let checkpoints = session.block_on(read_checkpoints(&session.lake))?;
     let readable: Vec<&Checkpoint> = checkpoints
-        .iter()
+        .values()
+        .flatten()
         .filter_map(|(_, c)| c.as_ref().ok())
         .collect();
     let lag = if !readable.is_empty()
@@ -69,41 +82,58 @@ pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
     } else {
         kafka_lag(kafka, &readable)
     };
-    let mut counts = Vec::new();
-    for table in Table::ALL {
-        let n: i64 = session
-            .conn
-            .query_row(
-                &format!("SELECT count(*) FROM {}", table.view()),
-                [],
-                |row| row.get(0),
-            )
-            .with_context(|| format!("cannot count {}", table.view()))?;
-        counts.push((table.view(), n));
+    let mut tables: BTreeMap<String, TableReport> = session
+        .tables()
+        .map(|t| (t.to_string(), TableReport::default()))
+        .collect();
+    for (table, checkpoints) in checkpoints {
+        tables.entry(table).or_default().checkpoints = checkpoints;
     }
-    let mut stmt = session.conn.prepare(
-        "SELECT error_code, count(*) AS n FROM dead_letters.events \
-         GROUP BY error_code ORDER BY n DESC, error_code LIMIT 10",
-    )?;
-    let error_codes = stmt
+    for (table, report) in &mut tables {
+        for layer in Layer::ALL {
+            let view = layer.view(table);
+            let n = if session.has_view(table, layer) {
+                session
+                    .conn
+                    .query_row(&format!("SELECT count(*) FROM {view}"), [], |row| {
+                        row.get(0)
+                    })
+                    .with_context(|| format!("cannot count {view}"))?
+            } else {
+                0
+            };
+            report.counts.push((view, n));
+        }
+        if session.has_view(table, Layer::DeadLetters) {
+            report.error_codes = error_codes(session, &Layer::DeadLetters.view(table))?;
+        }
+    }
+    Ok(Report {
+        lake: session.describe(),
+        tables,
+        lag,
+        brokers: kafka.kafka_bootstrap_servers.clone(),
+    })
+}
+
+/// The ten most frequent error codes of the dead-letter view `view`.
+fn error_codes(session: &Session, view: &str) -> anyhow::Result<Vec<(String, i64)>> {
+    let mut stmt = session.conn.prepare(&format!(
+        "SELECT error_code, count(*) AS n FROM {view} \
+         GROUP BY error_code ORDER BY n DESC, error_code LIMIT 10"
+    ))?;
+    let codes = stmt
         .query_map([], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })?
         .collect::<Result<Vec<_>, _>>()
-        .context("cannot count dead letters by error_code")?;
-    Ok(Report {
-        lake: session.describe(),
-        checkpoints,
-        lag,
-        brokers: kafka.kafka_bootstrap_servers.clone(),
-        counts,
-        error_codes,
-    })
+        .with_context(|| format!("cannot count {view} by error_code"))?;
+    Ok(codes)
 }
 
-async fn read_checkpoints(
-    lake: &Lake,
-) -> anyhow::Result<Vec<(String, Result<Checkpoint, String>)>> {
+/// Every checkpoint of the lake, grouped by the table segment of its key
+/// (`_checkpoints/<table>/...`); the consumer's probes are no table.
+async fn read_checkpoints(lake: &Lake) -> anyhow::Result<BTreeMap<String, Checkpoints>> {
     let listed: Vec<ObjectMeta> = lake
         .store
         .list(Some(&Lake::path(CHECKPOINTS)))
@@ -115,13 +145,17 @@ async fn read_checkpoints(
                 lake.url_of(CHECKPOINTS)
             )
         })?;
-    let mut checkpoints = Vec::new();
+    let mut checkpoints: BTreeMap<String, Checkpoints> = BTreeMap::new();
     for meta in listed {
         let key = meta.location.to_string();
         // Lock files and half-written temporaries of a local lake are not checkpoints.
         if !key.ends_with(".json") {
             continue;
         }
+        // `_probes` is not a table name, nor is a file right under `_checkpoints/`.
+        let Some(table) = key.split('/').nth(1).filter(|t| is_table_name(t)) else {
+            continue;
+        };
         let parsed = match lake.store.get(&meta.location).await {
             Ok(result) => match result.bytes().await {
                 Ok(bytes) => checkpoint::parse(&key, &bytes).map_err(|e| e.to_string()),
@@ -129,9 +163,14 @@ async fn read_checkpoints(
             },
             Err(e) => Err(format!("cannot read {}: {e}", lake.url_of(&key))),
         };
-        checkpoints.push((key, parsed));
+        checkpoints
+            .entry(table.to_string())
+            .or_default()
+            .push((key, parsed));
     }
-    checkpoints.sort_by(|a, b| a.0.cmp(&b.0));
+    for list in checkpoints.values_mut() {
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     Ok(checkpoints)
 }
 
@@ -185,6 +224,7 @@ fn kafka_lag(kafka: &KafkaArgs, checkpoints: &[&Checkpoint]) -> Result<Vec<Parti
                     SourceId::Kafka {
                         topic: t,
                         partition,
+                        ..
                     } if *t == topic && *partition == p.id() => c.next_offset(),
                     _ => None,
                 });
@@ -204,7 +244,67 @@ fn kafka_lag(kafka: &KafkaArgs, checkpoints: &[&Checkpoint]) -> Result<Vec<Parti
 
 impl Report {
     pub fn text(&self) -> String {
-        let mut out = format!("lake: {}\n\ncheckpoints ({CHECKPOINTS}/)\n", self.lake);
+        let mut out = format!("lake: {}\n", self.lake);
+        for (table, report) in &self.tables {
+            out.push_str(&format!("\ntable {table}\n\n"));
+            out.push_str(&report.text(table));
+        }
+        out.push_str(&format!("\nkafka lag ({})\n", self.brokers));
+        match &self.lag {
+            Err(why) => out.push_str(&format!("  lag: n/a ({why})\n")),
+            Ok(lags) if lags.is_empty() => out.push_str("  no partitions\n"),
+            Ok(lags) => {
+                let mut rows = vec![
+                    ["topic", "partition", "next_offset", "high_watermark", "lag"]
+                        .map(String::from)
+                        .to_vec(),
+                ];
+                for l in lags {
+                    rows.push(vec![
+                        l.topic.clone(),
+                        l.partition.to_string(),
+                        l.next_offset
+                            .map(|o| o.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        l.high.to_string(),
+                        l.lag().to_string(),
+                    ]);
+                }
+                out.push_str(&aligned(&rows, "  "));
+            }
+        }
+        out
+    }
+
+    /// Every table under `tables`; the `events` table's fields also at the
+    /// top level, where they were before the lake had several tables.
+    pub fn json(&self) -> serde_json::Value {
+        let lag = match &self.lag {
+            Ok(lags) => json!(lags
+                .iter()
+                .map(|l| json!({
+                    "topic": l.topic, "partition": l.partition, "next_offset": l.next_offset,
+                    "low_watermark": l.low, "high_watermark": l.high, "lag": l.lag(),
+                }))
+                .collect::<Vec<_>>()),
+            Err(why) => json!({ "error": why }),
+        };
+        let tables: serde_json::Map<String, serde_json::Value> = self
+            .tables
+            .iter()
+            .map(|(table, report)| (table.clone(), report.json()))
+            .collect();
+        let mut out = tables.get(EVENTS).cloned().unwrap_or_else(|| json!({}));
+        out["lake"] = json!(self.lake);
+        out["kafka_lag"] = lag;
+        out["tables"] = json!(tables);
+        out
+    }
+}
+
+impl TableReport {
+    fn text(&self, table: &str) -> String {
+        let mut out = format!("checkpoints ({}/)\n", checkpoints_prefix(table));
         if self.checkpoints.is_empty() {
             out.push_str("  none yet: the consumer has not committed anything\n");
         }
@@ -231,35 +331,11 @@ impl Report {
                 }
             }
         }
-        out.push_str(&format!("\nkafka lag ({})\n", self.brokers));
-        match &self.lag {
-            Err(why) => out.push_str(&format!("  lag: n/a ({why})\n")),
-            Ok(lags) if lags.is_empty() => out.push_str("  no partitions\n"),
-            Ok(lags) => {
-                let mut rows = vec![
-                    ["topic", "partition", "next_offset", "high_watermark", "lag"]
-                        .map(String::from)
-                        .to_vec(),
-                ];
-                for l in lags {
-                    rows.push(vec![
-                        l.topic.clone(),
-                        l.partition.to_string(),
-                        l.next_offset
-                            .map(|o| o.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        l.high.to_string(),
-                        l.lag().to_string(),
-                    ]);
-                }
-                out.push_str(&aligned(&rows, "  "));
-            }
-        }
         out.push_str("\nrows\n");
         let rows: Vec<Vec<String>> = self
             .counts
             .iter()
-            .map(|(v, n)| vec![v.to_string(), n.to_string()])
+            .map(|(v, n)| vec![v.clone(), n.to_string()])
             .collect();
         out.push_str(&aligned(&rows, "  "));
         out.push_str("\ndead letters by error_code (top 10)\n");
@@ -275,7 +351,7 @@ impl Report {
         out
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    fn json(&self) -> serde_json::Value {
         let checkpoints: Vec<serde_json::Value> = self
             .checkpoints
             .iter()
@@ -284,21 +360,9 @@ impl Report {
                 Err(e) => json!({ "key": key, "error": e }),
             })
             .collect();
-        let lag = match &self.lag {
-            Ok(lags) => json!(lags
-                .iter()
-                .map(|l| json!({
-                    "topic": l.topic, "partition": l.partition, "next_offset": l.next_offset,
-                    "low_watermark": l.low, "high_watermark": l.high, "lag": l.lag(),
-                }))
-                .collect::<Vec<_>>()),
-            Err(why) => json!({ "error": why }),
-        };
         json!({
-            "lake": self.lake,
             "checkpoints": checkpoints,
-            "kafka_lag": lag,
-            "rows": self.counts.iter().map(|(v, n)| (v.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "rows": self.counts.iter().map(|(v, n)| (v.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "dead_letter_error_codes": self.error_codes.iter()
                 .map(|(c, n)| json!({ "error_code": c, "count": n }))
                 .collect::<Vec<_>>(),

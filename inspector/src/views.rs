@@ -1,13 +1,14 @@
 //! The SQL that defines the lake in DuckDB: the schemas `bronze` and
-//! `dead_letters`, their `events` views, and the S3 secret httpfs needs.
-//! Pure text generation, so `init-sql` prints exactly what a session runs.
+//! `dead_letters`, one view in each per table of the lake, and the S3 secret
+//! httpfs needs. Pure text generation, so `init-sql` prints exactly what a
+//! session runs.
 //!
 //! A view reads every Parquet file of its table. When there is none yet,
 //! `read_parquet` would fail, so the view is a typed placeholder with zero
 //! rows instead, derived from the consumer's Arrow schema (one definition).
 
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
-use lake::layout::{BRONZE_EVENTS, DEAD_LETTERS_EVENTS};
+use arrow::datatypes::{DataType, Schema, TimeUnit};
+use lake::layout::{bronze_prefix, dead_letters_prefix, BRONZE, DEAD_LETTERS};
 use lake::LakeArgs;
 
 pub const SCHEMAS: &str = include_str!("../sql/schemas.sql");
@@ -17,100 +18,127 @@ const DEAD_LETTERS_VIEW: &str = include_str!("../sql/dead_letters_view.sql");
 /// Stands in for the secret key in printed SQL.
 pub const SECRET_PLACEHOLDER: &str = "<AWS_SECRET_ACCESS_KEY>";
 
-/// One of the two tables the consumer writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
+/// One of the two layers the consumer writes for every table, each a DuckDB
+/// schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layer {
     Bronze,
     DeadLetters,
 }
 
-impl Table {
-    pub const ALL: [Table; 2] = [Table::Bronze, Table::DeadLetters];
+impl Layer {
+    pub const ALL: [Layer; 2] = [Layer::Bronze, Layer::DeadLetters];
 
-    pub fn view(self) -> &'static str {
-        match self {
-            Table::Bronze => "bronze.events",
-            Table::DeadLetters => "dead_letters.events",
-        }
+    /// `bronze.<table>` or `dead_letters.<table>`. Table names are
+    /// identifiers (lower case, digits, `_`), and after the schema's dot
+    /// even a keyword (`bronze.order`) parses, so they need no quoting.
+    pub fn view(self, table: &str) -> String {
+        let schema = match self {
+            Layer::Bronze => BRONZE,
+            Layer::DeadLetters => DEAD_LETTERS,
+        };
+        format!("{schema}.{table}")
     }
 
-    /// The table's files relative to the lake root. Both tables keep exactly
+    /// The table's files relative to the lake root. Both layers keep exactly
     /// one directory level above their files: the `event_date=` partition
     /// for bronze, the source tag for dead letters.
-    pub fn files_key(self) -> String {
+    pub fn files_key(self, table: &str) -> String {
         let prefix = match self {
-            Table::Bronze => BRONZE_EVENTS,
-            Table::DeadLetters => DEAD_LETTERS_EVENTS,
+            Layer::Bronze => bronze_prefix(table),
+            Layer::DeadLetters => dead_letters_prefix(table),
         };
         format!("{prefix}/*/*.parquet")
-    }
-
-    fn schema(self) -> SchemaRef {
-        match self {
-            Table::Bronze => lake::schema::bronze(),
-            Table::DeadLetters => lake::schema::dead_letters(),
-        }
     }
 
     /// Columns the view has beyond those stored in the files, in view order.
     fn extra_columns(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Table::Bronze => &[("event_date", "DATE")],
-            Table::DeadLetters => &[("raw_text", "VARCHAR")],
+            Layer::Bronze => &[("event_date", "DATE")],
+            Layer::DeadLetters => &[("raw_text", "VARCHAR")],
         }
     }
 
-    /// `CREATE OR REPLACE VIEW` over the files matching `files` (a local glob or an s3:// URL glob).
-    pub fn data_view(self, files: &str) -> String {
+    /// `CREATE OR REPLACE VIEW` of `table` over the files matching `files`
+    /// (a local glob or an s3:// URL glob).
+    pub fn data_view(self, table: &str, files: &str) -> String {
         let template = match self {
-            Table::Bronze => BRONZE_VIEW,
-            Table::DeadLetters => DEAD_LETTERS_VIEW,
+            Layer::Bronze => BRONZE_VIEW,
+            Layer::DeadLetters => DEAD_LETTERS_VIEW,
         };
-        template.replace("{files}", &literal(files))
+        template
+            .replace("{view}", &self.view(table))
+            .replace("{files}", &literal(files))
     }
 
-    /// The view with the table's typed columns and no rows, for a lake
-    /// without files yet.
-    pub fn empty_view(self) -> Result<String, String> {
-        let schema = self.schema();
+    /// The view of `table` with the columns of `schema` (the Arrow schema of
+    /// its files) and no rows, for a table without files yet.
+    pub fn empty_view(self, table: &str, schema: &Schema) -> Result<String, String> {
+        let view = self.view(table);
         let mut columns = Vec::new();
         for field in schema.fields() {
             let ty = duckdb_type(field.data_type()).ok_or_else(|| {
                 format!(
-                    "{}: column {} has Arrow type {} that the inspector cannot map to DuckDB",
-                    self.view(),
+                    "{view}: column {} has Arrow type {} that the inspector cannot map to DuckDB",
                     field.name(),
                     field.data_type()
                 )
             })?;
-            columns.push((field.name().as_str(), ty));
+            columns.push((field.name().clone(), ty));
         }
-        columns.extend(self.extra_columns().iter().copied());
+        columns.extend(
+            self.extra_columns()
+                .iter()
+                .map(|(name, ty)| (name.to_string(), ty.to_string())),
+        );
         let list: Vec<String> = columns
             .iter()
             .map(|(name, ty)| format!("    CAST(NULL AS {ty}) AS {}", identifier(name)))
             .collect();
         Ok(format!(
             "-- No files yet: an empty placeholder with the table's columns.\n\
-             CREATE OR REPLACE VIEW {} AS\nSELECT\n{}\nWHERE false;\n",
-            self.view(),
+             CREATE OR REPLACE VIEW {view} AS\nSELECT\n{}\nWHERE false;\n",
             list.join(",\n")
         ))
     }
 }
 
-/// The DuckDB type of an Arrow column type of the lake schemas.
-pub fn duckdb_type(data_type: &DataType) -> Option<&'static str> {
+/// An always-null column (`"type": "null"`). Arrow writes it to Parquet as
+/// INT32 of logical type UNKNOWN, which DuckDB reads as INTEGER, so the
+/// placeholder says the same.
+const NULL_TYPE: &str = "INTEGER";
+
+/// The DuckDB type of an Arrow column type of the lake schemas; `None` for
+/// one the consumer never writes.
+pub fn duckdb_type(data_type: &DataType) -> Option<String> {
     Some(match data_type {
-        DataType::Utf8 => "VARCHAR",
-        DataType::Int32 => "INTEGER",
-        DataType::Int64 => "BIGINT",
-        DataType::Float64 => "DOUBLE",
-        DataType::Binary => "BLOB",
-        DataType::Boolean => "BOOLEAN",
-        DataType::Date32 => "DATE",
-        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if &**tz == "UTC" => "TIMESTAMPTZ",
-        DataType::Timestamp(TimeUnit::Microsecond, None) => "TIMESTAMP",
+        DataType::Utf8 => "VARCHAR".into(),
+        DataType::Int32 => "INTEGER".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Binary => "BLOB".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if &**tz == "UTC" => {
+            "TIMESTAMPTZ".into()
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, None) => "TIMESTAMP".into(),
+        DataType::Null => NULL_TYPE.into(),
+        DataType::List(item) => format!("{}[]", duckdb_type(item.data_type())?),
+        // DuckDB has no struct without fields.
+        DataType::Struct(fields) if !fields.is_empty() => {
+            let members = fields
+                .iter()
+                .map(|f| {
+                    Some(format!(
+                        "{} {}",
+                        identifier(f.name()),
+                        duckdb_type(f.data_type())?
+                    ))
+                })
+                .collect::<Option<Vec<_>>>()?;
+            format!("STRUCT({})", members.join(", "))
+        }
         _ => return None,
     })
 }
@@ -182,6 +210,11 @@ pub fn endpoint_host(endpoint: &str) -> Result<(&str, bool), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{Field, Fields, SchemaRef};
+    use lake::contract::Contract;
+
     use super::*;
 
     fn args(endpoint: Option<&str>) -> LakeArgs {
@@ -195,61 +228,95 @@ mod tests {
         }
     }
 
+    fn events_schemas() -> [(Layer, SchemaRef); 2] {
+        [
+            (Layer::Bronze, lake::schema::bronze(&Contract::events())),
+            (Layer::DeadLetters, lake::schema::dead_letters()),
+        ]
+    }
+
     #[test]
     fn every_lake_column_has_a_duckdb_type() {
-        for table in Table::ALL {
-            let sql = table.empty_view().expect("all types map");
-            for field in table.schema().fields() {
+        for (layer, schema) in events_schemas() {
+            let sql = layer.empty_view("events", &schema).expect("all types map");
+            for field in schema.fields() {
                 assert!(sql.contains(&format!("AS \"{}\"", field.name())), "{sql}");
             }
         }
-        let bronze = Table::Bronze.empty_view().expect("maps");
-        assert!(
-            bronze.contains("CAST(NULL AS TIMESTAMPTZ) AS \"event_ts\""),
-            "{bronze}"
-        );
-        assert!(
-            bronze.contains("CAST(NULL AS BIGINT) AS \"user_id\""),
-            "{bronze}"
-        );
-        assert!(
-            bronze.contains("CAST(NULL AS DATE) AS \"event_date\""),
-            "{bronze}"
-        );
+        let [(_, bronze), (_, dead)] = events_schemas();
+        let bronze = Layer::Bronze.empty_view("events", &bronze).expect("maps");
+        for column in [
+            "CAST(NULL AS TIMESTAMPTZ) AS \"event_ts\"",
+            "CAST(NULL AS BIGINT) AS \"user_id\"",
+            "CAST(NULL AS DATE) AS \"event_date\"",
+            "CAST(NULL AS INTEGER) AS \"contract_version\"",
+        ] {
+            assert!(bronze.contains(column), "{column} in {bronze}");
+        }
+        assert!(bronze.contains("CREATE OR REPLACE VIEW bronze.events AS"));
         assert!(bronze.trim_end().ends_with("WHERE false;"));
-        let dead = Table::DeadLetters.empty_view().expect("maps");
-        assert!(
-            dead.contains("CAST(NULL AS BLOB) AS \"raw_payload\""),
-            "{dead}"
+        let dead = Layer::DeadLetters
+            .empty_view("orders", &dead)
+            .expect("maps");
+        for column in [
+            "CAST(NULL AS BLOB) AS \"raw_payload\"",
+            "CAST(NULL AS VARCHAR) AS \"raw_text\"",
+            "CAST(NULL AS INTEGER) AS \"source_partition\"",
+        ] {
+            assert!(dead.contains(column), "{column} in {dead}");
+        }
+        assert!(dead.contains("CREATE OR REPLACE VIEW dead_letters.orders AS"));
+    }
+
+    #[test]
+    fn nested_contract_columns_map_to_duckdb_types() {
+        let item = Fields::from(vec![
+            Field::new("sku", DataType::Utf8, false),
+            Field::new("unit price", DataType::Float64, true),
+        ]);
+        let list = DataType::List(Arc::new(Field::new("item", DataType::Struct(item), true)));
+        assert_eq!(
+            duckdb_type(&list).as_deref(),
+            Some("STRUCT(\"sku\" VARCHAR, \"unit price\" DOUBLE)[]")
         );
-        assert!(
-            dead.contains("CAST(NULL AS VARCHAR) AS \"raw_text\""),
-            "{dead}"
+        let nested = DataType::Struct(Fields::from(vec![Field::new(
+            "tags",
+            DataType::List(Arc::new(Field::new("item", DataType::Date32, true))),
+            true,
+        )]));
+        assert_eq!(
+            duckdb_type(&nested).as_deref(),
+            Some("STRUCT(\"tags\" DATE[])")
         );
-        assert!(
-            dead.contains("CAST(NULL AS INTEGER) AS \"source_partition\""),
-            "{dead}"
-        );
+        assert_eq!(duckdb_type(&DataType::Null).as_deref(), Some(NULL_TYPE));
+        assert_eq!(duckdb_type(&DataType::Struct(Fields::empty())), None);
+        assert_eq!(duckdb_type(&DataType::UInt8), None);
     }
 
     #[test]
     fn data_views_quote_their_glob() {
-        let sql = Table::Bronze.data_view("/tmp/it's/bronze/events/*/*.parquet");
+        let sql = Layer::Bronze.data_view("events", "/tmp/it's/bronze/events/*/*.parquet");
         assert!(
             sql.contains("read_parquet(\n    '/tmp/it''s/bronze/events/*/*.parquet',"),
             "{sql}"
         );
         assert!(sql.contains("hive_types = {'event_date': DATE}"), "{sql}");
         assert!(sql.contains("CREATE OR REPLACE VIEW bronze.events AS"));
-        let sql = Table::DeadLetters.data_view("s3://lake/dead_letters/events/*/*.parquet");
+        let sql =
+            Layer::DeadLetters.data_view("orders", "s3://lake/dead_letters/orders/*/*.parquet");
         assert!(
             sql.contains("TRY(decode(raw_payload)) AS raw_text"),
             "{sql}"
         );
-        assert!(!sql.contains("{files}"));
+        assert!(sql.contains("CREATE OR REPLACE VIEW dead_letters.orders AS"));
+        assert!(!sql.contains("{files}") && !sql.contains("{view}"));
         assert_eq!(
-            Table::DeadLetters.files_key(),
+            Layer::DeadLetters.files_key("events"),
             "dead_letters/events/*/*.parquet"
+        );
+        assert_eq!(
+            Layer::Bronze.files_key("orders"),
+            "bronze/orders/*/*.parquet"
         );
     }
 

@@ -251,7 +251,7 @@ fn an_empty_lake_has_empty_views_with_the_same_columns() {
         bronze[3],
         json!({"column_name": "event_ts", "column_type": "TIMESTAMP WITH TIME ZONE"})
     );
-    assert_eq!(bronze.as_array().map(Vec::len), Some(18)); // 17 stored + event_date
+    assert_eq!(bronze.as_array().map(Vec::len), Some(19)); // 18 stored + event_date
 
     let csv = ok(&run(
         empty.path(),

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{inspector, json, lake_objects, ok, SECRET};
+use common::{inspector, json, lake_objects, ok, orders_objects, SECRET};
 use lake::{Lake, LakeArgs};
 use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::json;
@@ -26,20 +26,24 @@ fn args(moto: &Moto, lake_url: &str) -> LakeArgs {
 
 fn upload(moto: &Moto, lake_url: &str) -> Lake {
     let lake = Lake::open(&args(moto, lake_url)).expect("lake");
+    put_objects(&lake, lake_objects());
+    lake
+}
+
+fn put_objects(lake: &Lake, objects: Vec<(String, Vec<u8>)>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
         lake.ensure_bucket(true).await.expect("bucket");
-        for (key, bytes) in lake_objects() {
+        for (key, bytes) in objects {
             lake.store
                 .put(&Lake::path(&key), PutPayload::from(bytes))
                 .await
                 .expect("put");
         }
     });
-    lake
 }
 
 struct Env(Vec<(&'static str, String)>);
@@ -79,7 +83,7 @@ fn s3_lake_through_httpfs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     let moto = Moto::start();
-    upload(&moto, "s3://httpfs-lake/team/lake");
+    let lake = upload(&moto, "s3://httpfs-lake/team/lake");
     let mirror_dir = root.join("mirror");
     let env = Env::new(&moto, "s3://httpfs-lake/team/lake", &mirror_dir);
     let with_ext = ["--httpfs-extension", extension.as_str()];
@@ -102,6 +106,22 @@ fn s3_lake_through_httpfs() {
         json(&env.run(root, &args)),
         json!([{"event_date": "2026-01-01", "t": "DATE", "n": 2}, {"event_date": "2026-01-02", "t": "DATE", "n": 1}])
     );
+    // A second table, found by listing the bucket, nested columns and all.
+    put_objects(&lake, orders_objects());
+    let mut args = vec![
+        "query",
+        "SELECT count(*) AS n, max(items[1].sku) AS sku FROM bronze.orders",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(&with_ext);
+    assert_eq!(
+        json(&env.run(root, &args)),
+        json!([{"n": 3, "sku": "sku_00004"}])
+    );
+    let (n, _) = env.count(root, "dead_letters.orders", &with_ext);
+    assert_eq!(n, json!([{"n": 1}]));
+
     let mut args = vec![
         "query",
         "SELECT raw_text FROM dead_letters.events WHERE error_code = 'out_of_range'",
@@ -117,7 +137,8 @@ fn s3_lake_through_httpfs() {
         "{status}"
     );
     assert!(
-        status.contains("    position    next_offset 42"),
+        status.contains("    position    next_offset 42")
+            && status.contains("  bronze.orders        3"),
         "{status}"
     );
 
@@ -234,6 +255,16 @@ fn s3_lake_through_the_mirror() {
         status.contains("through the mirror") && status.contains("  bronze.events        2"),
         "{status}"
     );
+    // A table that appears later: mirrored by the next sync (its contract
+    // and checkpoint are not mirrored).
+    put_objects(&lake, orders_objects());
+    let (n, stderr) = env.count(root, "bronze.orders", &["--mirror"]);
+    assert_eq!(n, json!([{"n": 3}]));
+    assert!(
+        stderr.contains("5 objects (3 downloaded, 0 deleted)"),
+        "{stderr}"
+    );
+
     let sql = ok(&env.run(root, &["init-sql", "--mirror"]));
     assert!(
         sql.contains(&format!(

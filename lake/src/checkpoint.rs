@@ -84,12 +84,13 @@ impl Checkpoint {
     }
 
     /// Step 1 of the protocol: the same state with the next micro-batch's range.
-    pub fn with_intent(&self, range: Range, messages: u64) -> Checkpoint {
+    pub fn with_intent(&self, range: Range, messages: u64, contract: &str) -> Checkpoint {
         let mut next = self.clone();
         next.intent = Some(Intent {
             seq: self.totals.micro_batches,
             range,
             messages,
+            contract: Some(contract.to_string()),
         });
         next
     }
@@ -389,16 +390,13 @@ mod tests {
     }
 
     fn p0() -> SourceId {
-        SourceId::Kafka {
-            topic: "events".into(),
-            partition: 0,
-        }
+        SourceId::kafka("events", "events", 0)
     }
 
     #[test]
     fn transitions_move_the_position_and_totals() {
         let start = Checkpoint::initial(p0());
-        let open = start.with_intent(Range::offset(0).through(Range::offset(9)), 10);
+        let open = start.with_intent(Range::offset(0).through(Range::offset(9)), 10, "c");
         assert_eq!(open.next_offset(), Some(0));
         assert_eq!(open.intent.as_ref().map(|i| i.seq), Some(0));
         let done = open.committed(95, 5);
@@ -418,7 +416,8 @@ mod tests {
     }
 
     /// Checkpoints written before positions and ranges were types of their
-    /// own load as they always did, and are written back in the same shape.
+    /// own, and before tables, load as they always did (their table is
+    /// `events`), and are written back in the same shape with the table named.
     #[test]
     fn format_1_checkpoints_load_and_keep_their_shape() {
         let kafka = r#"{"format":1,"source":{"kind":"kafka","topic":"events","partition":0},
@@ -430,8 +429,10 @@ mod tests {
         let intent = checkpoint.intent.clone().expect("intent");
         assert_eq!((intent.seq, intent.messages), (3, 3));
         assert_eq!(intent.range, Range::offset(7).through(Range::offset(9)));
+        assert_eq!(checkpoint.source, SourceId::kafka("events", "events", 0));
         let written: serde_json::Value = serde_json::to_value(&checkpoint).expect("serialises");
-        let original: serde_json::Value = serde_json::from_str(kafka).expect("json");
+        let mut original: serde_json::Value = serde_json::from_str(kafka).expect("json");
+        original["source"]["table"] = "events".into();
         assert_eq!(written, original);
 
         let files = r#"{"format":1,"source":{"kind":"files","prefix":"raw/events/"},
@@ -445,7 +446,11 @@ mod tests {
         assert_eq!(done.after_key(), Some("raw/events/r/000000006.json"));
         assert_eq!(done.totals.micro_batches, 2);
         // A files checkpoint that never committed has no position field at all.
-        let fresh = serde_json::to_value(Checkpoint::initial(SourceId::files())).expect("json");
+        let fresh = serde_json::to_value(Checkpoint::initial(SourceId::files(
+            "events",
+            "raw/events/",
+        )))
+        .expect("json");
         assert!(fresh.get("after_key").is_none() && fresh.get("next_offset").is_none());
         let reread = parse("k", fresh.to_string().as_bytes()).expect("reads back");
         assert_eq!(reread.position, Position::Files { after_key: None });
@@ -496,10 +501,7 @@ mod tests {
         std::fs::write(&path, b"{not json").expect("write");
         let err = load(&lake, &p0()).await.expect_err("invalid");
         assert!(err.to_string().contains("partition-0.json"), "{err}");
-        let mut other = Checkpoint::initial(SourceId::Kafka {
-            topic: "other".into(),
-            partition: 0,
-        });
+        let mut other = Checkpoint::initial(SourceId::kafka("events", "other", 0));
         other.write_token = "x".into();
         std::fs::write(&path, serde_json::to_vec(&other).expect("json")).expect("write");
         let err = load(&lake, &p0()).await.expect_err("foreign");

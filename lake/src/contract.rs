@@ -192,6 +192,8 @@ pub struct Table {
 pub struct Contract {
     /// The file it came from, as given: errors and logs name it.
     pub file: String,
+    /// The file's text, as stored in the lake (`_contracts/`).
+    pub text: String,
     pub table: Table,
     pub root: Node,
 }
@@ -207,7 +209,17 @@ pub struct ContractError {
     pub message: String,
 }
 
+/// The built-in contract: the clickstream event the lake was built for,
+/// used when no contract is given.
+pub const EVENTS_CONTRACT: &str = include_str!("../../contracts/events.schema.json");
+
 impl Contract {
+    /// The built-in events contract, compiled.
+    pub fn events() -> Contract {
+        Contract::parse("contracts/events.schema.json", EVENTS_CONTRACT.as_bytes())
+            .expect("the built-in events contract compiles (a unit test holds it)")
+    }
+
     /// Reads and compiles the contract in `path`.
     pub fn load(path: &Path) -> Result<Contract, ContractError> {
         let file = path.display().to_string();
@@ -254,15 +266,99 @@ impl Contract {
         let table = compiler.table(object.get("x-lakehouse"), &root)?;
         Ok(Contract {
             file: file.to_string(),
+            text: String::from_utf8_lossy(text).into_owned(),
             table,
             root,
         })
+    }
+
+    /// 16 hex digits naming this contract's text (FNV-1a, stable across
+    /// builds): what an intent records, and the name of its stored copy.
+    pub fn fingerprint(&self) -> String {
+        let hash = self.text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{hash:016x}")
     }
 
     /// The table's columns, in the order of its `properties`, then `extra`
     /// when unknown members are kept. Lineage columns are not included.
     pub fn columns(&self) -> Vec<Field> {
         object_fields(&self.root)
+    }
+}
+
+/// Why `new` cannot replace `old` under the same version, if it cannot: a
+/// change to the table's shape that files already written would contradict
+/// (a column removed or retyped, a field newly required, another
+/// `event_time`). Compatible changes — a new optional field, a wider enum, a
+/// looser or tighter bound — return `None`: they apply at the next start.
+pub fn incompatible_change(old: &Contract, new: &Contract) -> Option<String> {
+    if old.table.event_time != new.table.event_time {
+        return Some(format!(
+            "event_time changed from `{}` to `{}`",
+            old.table.event_time, new.table.event_time
+        ));
+    }
+    changed_fields(
+        "",
+        &Fields::from(old.columns()),
+        &Fields::from(new.columns()),
+    )
+}
+
+fn changed_fields(path: &str, old: &Fields, new: &Fields) -> Option<String> {
+    let at = |name: &str| {
+        if path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    for before in old {
+        let field = at(before.name());
+        let Some(after) = new.iter().find(|f| f.name() == before.name()) else {
+            return Some(format!("field `{field}` was removed"));
+        };
+        if let Some(change) = changed_type(&field, before.data_type(), after.data_type()) {
+            return Some(change);
+        }
+        if before.is_nullable() && !after.is_nullable() {
+            return Some(format!("field `{field}` is now required"));
+        }
+    }
+    new.iter()
+        .find(|f| !f.is_nullable() && !old.iter().any(|o| o.name() == f.name()))
+        .map(|f| format!("field `{}` is new and required", at(f.name())))
+}
+
+fn changed_type(field: &str, before: &DataType, after: &DataType) -> Option<String> {
+    match (before, after) {
+        (DataType::Struct(old), DataType::Struct(new)) => changed_fields(field, old, new),
+        (DataType::List(old), DataType::List(new)) => {
+            changed_type(&format!("{field}[]"), old.data_type(), new.data_type())
+        }
+        _ if before == after => None,
+        _ => Some(format!(
+            "field `{field}` changed from {} to {}",
+            json_name(before),
+            json_name(after)
+        )),
+    }
+}
+
+/// The contract's words for a column type.
+fn json_name(data_type: &DataType) -> &'static str {
+    match data_type {
+        DataType::Int64 => "integer",
+        DataType::Float64 => "number",
+        DataType::Boolean => "boolean",
+        DataType::Utf8 => "string",
+        DataType::Timestamp(..) => "string of format date-time",
+        DataType::Date32 => "string of format date",
+        DataType::Struct(_) => "object",
+        DataType::List(_) => "array",
+        _ => "null",
     }
 }
 
@@ -856,7 +952,8 @@ impl Compiler<'_> {
                     )
                 })?,
         };
-        let raw_prefix = text("raw_prefix")?.unwrap_or_else(|| format!("raw/{table}/"));
+        let raw_prefix =
+            text("raw_prefix")?.unwrap_or_else(|| crate::layout::default_raw_prefix(&table));
         let raw_prefix = format!("{}/", raw_prefix.trim_matches('/'));
         Ok(Table {
             table,
@@ -1040,8 +1137,7 @@ mod tests {
     use serde_json::json;
 
     fn events() -> Contract {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/events.schema.json");
-        Contract::load(&path).expect("the built-in events contract compiles")
+        Contract::events()
     }
 
     /// A minimal valid contract with `properties` added to an `at` timestamp.
@@ -1076,14 +1172,23 @@ mod tests {
             .iter()
             .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
             .collect();
-        let bronze = crate::schema::bronze();
-        let today: Vec<(String, DataType, bool)> = bronze
-            .fields()
-            .iter()
-            .take(columns.len())
-            .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
-            .collect();
+        // The bronze columns of the lake before contracts, as they were written.
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let today: Vec<(String, DataType, bool)> = [
+            ("event_id", DataType::Utf8, false),
+            ("user_id", DataType::Int64, false),
+            ("event_type", DataType::Utf8, false),
+            ("event_ts", ts, false),
+            ("page", DataType::Utf8, false),
+            ("country", DataType::Utf8, true),
+            ("amount", DataType::Float64, true),
+            ("extra", DataType::Utf8, true),
+        ]
+        .into_iter()
+        .map(|(n, t, null)| (n.to_string(), t, null))
+        .collect();
         assert_eq!(columns, today);
+        let bronze = crate::schema::bronze(&events);
         assert_eq!(
             bronze.field(columns.len()).name(),
             "source_kind",
@@ -1107,9 +1212,11 @@ mod tests {
             .find(|(n, _)| n == "country")
             .expect("country")
             .1;
+        // Every assigned code, and null (the same as absent).
         let codes: Vec<Value> = crate::event::COUNTRY_CODES
             .split_whitespace()
             .map(|c| json!(c))
+            .chain([Value::Null])
             .collect();
         assert_eq!(country.enum_values.as_ref(), Some(&codes));
         assert_eq!(country.error_code.as_deref(), Some("bad_country"));
@@ -1117,6 +1224,64 @@ mod tests {
         assert_eq!(
             rule.then.as_ref().map(|t| t.required.clone()),
             Some(vec!["amount".to_string()])
+        );
+    }
+
+    #[test]
+    fn only_changes_to_the_tables_shape_need_a_new_version() {
+        let base = contract(json!({
+            "n": {"type": "integer"},
+            "kind": {"type": "string", "enum": ["a", "b"]},
+            "box": {"type": "object", "properties": {"w": {"type": "number"}}}
+        }));
+        let compiled =
+            |v: &Value| Contract::parse("c.json", v.to_string().as_bytes()).expect("compiles");
+        let edit = |f: &dyn Fn(&mut Value)| {
+            let mut v = base.clone();
+            f(&mut v);
+            incompatible_change(&compiled(&base), &compiled(&v))
+        };
+        // Compatible: a new optional field, a wider enum, a tighter bound.
+        assert_eq!(
+            edit(&|v| v["properties"]["x"] = json!({"type": "string"})),
+            None
+        );
+        assert_eq!(
+            edit(&|v| v["properties"]["kind"]["enum"] = json!(["a", "b", "c"])),
+            None
+        );
+        assert_eq!(edit(&|v| v["properties"]["n"]["minimum"] = json!(3)), None);
+        // Incompatible, each named.
+        assert_eq!(
+            edit(&|v| v["properties"]["n"] = json!({"type": "string"})).as_deref(),
+            Some("field `n` changed from integer to string")
+        );
+        assert_eq!(
+            edit(&|v| v["properties"]["box"]["properties"]["w"] = json!({"type": "boolean"}))
+                .as_deref(),
+            Some("field `box.w` changed from number to boolean")
+        );
+        assert_eq!(
+            edit(&|v| {
+                v["properties"]
+                    .as_object_mut()
+                    .expect("object")
+                    .remove("kind");
+            })
+            .as_deref(),
+            Some("field `kind` was removed")
+        );
+        assert_eq!(
+            edit(&|v| v["required"] = json!(["at", "n"])).as_deref(),
+            Some("field `n` is now required")
+        );
+        assert_eq!(
+            edit(&|v| {
+                v["properties"]["y"] = json!({"type": "string"});
+                v["required"] = json!(["at", "y"]);
+            })
+            .as_deref(),
+            Some("field `y` is new and required")
         );
     }
 

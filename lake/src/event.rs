@@ -1,23 +1,26 @@
-//! The event contract (docs/DESIGN.md §3): field rules, the stable error codes, and the
-//! validation of one record of a batch.
+//! Batches and their verdicts (docs/DESIGN.md §3): splitting a batch into its
+//! records under the input limits, the stable error codes, and the built-in
+//! events contract seen as a typed [`ValidEvent`].
 //!
-//! Validation works on the record's raw JSON text so that a dead letter can keep
-//! it byte for byte, and so that numbers are judged on their exact spelling
-//! (`1.0` is not an integer `user_id`, `9223372036854775808` is out of range).
+//! Records are judged by a contract's [`crate::decoder::Decoder`] on their raw
+//! JSON text, so that a dead letter can keep it byte for byte, and so that
+//! numbers are judged on their exact spelling (`1.0` is not an integer
+//! `user_id`, `9223372036854775808` is out of range).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
 use chrono::{DateTime, Datelike, Timelike};
-use std::collections::HashSet;
 
+use crate::decoder::{Datum, Decoder, Record};
 use crate::json::{ScanError, Scanner, Shape};
 
 /// The Kafka header (and S3 metadata key) that carries a batch's id.
 pub const BATCH_ID_HEADER: &str = "batch-id";
 
-/// The fields the contract names; any other field is kept in `extra`.
+/// The fields the built-in events contract names (contracts/events.schema.json,
+/// held equal by a test); any other field is kept in `extra`.
 pub const KNOWN_FIELDS: [&str; 7] = [
     "event_id",
     "user_id",
@@ -79,10 +82,18 @@ pub enum ErrorCode {
     BadCountry,
     UnexpectedField,
     BadString,
+    NotInEnum,
+    TooShort,
+    TooLong,
+    PatternMismatch,
+    BadFormat,
+    /// A contract's own code (`x-error-code`), interned once at start.
+    Custom(&'static str),
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    /// The built-in codes (a contract may add its own, [`ErrorCode::Custom`]).
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::EmptyBatch,
         ErrorCode::NotUtf8,
         ErrorCode::TruncatedJson,
@@ -100,6 +111,11 @@ impl ErrorCode {
         ErrorCode::BadCountry,
         ErrorCode::UnexpectedField,
         ErrorCode::BadString,
+        ErrorCode::NotInEnum,
+        ErrorCode::TooShort,
+        ErrorCode::TooLong,
+        ErrorCode::PatternMismatch,
+        ErrorCode::BadFormat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +137,12 @@ impl ErrorCode {
             ErrorCode::BadCountry => "bad_country",
             ErrorCode::UnexpectedField => "unexpected_field",
             ErrorCode::BadString => "bad_string",
+            ErrorCode::NotInEnum => "not_in_enum",
+            ErrorCode::TooShort => "too_short",
+            ErrorCode::TooLong => "too_long",
+            ErrorCode::PatternMismatch => "pattern_mismatch",
+            ErrorCode::BadFormat => "bad_format",
+            ErrorCode::Custom(code) => code,
         }
     }
 }
@@ -148,9 +170,9 @@ impl Rejection {
     }
 }
 
-/// A record that passed every rule, ready to become a bronze row. Its strings
-/// borrow from the batch unless they had escapes: the consumer copies them
-/// straight into its Arrow builders.
+/// A record that passed the built-in events contract, as typed fields: what
+/// tests and tools that know the events read (the consumer itself appends a
+/// [`Record`]'s datums to its columns, for any contract).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidEvent<'a> {
     pub event_id: Cow<'a, str>,
@@ -165,7 +187,50 @@ pub struct ValidEvent<'a> {
     pub extra: Option<String>,
 }
 
-impl ValidEvent<'_> {
+impl<'a> ValidEvent<'a> {
+    /// The verdict of the built-in events contract on one element of `batch`.
+    pub fn decode(batch: &Batch<'a>, element: &Element<'a>) -> Result<ValidEvent<'a>, Rejection> {
+        let mut record = Record::default();
+        Decoder::events().decode(batch, element, &mut record)?;
+        Ok(ValidEvent::from_record(&record))
+    }
+
+    /// The typed view of a record the events decoder accepted.
+    pub fn from_record(record: &Record<'a>) -> ValidEvent<'a> {
+        let text = |d: &Datum<'a>| match d {
+            Datum::Str(s) => Some(s.clone()),
+            _ => None,
+        };
+        let d = record.datums();
+        let event_type = match &d[2] {
+            Datum::Str(t) => EVENT_TYPES
+                .iter()
+                .copied()
+                .find(|known| known == t)
+                .expect("the contract's enum is EVENT_TYPES"),
+            _ => unreachable!("event_type is a required string"),
+        };
+        ValidEvent {
+            event_id: text(&d[0]).expect("required string"),
+            user_id: match d[1] {
+                Datum::Int(id) => id,
+                _ => unreachable!("user_id is a required integer"),
+            },
+            event_type,
+            event_ts_micros: match d[3] {
+                Datum::Micros(ts) => ts,
+                _ => unreachable!("event_ts is a required date-time"),
+            },
+            page: text(&d[4]).expect("required string"),
+            country: text(&d[5]),
+            amount: match d[6] {
+                Datum::Float(a) => Some(a),
+                _ => None,
+            },
+            extra: text(&d[7]).map(Cow::into_owned),
+        }
+    }
+
     /// The same event owning its strings.
     pub fn into_owned(self) -> ValidEvent<'static> {
         ValidEvent {
@@ -248,6 +313,16 @@ pub struct Element<'a> {
     pub over_limit: Option<Rejection>,
     /// Where its members are in the batch's member list, if it is an object.
     members: Option<Range<usize>>,
+    /// It has no escape anywhere, so each of its strings is the text between
+    /// its quotes (the scanner saw no backslash): no string needs decoding.
+    pub(crate) plain: bool,
+}
+
+impl<'a> Element<'a> {
+    /// Its members as (name, value) texts, if it is an object.
+    pub(crate) fn members<'b>(&self, batch: &'b Batch<'a>) -> Option<&'b [(&'a str, &'a str)]> {
+        self.members.clone().map(|range| &batch.members[range])
+    }
 }
 
 /// A readable batch: its elements, and every object element's members as
@@ -256,19 +331,6 @@ pub struct Element<'a> {
 pub struct Batch<'a> {
     pub elements: Vec<Element<'a>>,
     members: Vec<(&'a str, &'a str)>,
-}
-
-impl<'a> Batch<'a> {
-    /// The verdict on one element: the limit it breaks, or its validation.
-    pub fn validate(&self, element: &Element<'a>) -> Result<ValidEvent<'a>, Rejection> {
-        if let Some(rejection) = &element.over_limit {
-            return Err(rejection.clone());
-        }
-        match &element.members {
-            Some(range) => validate_members(&self.members[range.clone()]),
-            None => Err(not_an_object(element.text)),
-        }
-    }
 }
 
 /// How much of a batch over `MAX_MESSAGE_BYTES` its dead letter keeps: enough
@@ -365,6 +427,7 @@ pub fn parse_batch<'a>(payload: &'a [u8], limits: &Limits) -> Result<Batch<'a>, 
         loop {
             scanner.skip_whitespace();
             let first_member = batch.members.len();
+            scanner.escaped = false;
             let ((text, shape), members) = if scanner.peek() == Some(b'{') {
                 let object = scanner.object(&mut batch.members).map_err(broken)?;
                 (object, Some(first_member..batch.members.len()))
@@ -376,6 +439,7 @@ pub fn parse_batch<'a>(payload: &'a [u8], limits: &Limits) -> Result<Batch<'a>, 
                 text,
                 over_limit,
                 members,
+                plain: !scanner.escaped,
             });
             scanner.skip_whitespace();
             match scanner.peek() {
@@ -412,150 +476,24 @@ fn describe_byte(text: &str, at: usize) -> String {
     }
 }
 
-/// Validates one record given alone as its exact JSON text; a batch's
-/// elements are validated with [`Batch::validate`], which gives the same verdict.
+/// Judges one record given alone as its exact JSON text under the built-in
+/// events contract.
 pub fn validate_record(text: &str) -> Result<ValidEvent<'_>, Rejection> {
-    if !text.starts_with('{') {
-        return Err(not_an_object(text));
-    }
-    let mut members = Vec::new();
-    Scanner::new(text)
-        .object(&mut members)
-        .map_err(|_| Rejection::new(ErrorCode::NotObject, "record is not a JSON object"))?;
-    validate_members(&members)
+    let mut record = Record::default();
+    Decoder::events().decode_text(text, &mut record)?;
+    Ok(ValidEvent::from_record(&record))
 }
 
-fn not_an_object(text: &str) -> Rejection {
+pub(crate) fn not_an_object(text: &str) -> Rejection {
     Rejection::new(
         ErrorCode::NotObject,
         format!("record is a JSON {}, not an object", json_type(text)),
     )
 }
 
-/// The rules of docs/DESIGN.md §3 on one record's members, (name, value) as written.
-fn validate_members<'a>(members: &[(&'a str, &'a str)]) -> Result<ValidEvent<'a>, Rejection> {
-    let fields = Fields::read(members)?;
-
-    let event_id = required_string(fields.event_id, "event_id")?;
-    if !is_uuid(&event_id) {
-        return Err(Rejection::new(
-            ErrorCode::BadUuid,
-            format!("event_id {:?} is not a UUID", clip(&event_id)),
-        ));
-    }
-    let user_id = user_id(fields.user_id)?;
-    let event_type_text = required_string(fields.event_type, "event_type")?;
-    let event_type = EVENT_TYPES
-        .iter()
-        .copied()
-        .find(|t| *t == event_type_text)
-        .ok_or_else(|| {
-            Rejection::new(
-                ErrorCode::UnknownEventType,
-                format!(
-                    "event_type {:?} is not one of {}",
-                    clip(&event_type_text),
-                    EVENT_TYPES.join(", ")
-                ),
-            )
-        })?;
-    let event_ts = required_string(fields.event_ts, "event_ts")?;
-    let event_ts_micros = parse_timestamp(&event_ts)?;
-    let page = required_string(fields.page, "page")?;
-    let country = optional_string(fields.country, "country")?;
-    if let Some(c) = &country {
-        if !is_country_code(c) {
-            return Err(Rejection::new(
-                ErrorCode::BadCountry,
-                format!("country {:?} is not an ISO 3166-1 alpha-2 code", clip(c)),
-            ));
-        }
-    }
-    let amount = amount(fields.amount, event_type)?;
-    let extra = if fields.extra.is_empty() {
-        None
-    } else {
-        let mut object = String::from("{");
-        for (i, (raw_name, value)) in fields.extra.iter().enumerate() {
-            if i > 0 {
-                object.push(',');
-            }
-            object.push_str(raw_name);
-            object.push(':');
-            object.push_str(value);
-        }
-        object.push('}');
-        Some(object)
-    };
-    Ok(ValidEvent {
-        event_id,
-        user_id,
-        event_type,
-        event_ts_micros,
-        page,
-        country,
-        amount,
-        extra,
-    })
-}
-
-/// The members of one record, each value as its exact JSON text; unknown
-/// ones in order, with their names as written.
-#[derive(Default)]
-struct Fields<'a> {
-    event_id: Option<&'a str>,
-    user_id: Option<&'a str>,
-    event_type: Option<&'a str>,
-    event_ts: Option<&'a str>,
-    page: Option<&'a str>,
-    country: Option<&'a str>,
-    amount: Option<&'a str>,
-    extra: Vec<(&'a str, &'a str)>,
-}
-
-impl<'a> Fields<'a> {
-    fn read(members: &[(&'a str, &'a str)]) -> Result<Fields<'a>, Rejection> {
-        let mut fields = Fields::default();
-        // Names of unknown fields seen so far, decoded, to find duplicates.
-        let mut extra_names: HashSet<Cow<'a, str>> = HashSet::new();
-        for &(raw_name, value) in members {
-            let name = unquote(raw_name)
-                .map_err(|e| Rejection::new(ErrorCode::BadString, format!("a field name {e}")))?;
-            let known = match name.as_ref() {
-                "event_id" => Some(&mut fields.event_id),
-                "user_id" => Some(&mut fields.user_id),
-                "event_type" => Some(&mut fields.event_type),
-                "event_ts" => Some(&mut fields.event_ts),
-                "page" => Some(&mut fields.page),
-                "country" => Some(&mut fields.country),
-                "amount" => Some(&mut fields.amount),
-                _ => None,
-            };
-            match known {
-                Some(Some(_)) => return Err(duplicate_field(&name)),
-                Some(slot) => *slot = Some(value),
-                None => {
-                    if !extra_names.insert(name.clone()) {
-                        return Err(duplicate_field(&name));
-                    }
-                    fields.extra.push((raw_name, value));
-                }
-            }
-        }
-        Ok(fields)
-    }
-}
-
-fn duplicate_field(name: &str) -> Rejection {
-    Rejection::new(
-        ErrorCode::DuplicateField,
-        format!("field `{}` appears more than once", clip(name)),
-    )
-}
-
 /// The content of a JSON string given with its quotes; borrowed unless it has
 /// escapes. Fails only on a `\u` escape that is half of a surrogate pair.
-fn unquote(raw: &str) -> Result<Cow<'_, str>, String> {
+pub(crate) fn unquote(raw: &str) -> Result<Cow<'_, str>, String> {
     let inner = &raw[1..raw.len() - 1];
     // A fold rather than `contains`: no call and no early exit for the short
     // names and values of an event (`contains` was 7 % of decoding).
@@ -567,7 +505,7 @@ fn unquote(raw: &str) -> Result<Cow<'_, str>, String> {
         .map_err(|e| format!("is not valid Unicode ({e})"))
 }
 
-fn json_type(text: &str) -> &'static str {
+pub(crate) fn json_type(text: &str) -> &'static str {
     match text.as_bytes().first() {
         Some(b'{') => "object",
         Some(b'[') => "array",
@@ -578,124 +516,9 @@ fn json_type(text: &str) -> &'static str {
     }
 }
 
-fn is_null(raw: &str) -> bool {
-    raw == "null"
-}
-
-fn required<'a>(raw: Option<&'a str>, field: &str) -> Result<&'a str, Rejection> {
-    match raw {
-        None => Err(Rejection::new(
-            ErrorCode::MissingField,
-            format!("required field `{field}` is missing"),
-        )),
-        Some(r) if is_null(r) => Err(Rejection::new(
-            ErrorCode::MissingField,
-            format!("required field `{field}` is null"),
-        )),
-        Some(r) => Ok(r),
-    }
-}
-
-fn string_value<'a>(raw: &'a str, field: &str) -> Result<Cow<'a, str>, Rejection> {
-    if !raw.starts_with('"') {
-        return Err(Rejection::new(
-            ErrorCode::WrongType,
-            format!("field `{field}` must be a string, got a {}", json_type(raw)),
-        ));
-    }
-    unquote(raw).map_err(|e| Rejection::new(ErrorCode::BadString, format!("field `{field}` {e}")))
-}
-
-fn required_string<'a>(raw: Option<&'a str>, field: &str) -> Result<Cow<'a, str>, Rejection> {
-    string_value(required(raw, field)?, field)
-}
-
-fn optional_string<'a>(
-    raw: Option<&'a str>,
-    field: &str,
-) -> Result<Option<Cow<'a, str>>, Rejection> {
-    match raw {
-        Some(r) if !is_null(r) => string_value(r, field).map(Some),
-        _ => Ok(None),
-    }
-}
-
-fn user_id(raw: Option<&str>) -> Result<i64, Rejection> {
-    let text = required(raw, "user_id")?;
-    let first = text.as_bytes().first().copied().unwrap_or(b' ');
-    if !(first == b'-' || first.is_ascii_digit()) {
-        return Err(Rejection::new(
-            ErrorCode::WrongType,
-            format!(
-                "field `user_id` must be an integer, got a {}",
-                json_type(text)
-            ),
-        ));
-    }
-    if text.contains(['.', 'e', 'E']) {
-        return Err(Rejection::new(
-            ErrorCode::WrongType,
-            format!("field `user_id` must be an integer, got {}", clip(text)),
-        ));
-    }
-    let value: i64 = text.parse().map_err(|_| {
-        Rejection::new(
-            ErrorCode::OutOfRange,
-            format!(
-                "field `user_id` {} does not fit in a 64-bit integer",
-                clip(text)
-            ),
-        )
-    })?;
-    if value <= 0 {
-        return Err(Rejection::new(
-            ErrorCode::OutOfRange,
-            format!("field `user_id` must be > 0, got {value}"),
-        ));
-    }
-    Ok(value)
-}
-
-fn amount(raw: Option<&str>, event_type: &str) -> Result<Option<f64>, Rejection> {
-    if event_type != "purchase" {
-        return match raw {
-            Some(r) if !is_null(r) => Err(Rejection::new(
-                ErrorCode::UnexpectedField,
-                format!("field `amount` is only allowed on purchase events, not on {event_type}"),
-            )),
-            _ => Ok(None),
-        };
-    }
-    let text = required(raw, "amount")?;
-    let value: f64 = match text.as_bytes().first() {
-        Some(b'-') | Some(b'0'..=b'9') => text.parse().map_err(|_| {
-            Rejection::new(
-                ErrorCode::WrongType,
-                format!("field `amount` {} is not a number", clip(text)),
-            )
-        })?,
-        _ => {
-            return Err(Rejection::new(
-                ErrorCode::WrongType,
-                format!("field `amount` must be a number, got a {}", json_type(text)),
-            ))
-        }
-    };
-    if !value.is_finite() || value < 0.0 {
-        return Err(Rejection::new(
-            ErrorCode::OutOfRange,
-            format!(
-                "field `amount` must be a finite number >= 0, got {}",
-                clip(text)
-            ),
-        ));
-    }
-    Ok(Some(value))
-}
-
 /// RFC 3339 with an explicit offset, years 1..=9999, no leap second; returns
-/// microseconds since the epoch in UTC.
-pub fn parse_timestamp(text: &str) -> Result<i64, Rejection> {
+/// microseconds since the epoch in UTC, or why the text is not one.
+pub fn parse_timestamp(text: &str) -> Result<i64, String> {
     match common_timestamp(text) {
         Some(micros) => Ok(micros),
         None => parse_any_timestamp(text),
@@ -778,7 +601,7 @@ fn common_timestamp(text: &str) -> Option<i64> {
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
@@ -789,20 +612,14 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// Any RFC 3339 timestamp chrono reads, with the contract's extra rules.
-fn parse_any_timestamp(text: &str) -> Result<i64, Rejection> {
-    let bad = |why: &str| {
-        Rejection::new(
-            ErrorCode::BadTimestamp,
-            format!("field `event_ts` {:?} {why}", clip(text)),
-        )
-    };
+fn parse_any_timestamp(text: &str) -> Result<i64, String> {
     let parsed = DateTime::parse_from_rfc3339(text)
-        .map_err(|e| bad(&format!("is not an RFC 3339 timestamp with offset ({e})")))?;
+        .map_err(|e| format!("is not an RFC 3339 timestamp with offset ({e})"))?;
     if parsed.year() < 1 {
-        return Err(bad("has a year before 0001"));
+        return Err("has a year before 0001".into());
     }
     if parsed.nanosecond() >= 1_000_000_000 {
-        return Err(bad("is a leap second, which UTC timestamps cannot hold"));
+        return Err("is a leap second, which UTC timestamps cannot hold".into());
     }
     Ok(parsed.timestamp_micros())
 }
@@ -850,7 +667,7 @@ pub fn is_country_code(text: &str) -> bool {
 }
 
 /// Keeps messages short when they quote user data.
-fn clip(text: &str) -> Cow<'_, str> {
+pub(crate) fn clip(text: &str) -> Cow<'_, str> {
     const MAX: usize = 64;
     if text.len() <= MAX {
         return Cow::Borrowed(text);

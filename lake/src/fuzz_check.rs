@@ -69,7 +69,7 @@ pub fn decode<'a>(payload: &'a [u8], limits: &Limits) -> Decoded<'a> {
             batch
                 .elements
                 .iter()
-                .map(|e| (e.text, batch.validate(e)))
+                .map(|e| (e.text, ValidEvent::decode(&batch, e)))
                 .collect(),
         ),
     }

@@ -72,6 +72,9 @@ pub struct Scanner<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pub pos: usize,
+    /// Set when a string with an escape was scanned (the caller resets it):
+    /// strings scanned without one are their text between the quotes.
+    pub escaped: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -80,6 +83,7 @@ impl<'a> Scanner<'a> {
             text,
             bytes: text.as_bytes(),
             pos: 0,
+            escaped: false,
         }
     }
 
@@ -245,6 +249,7 @@ impl<'a> Scanner<'a> {
                 }
                 b'\\' => {
                     self.pos += 1;
+                    self.escaped = true;
                     match self.peek().ok_or(ScanError::Eof)? {
                         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos += 1,
                         b'u' => {

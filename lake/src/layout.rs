@@ -1,52 +1,126 @@
 //! Every object key of the lake (docs/DESIGN.md §4). Keys are a pure function of the
 //! data and its source position, never of the clock, so replaying a
 //! micro-batch rewrites exactly the objects its first attempt wrote.
+//!
+//! Every table (one per contract) has the same shape: `bronze/<table>/`,
+//! `dead_letters/<table>/`, `_checkpoints/<table>/`, `_contracts/<table>/`,
+//! and raw input under its raw prefix (`raw/<table>/` by default).
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::position::{Intent, Range};
 
-pub const BRONZE_EVENTS: &str = "bronze/events";
-pub const DEAD_LETTERS_EVENTS: &str = "dead_letters/events";
-pub const RAW_EVENTS: &str = "raw/events";
-pub const CHECKPOINTS: &str = "_checkpoints/events";
+/// The built-in table, whose keys are those of the lake before contracts.
+pub const EVENTS: &str = "events";
+pub const BRONZE: &str = "bronze";
+pub const DEAD_LETTERS: &str = "dead_letters";
+pub const CHECKPOINTS: &str = "_checkpoints";
+/// The contract in force for each table and version (docs/DESIGN.md §12).
+pub const CONTRACTS: &str = "_contracts";
 /// Short-lived objects of the consumer's startup check, outside the checkpoints.
+/// (A table name starts with a letter, so no table is called `_probes`.)
 pub const PROBES: &str = "_checkpoints/_probes";
 
-/// One ordered stream of batches, owned by one consumer at a time, with one
-/// checkpoint: a Kafka partition, or the whole `raw/events/` prefix.
+/// `bronze/<table>`
+pub fn bronze_prefix(table: &str) -> String {
+    format!("{BRONZE}/{table}")
+}
+
+/// `dead_letters/<table>`
+pub fn dead_letters_prefix(table: &str) -> String {
+    format!("{DEAD_LETTERS}/{table}")
+}
+
+/// `_checkpoints/<table>`
+pub fn checkpoints_prefix(table: &str) -> String {
+    format!("{CHECKPOINTS}/{table}")
+}
+
+/// `raw/<table>/`: where the files source reads a table's batches unless
+/// its contract names another prefix.
+pub fn default_raw_prefix(table: &str) -> String {
+    format!("raw/{table}/")
+}
+
+/// `_contracts/<table>/v<version>.schema.json`: the contract in force for a version.
+pub fn contract_key(table: &str, version: u32) -> String {
+    format!("{CONTRACTS}/{table}/v{version}.schema.json")
+}
+
+/// `_contracts/<table>/history/<fingerprint>.schema.json`: every contract a
+/// micro-batch was decoded under, kept for the replay of its intent.
+pub fn contract_history_key(table: &str, fingerprint: &str) -> String {
+    format!("{CONTRACTS}/{table}/history/{fingerprint}.schema.json")
+}
+
+fn events_table() -> String {
+    EVENTS.to_string()
+}
+
+/// One ordered stream of batches of one table, owned by one consumer at a
+/// time, with one checkpoint: a Kafka partition, or a whole raw prefix.
+/// (Checkpoints written before tables existed have no `table`: `events`.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SourceId {
-    Kafka { topic: String, partition: i32 },
-    Files { prefix: String },
+    Kafka {
+        #[serde(default = "events_table")]
+        table: String,
+        topic: String,
+        partition: i32,
+    },
+    Files {
+        #[serde(default = "events_table")]
+        table: String,
+        prefix: String,
+    },
 }
 
 impl SourceId {
-    pub fn files() -> Self {
+    pub fn kafka(table: &str, topic: &str, partition: i32) -> Self {
+        SourceId::Kafka {
+            table: table.into(),
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// `prefix` ends with `/`, as [`default_raw_prefix`] gives it.
+    pub fn files(table: &str, prefix: &str) -> Self {
         SourceId::Files {
-            prefix: format!("{RAW_EVENTS}/"),
+            table: table.into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The table the source's batches are decoded into.
+    pub fn table(&self) -> &str {
+        match self {
+            SourceId::Kafka { table, .. } | SourceId::Files { table, .. } => table,
         }
     }
 
     /// A short name used in data keys: `kafka-events-p0`, `files-raw-events`.
     pub fn tag(&self) -> String {
         match self {
-            SourceId::Kafka { topic, partition } => format!("kafka-{topic}-p{partition}"),
-            SourceId::Files { prefix } => {
+            SourceId::Kafka {
+                topic, partition, ..
+            } => format!("kafka-{topic}-p{partition}"),
+            SourceId::Files { prefix, .. } => {
                 format!("files-{}", prefix.trim_end_matches('/').replace('/', "-"))
             }
         }
     }
 
     pub fn checkpoint_key(&self) -> String {
+        let checkpoints = checkpoints_prefix(self.table());
         match self {
-            SourceId::Kafka { topic, partition } => {
-                format!("{CHECKPOINTS}/kafka/{topic}/partition-{partition}.json")
-            }
-            SourceId::Files { prefix } => format!(
-                "{CHECKPOINTS}/files/{}.json",
+            SourceId::Kafka {
+                topic, partition, ..
+            } => format!("{checkpoints}/kafka/{topic}/partition-{partition}.json"),
+            SourceId::Files { prefix, .. } => format!(
+                "{checkpoints}/files/{}.json",
                 prefix.trim_end_matches('/').replace('/', "-")
             ),
         }
@@ -56,10 +130,12 @@ impl SourceId {
 impl std::fmt::Display for SourceId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SourceId::Kafka { topic, partition } => {
+            SourceId::Kafka {
+                topic, partition, ..
+            } => {
                 write!(f, "kafka topic {topic} partition {partition}")
             }
-            SourceId::Files { prefix } => write!(f, "files under {prefix}"),
+            SourceId::Files { prefix, .. } => write!(f, "files under {prefix}"),
         }
     }
 }
@@ -78,32 +154,35 @@ pub fn range_tag(intent: &Intent) -> String {
     }
 }
 
-/// `bronze/events/event_date=YYYY-MM-DD/<source>-<range>.parquet`
+/// `bronze/<table>/event_date=YYYY-MM-DD/<source>-<range>.parquet`
 pub fn bronze_key(source: &SourceId, event_day: i32, range: &str) -> String {
     format!(
-        "{BRONZE_EVENTS}/event_date={}/{}-{range}.parquet",
+        "{}/event_date={}/{}-{range}.parquet",
+        bronze_prefix(source.table()),
         day_to_date(event_day),
         source.tag()
     )
 }
 
-/// `dead_letters/events/<source>/<range>.parquet`
+/// `dead_letters/<table>/<source>/<range>.parquet`
 pub fn dead_letter_key(source: &SourceId, range: &str) -> String {
-    format!("{DEAD_LETTERS_EVENTS}/{}/{range}.parquet", source.tag())
+    format!(
+        "{}/{}/{range}.parquet",
+        dead_letters_prefix(source.table()),
+        source.tag()
+    )
 }
 
-/// `raw/events/<run>/<seq>.json`: runs sort by their start, batches by number.
-pub fn raw_key(run: &str, seq: u64) -> String {
-    format!("{RAW_EVENTS}/{run}/{seq:09}.json")
+/// `<raw prefix><run>/<seq>.json`: runs sort by their start, batches by number.
+pub fn raw_key(raw_prefix: &str, run: &str, seq: u64) -> String {
+    format!("{raw_prefix}{run}/{seq:09}.json")
 }
 
-/// The batch id a raw object carries when it has no metadata: its file stem
-/// prefixed by its run, e.g. `20261122T101500Z-s42-000000017`.
-pub fn batch_id_from_raw_key(key: &str) -> String {
-    let rest = key
-        .strip_prefix(RAW_EVENTS)
-        .unwrap_or(key)
-        .trim_start_matches('/');
+/// The batch id a raw object carries when it has no metadata: its key below
+/// the raw prefix without `.json`, slashes as dashes, e.g.
+/// `20261122T101500Z-s42-000000017`.
+pub fn batch_id_from_raw_key(raw_prefix: &str, key: &str) -> String {
+    let rest = key.strip_prefix(raw_prefix).unwrap_or(key);
     let rest = rest.strip_suffix(".json").unwrap_or(rest);
     rest.replace('/', "-")
 }
@@ -123,14 +202,12 @@ mod tests {
 
     #[test]
     fn keys_are_deterministic_and_sortable() {
-        let p0 = SourceId::Kafka {
-            topic: "events".into(),
-            partition: 0,
-        };
+        let p0 = SourceId::kafka(EVENTS, "events", 0);
         let kafka = |seq, first, last| Intent {
             seq,
             range: Range::offset(first).through(Range::offset(last)),
             messages: 1,
+            contract: None,
         };
         let range = range_tag(&kafka(7, 1234, 1500));
         assert_eq!(range, "00000000000000001234-00000000000000001500");
@@ -151,7 +228,7 @@ mod tests {
 
     #[test]
     fn files_source_keys() {
-        let f = SourceId::files();
+        let f = SourceId::files(EVENTS, &default_raw_prefix(EVENTS));
         assert_eq!(f.tag(), "files-raw-events");
         assert_eq!(
             f.checkpoint_key(),
@@ -161,15 +238,16 @@ mod tests {
             seq: 42,
             range: Range::key("raw/events/r/000000001.json"),
             messages: 1,
+            contract: None,
         };
         assert_eq!(range_tag(&intent), "000000000042");
-        let key = raw_key("20261122T101500Z-s42", 17);
+        let key = raw_key("raw/events/", "20261122T101500Z-s42", 17);
         assert_eq!(key, "raw/events/20261122T101500Z-s42/000000017.json");
         assert_eq!(
-            batch_id_from_raw_key(&key),
+            batch_id_from_raw_key("raw/events/", &key),
             "20261122T101500Z-s42-000000017"
         );
-        assert!(raw_key("r", 9) < raw_key("r", 10));
+        assert!(raw_key("raw/events/", "r", 9) < raw_key("raw/events/", "r", 10));
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! neither.
 
 pub mod checkpoint;
+pub mod columns;
 pub mod config;
 pub mod contract;
+pub mod decoder;
 pub mod error;
 pub mod event;
 #[doc(hidden)]

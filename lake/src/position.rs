@@ -34,6 +34,12 @@ pub struct Intent {
     pub range: Range,
     /// Messages (or raw objects) in the range.
     pub messages: u64,
+    /// The fingerprint of the contract the micro-batch is decoded under
+    /// ([`crate::contract::Contract::fingerprint`]), so that a replay applies
+    /// the same rules even if the contract changed since. Absent in
+    /// checkpoints written before contracts: the built-in events contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
 }
 
 /// The messages (or raw objects) of one micro-batch, first and last included.

@@ -1,15 +1,23 @@
-//! The Arrow schemas of the two tables the consumer writes. The inspector
-//! derives its empty views from them, so there is one definition of each.
+//! The Arrow schemas of the two tables the consumer writes for each contract.
+//! The inspector derives its empty views from them, so there is one
+//! definition of each.
 
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::contract::Contract;
+
 fn utc_micros() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// Where a row came from: shared by bronze and dead letters.
+/// The column that says under which version of its table's contract a row
+/// or dead letter was judged (`"x-lakehouse": {"version": N}`).
+pub const CONTRACT_VERSION: &str = "contract_version";
+
+/// Where a row came from, and under which contract: shared by bronze and
+/// dead letters.
 fn lineage() -> Vec<Field> {
     vec![
         Field::new("source_kind", DataType::Utf8, false),
@@ -21,27 +29,20 @@ fn lineage() -> Vec<Field> {
         Field::new("record_index", DataType::Int32, true),
         Field::new("kafka_timestamp", utc_micros(), true),
         Field::new("ingested_at", utc_micros(), false),
+        Field::new(CONTRACT_VERSION, DataType::Int32, false),
     ]
 }
 
-/// Valid events. `event_date` is not stored: it is the hive partition of the path.
-pub fn bronze() -> SchemaRef {
-    let mut fields = vec![
-        Field::new("event_id", DataType::Utf8, false),
-        Field::new("user_id", DataType::Int64, false),
-        Field::new("event_type", DataType::Utf8, false),
-        Field::new("event_ts", utc_micros(), false),
-        Field::new("page", DataType::Utf8, false),
-        Field::new("country", DataType::Utf8, true),
-        Field::new("amount", DataType::Float64, true),
-        // Unknown fields of the record, as a JSON object text.
-        Field::new("extra", DataType::Utf8, true),
-    ];
+/// Valid records: the contract's columns, then lineage. `event_date` is not
+/// stored: it is the hive partition of the path.
+pub fn bronze(contract: &Contract) -> SchemaRef {
+    let mut fields = contract.columns();
     fields.extend(lineage());
     Arc::new(Schema::new(fields))
 }
 
-/// Corrupt batches (record_index null) and invalid records.
+/// Corrupt batches (record_index null) and invalid records: the same
+/// columns for every table.
 pub fn dead_letters() -> SchemaRef {
     let mut fields = lineage();
     fields.extend([

@@ -484,7 +484,7 @@ proptest! {
         for (element, generated) in parsed.elements.iter().zip(&elements) {
             prop_assert_eq!(element.text, generated.text());
             prop_assert!(element.over_limit.is_none());
-            match (parsed.validate(element), generated) {
+            match (ValidEvent::decode(&parsed, element), generated) {
                 (Ok(event), Generated::Event(g)) => {
                     prop_assert_eq!(&event, &g.expected);
                     valid += 1;

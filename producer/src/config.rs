@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, FromArgMatches, Parser, ValueEnum};
+use lake::config::KafkaArgs;
 
 /// Generates batches of events, a share of them deliberately broken, and
 /// writes each batch as one Kafka message or one raw object in the lake.
@@ -46,7 +48,7 @@ pub struct Config {
         default_value_t = 42
     )]
     pub seed: u64,
-    /// Where batches go: Kafka messages, or raw objects under raw/events/ in the lake.
+    /// Where batches go: Kafka messages, or raw objects under the raw prefix (raw/events/) in the lake.
     #[arg(long, env = "PRODUCER_SINK", value_enum, default_value_t = SinkKind::Kafka)]
     pub sink: SinkKind,
     /// Write a JSON summary of what was sent to this file at the end (atomically).
@@ -60,16 +62,65 @@ pub struct Config {
     #[arg(long, env = "PRODUCER_START_TIME", value_name = "RFC3339",
           default_value = "2026-11-01T00:00:00Z", value_parser = parse_start_time)]
     pub start_time: DateTime<Utc>,
+    /// Generate records from this JSON Schema contract (draft 2020-12 with "x-lakehouse")
+    /// instead of the built-in events; its topic and raw prefix become the defaults.
+    #[arg(long, env = "CONTRACT", value_name = "FILE")]
+    pub contract: Option<PathBuf>,
     #[command(flatten)]
     pub lake: lake::LakeArgs,
     #[command(flatten)]
-    pub kafka: lake::config::KafkaArgs,
+    pub kafka: KafkaFlags,
+}
+
+/// The shared Kafka settings, plus whether the topic was given by flag or
+/// variable: only then does it win over a contract's topic (its default,
+/// `events`, must not).
+#[derive(Debug, Clone)]
+pub struct KafkaFlags {
+    pub args: KafkaArgs,
+    pub topic_given: bool,
+}
+
+impl KafkaFlags {
+    fn topic_given(matches: &ArgMatches) -> bool {
+        matches!(
+            matches.value_source("kafka_topic"),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    }
+}
+
+// By hand rather than derived, to read the topic's value source; everything
+// else is KafkaArgs' own.
+impl FromArgMatches for KafkaFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(KafkaFlags {
+            args: KafkaArgs::from_arg_matches(matches)?,
+            topic_given: Self::topic_given(matches),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.args.update_from_arg_matches(matches)?;
+        self.topic_given |= Self::topic_given(matches);
+        Ok(())
+    }
+}
+
+impl Args for KafkaFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        KafkaArgs::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        KafkaArgs::augment_args_for_update(cmd)
+    }
 }
 
 impl lake::config::FromEnvironment for Config {
     fn read_environment(&mut self, vars: &[(String, String)]) {
         self.lake.read_environment(vars);
-        self.kafka.read_environment(vars);
+        self.kafka.args.read_environment(vars);
     }
 }
 
@@ -77,7 +128,7 @@ impl lake::config::FromEnvironment for Config {
 pub enum SinkKind {
     /// One Kafka message per batch on KAFKA_TOPIC.
     Kafka,
-    /// One object per batch under raw/events/ in LAKE_URL.
+    /// One object per batch under the raw prefix (raw/events/) in LAKE_URL.
     Files,
 }
 
@@ -91,6 +142,25 @@ impl SinkKind {
 }
 
 impl Config {
+    /// The Kafka settings and raw prefix batches go to: a contract's topic and
+    /// raw prefix, unless the topic was given explicitly; else `events` and
+    /// `raw/events/` as before contracts.
+    pub fn destination(&self, table: Option<&lake::contract::Table>) -> (KafkaArgs, String) {
+        let mut kafka = self.kafka.args.clone();
+        match table {
+            Some(table) => {
+                if !self.kafka.topic_given {
+                    kafka.kafka_topic = table.topic.clone();
+                }
+                (kafka, table.raw_prefix.clone())
+            }
+            None => (
+                kafka,
+                lake::layout::default_raw_prefix(lake::layout::EVENTS),
+            ),
+        }
+    }
+
     /// Time between two batches, or `None` for no pacing.
     pub fn period(&self) -> Option<Duration> {
         // parse_rate bounds the rate, so the period is always representable.
@@ -161,6 +231,35 @@ mod tests {
         assert_eq!(c.sink, SinkKind::Kafka);
         assert_eq!(c.users, 1000);
         assert_eq!(c.start_time.to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(c.contract, None);
+        let (kafka, prefix) = c.destination(None);
+        assert_eq!(
+            (kafka.kafka_topic.as_str(), prefix.as_str()),
+            ("events", "raw/events/")
+        );
+    }
+
+    #[test]
+    fn a_contract_sets_the_topic_and_prefix_unless_the_topic_is_given() {
+        let table = lake::contract::Table {
+            table: "orders".into(),
+            topic: "orders-topic".into(),
+            event_time: "order_ts".into(),
+            key: None,
+            version: 1,
+            raw_prefix: "raw/orders/".into(),
+        };
+        let c = parse(&["--contract", "orders.schema.json"]).expect("valid");
+        assert_eq!(c.contract, Some(PathBuf::from("orders.schema.json")));
+        let (kafka, prefix) = c.destination(Some(&table));
+        assert_eq!(
+            (kafka.kafka_topic.as_str(), prefix.as_str()),
+            ("orders-topic", "raw/orders/")
+        );
+        // Explicitly "events", the default's value, still wins.
+        let c = parse(&["--contract", "o.json", "--kafka-topic", "events"]).expect("valid");
+        assert_eq!(c.destination(Some(&table)).0.kafka_topic, "events");
+        assert_eq!(c.destination(Some(&table)).1, "raw/orders/");
     }
 
     #[test]

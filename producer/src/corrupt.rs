@@ -5,6 +5,7 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::draw::pick;
@@ -101,21 +102,20 @@ impl RecordFault {
     }
 }
 
-/// The bytes of a corrupt batch made from `records` (at least one, all valid).
-pub fn break_batch(rng: &mut SmallRng, fault: BatchFault, records: &[Record]) -> Vec<u8> {
+/// The bytes of a corrupt batch made from `records` (at least one, all valid):
+/// built-in events or contract records.
+pub fn break_batch<R: Serialize>(rng: &mut SmallRng, fault: BatchFault, records: &[R]) -> Vec<u8> {
     let whole = to_json(records);
     match fault {
         // Every strict prefix of an array lacks its closing bracket.
         BatchFault::Truncated => whole[..rng.random_range(1..whole.len())].to_vec(),
         BatchFault::NotUtf8 => {
-            // Inside a `page` value, so the text would be JSON if it were UTF-8.
-            let needle = b"\"page\":\"";
-            let starts: Vec<usize> = whole
-                .windows(needle.len())
-                .enumerate()
-                .filter(|(_, w)| *w == needle)
-                .map(|(i, _)| i + needle.len())
-                .collect();
+            // Inside a `page` value, so the text would be JSON if it were UTF-8;
+            // records without a page (contracts) take any string value.
+            let mut starts = value_starts(&whole, b"\"page\":\"");
+            if starts.is_empty() {
+                starts = value_starts(&whole, b"\":\"");
+            }
             let at = starts
                 .get(rng.random_range(0..starts.len().max(1)))
                 .copied()
@@ -145,6 +145,16 @@ pub fn break_batch(rng: &mut SmallRng, fault: BatchFault, records: &[Record]) ->
             }
         },
     }
+}
+
+/// Where the text after each `needle` starts.
+fn value_starts(whole: &[u8], needle: &[u8]) -> Vec<usize> {
+    whole
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i + needle.len())
+        .collect()
 }
 
 /// Breaks one rule in `record` (a valid event); `users` is the user count.

@@ -19,7 +19,7 @@ pub const COUNTRIES: [&str; 16] = [
 ];
 
 /// Offsets `event_ts` is written with, so the consumer's UTC conversion is exercised.
-const OFFSETS_SECS: [i32; 4] = [0, 3600, -5 * 3600, 5 * 3600 + 1800];
+pub(crate) const OFFSETS_SECS: [i32; 4] = [0, 3600, -5 * 3600, 5 * 3600 + 1800];
 
 /// `(event_type, weight in percent)`: browsing is common, buying is rare.
 const EVENT_WEIGHTS: [(&str, u32); 4] = [
@@ -31,7 +31,7 @@ const EVENT_WEIGHTS: [(&str, u32); 4] = [
 
 /// Mean gap between consecutive events is 3 s: 100 000 events span about 3.5
 /// days, so big runs fill several `event_date` partitions.
-const MAX_GAP_MS: i64 = 6_000;
+pub(crate) const MAX_GAP_MS: i64 = 6_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
@@ -46,6 +46,9 @@ pub enum Content {
     Corrupt(BatchFault),
     /// A JSON array; one entry per record, `Some` for a deliberately invalid one.
     Records(Vec<Option<RecordFault>>),
+    /// A JSON array of records of a contract; one entry per record, `Some`
+    /// with the error code the consumer must give a deliberately invalid one.
+    Contract(Vec<Option<String>>),
 }
 
 #[derive(Debug, Clone)]
@@ -192,7 +195,7 @@ impl Generator {
 }
 
 /// RFC 3339 with millisecond precision, in the given offset (`Z` for UTC).
-fn format_ts(ms: i64, offset_secs: i32) -> String {
+pub(crate) fn format_ts(ms: i64, offset_secs: i32) -> String {
     // The start time is bounded to 1970..9000 by the config, so both exist.
     let utc = DateTime::<Utc>::from_timestamp_millis(ms).expect("event_ts within chrono's range");
     let offset = FixedOffset::east_opt(offset_secs).expect("offsets are within a day");

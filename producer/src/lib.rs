@@ -4,12 +4,14 @@
 //! §3, §8). Everything about the content is a function of the seed and flags;
 //! `--summary` reports the counts the consumer's output must match.
 //!
-//! Pipeline: [`generate`] (users, events, batches) → [`corrupt`] (named
-//! breakage) → [`sink`] (kafka | files) → [`summary`].
+//! Pipeline: [`generate`] (users, events, batches), or [`from_contract`]
+//! (records of `--contract`) → [`corrupt`] (named breakage) → [`sink`]
+//! (kafka | files) → [`summary`].
 
 pub mod config;
 pub mod corrupt;
 mod draw;
+pub mod from_contract;
 pub mod generate;
 pub mod record;
 pub mod sink;
@@ -25,7 +27,8 @@ use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
 pub use config::{Config, SinkKind};
-use generate::{Generator, Settings};
+use from_contract::ContractGenerator;
+use generate::{Batch, Generator, Settings};
 use sink::Sink;
 use summary::Summary;
 
@@ -46,6 +49,12 @@ pub fn init_tracing() {
 /// Runs until `--batches` are sent or a signal arrives, waits for every
 /// delivery, writes the summary and returns it.
 pub async fn run(config: Config) -> Result<Summary> {
+    let contract = config
+        .contract
+        .as_deref()
+        .map(lake::contract::Contract::load)
+        .transpose()?;
+    let (kafka, raw_prefix) = config.destination(contract.as_ref().map(|c| &c.table));
     info!(
         sink = config.sink.as_str(),
         batches = ?config.batches,
@@ -57,16 +66,22 @@ pub async fn run(config: Config) -> Result<Summary> {
         users = config.users,
         start_time = %config.start_time.to_rfc3339(),
         summary = ?config.summary,
+        contract = ?config.contract,
+        raw_prefix,
         settings = %match config.sink {
-            SinkKind::Kafka => config.kafka.masked(),
+            SinkKind::Kafka => kafka.masked(),
             SinkKind::Files => config.lake.masked(),
         },
         "producer starting"
     );
     let mut stop = stop_on_signal();
-    let mut sink = Sink::open(&config).await?;
-    let mut generator = Generator::new(Settings::from_config(&config));
-    let mut summary = Summary::new(config.seed, config.sink.as_str());
+    // Before connecting: a contract no record can satisfy fails here.
+    let mut source = Source::new(&config, contract)?;
+    let mut sink = Sink::open(&config, &kafka, &raw_prefix).await?;
+    let mut summary = match &source {
+        Source::Events(_) => Summary::new(config.seed, config.sink.as_str()),
+        Source::Contract(g) => Summary::with_modes(config.seed, config.sink.as_str(), g.codes()),
+    };
     let mut ticker = config.period().map(|period| {
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -86,7 +101,7 @@ pub async fn run(config: Config) -> Result<Summary> {
             summary.interrupted = true;
             break;
         }
-        let batch = generator.next_batch();
+        let batch = source.next_batch()?;
         let batch_id = sink.batch_id(config.seed, seq);
         debug!(batch_id, bytes = batch.payload.len(), content = ?batch.content, "sending batch");
         sink.send(seq, &batch_id, batch.payload).await?;
@@ -118,6 +133,29 @@ pub async fn run(config: Config) -> Result<Summary> {
         summary.write(path)?;
     }
     Ok(summary)
+}
+
+/// What batches are made of: the built-in events, or a contract's records.
+pub enum Source {
+    Events(Generator),
+    Contract(Box<ContractGenerator>),
+}
+
+impl Source {
+    pub fn new(config: &Config, contract: Option<lake::contract::Contract>) -> Result<Source> {
+        let settings = Settings::from_config(config);
+        Ok(match contract {
+            None => Source::Events(Generator::new(settings)),
+            Some(c) => Source::Contract(Box::new(ContractGenerator::new(c, settings)?)),
+        })
+    }
+
+    pub fn next_batch(&mut self) -> Result<Batch> {
+        match self {
+            Source::Events(g) => Ok(g.next_batch()),
+            Source::Contract(g) => g.next_batch(),
+        }
+    }
 }
 
 /// Becomes true on the first SIGINT or SIGTERM; a second one exits at once,
@@ -295,7 +333,7 @@ mod tests {
             .to_string();
         assert!(run_name.ends_with("-s3"), "{run_name}");
         for (seq, payload) in expected(&config, 12).into_iter().enumerate() {
-            let key = lake::layout::raw_key(&run_name, seq as u64);
+            let key = lake::layout::raw_key("raw/events/", &run_name, seq as u64);
             assert_eq!(
                 std::fs::read(lake.join(&key)).expect("object"),
                 payload,
@@ -311,5 +349,112 @@ mod tests {
             summary.valid_records + summary.invalid_records
         );
         assert_eq!(written["records"], (12 - summary.corrupt_batches) * 5);
+    }
+
+    fn contract_path(name: &str) -> String {
+        format!(
+            "{}/../contracts/{name}.schema.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    /// With a contract, the files sink writes under its raw prefix, the
+    /// records are the contract's, and the summary counts by error code.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn files_sink_writes_contract_records_under_its_prefix() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lake = dir.path().join("lake");
+        let orders = contract_path("orders");
+        let config = config(&[
+            "--sink",
+            "files",
+            "--batches",
+            "6",
+            "--invalid-ratio",
+            "0.3",
+            "--contract",
+            &orders,
+            "--lake-url",
+            lake.to_str().expect("utf-8 path"),
+        ]);
+        let summary = run(config.clone()).await.expect("run succeeds");
+        assert!(!lake.join("raw/events").exists());
+        let runs: Vec<_> = std::fs::read_dir(lake.join("raw/orders"))
+            .expect("run dir under the contract's raw prefix")
+            .collect();
+        let run_dir = runs.into_iter().next().expect("one").expect("entry").path();
+        let run_name = run_dir.file_name().and_then(|n| n.to_str()).expect("name");
+        let contract =
+            lake::contract::Contract::load(std::path::Path::new(&orders)).expect("loads");
+        let mut source = Source::new(&config, Some(contract)).expect("generator");
+        for seq in 0..6u64 {
+            let key = lake::layout::raw_key("raw/orders/", run_name, seq);
+            let payload = source.next_batch().expect("batch").payload;
+            assert_eq!(
+                std::fs::read(lake.join(&key)).expect("object"),
+                payload,
+                "{key}"
+            );
+        }
+        assert!(summary.invalid_modes.contains_key("pattern_mismatch"));
+        assert!(
+            !summary.invalid_modes.contains_key("bad_uuid"),
+            "orders has no uuid"
+        );
+        assert_eq!(
+            summary.invalid_modes.values().sum::<u64>(),
+            summary.invalid_records
+        );
+        assert!(summary.invalid_records > 0);
+    }
+
+    /// The topic defaults to the contract's; an explicit one wins.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kafka_sink_takes_the_contract_topic_unless_one_is_given() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster.create_topic("sensors", 1, 1).expect("topic");
+        let servers = cluster.bootstrap_servers();
+        let sensors = contract_path("sensor_readings");
+        let args = [
+            "--batches",
+            "2",
+            "--kafka-bootstrap-servers",
+            &servers,
+            "--contract",
+            &sensors,
+        ];
+        let summary = run(config(&args))
+            .await
+            .expect("sent to the contract's topic");
+        assert_eq!(summary.batches, 2);
+        let error = format!(
+            "{:#}",
+            run(config(&[&args[..], &["--kafka-topic", "events"]].concat()))
+                .await
+                .expect_err("events does not exist")
+        );
+        assert!(
+            error.contains("topic events (KAFKA_TOPIC) does not exist"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_contract_that_does_not_compile_is_one_error_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bad.schema.json");
+        std::fs::write(&path, br#"{"type": "object", "properties": {}}"#).expect("write");
+        let config = config(&[
+            "--contract",
+            path.to_str().expect("utf-8"),
+            "--batches",
+            "1",
+        ]);
+        let error = format!("{:#}", run(config).await.expect_err("refused"));
+        assert!(
+            error.starts_with("contract ") && error.contains("bad.schema.json"),
+            "{error}"
+        );
+        assert!(error.contains("x-lakehouse"), "{error}");
     }
 }

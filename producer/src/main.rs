@@ -11,7 +11,11 @@ async fn main() -> ExitCode {
     // Before parsing: clap reads the variables `.env` provides.
     lake::store::load_dotenv();
     let config: producer::Config = parse_command_line("producer");
-    let secrets = [config.lake.secret_values(), config.kafka.secret_values()].concat();
+    let secrets = [
+        config.lake.secret_values(),
+        config.kafka.args.secret_values(),
+    ]
+    .concat();
     producer::init_tracing();
     match producer::run(config).await {
         Ok(_) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
 //! Where batches go: one Kafka message per batch, or one raw object per batch
-//! under `raw/events/` in the lake. Both keep many sends in flight, report the
+//! under the raw prefix in the lake (`raw/events/`, or a contract's). Both keep many sends in flight, report the
 //! first failure as an error naming the batch and the endpoint, and wait for
 //! every outstanding send in `finish`.
 
@@ -29,14 +29,20 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub enum Sink {
     Kafka(KafkaSink),
-    Files(FileSink),
+    // Boxed: much larger than the Kafka sink.
+    Files(Box<FileSink>),
 }
 
 impl Sink {
-    /// Connects and checks the destination before anything is sent.
-    pub async fn open(config: &Config) -> Result<Sink> {
+    /// Connects and checks the destination before anything is sent: the topic
+    /// of `kafka`, or the lake of `config` with objects under `raw_prefix`.
+    pub async fn open(
+        config: &Config,
+        kafka: &lake::config::KafkaArgs,
+        raw_prefix: &str,
+    ) -> Result<Sink> {
         Ok(match config.sink {
-            SinkKind::Kafka => Sink::Kafka(KafkaSink::open(&config.kafka).await?),
+            SinkKind::Kafka => Sink::Kafka(KafkaSink::open(kafka).await?),
             SinkKind::Files => {
                 let lake = lake::Lake::open(&config.lake)?;
                 lake.check_writable()?;
@@ -46,7 +52,7 @@ impl Sink {
                     chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
                     config.seed
                 );
-                Sink::Files(FileSink::new(lake, run))
+                Sink::Files(Box::new(FileSink::new(lake, raw_prefix.to_string(), run)))
             }
         })
     }
@@ -56,7 +62,9 @@ impl Sink {
     pub fn batch_id(&self, seed: u64, seq: u64) -> String {
         match self {
             Sink::Kafka(_) => format!("s{seed}-{seq:09}"),
-            Sink::Files(files) => lake::layout::batch_id_from_raw_key(&files.key(seq)),
+            Sink::Files(files) => {
+                lake::layout::batch_id_from_raw_key(&files.prefix, &files.key(seq))
+            }
         }
     }
 
@@ -196,22 +204,25 @@ impl KafkaSink {
 
 pub struct FileSink {
     lake: lake::Lake,
+    /// Where the run's folder goes, ending with `/`.
+    prefix: String,
     run: String,
     in_flight: JoinSet<Result<()>>,
 }
 
 impl FileSink {
-    fn new(lake: lake::Lake, run: String) -> FileSink {
-        info!(run, raw = %lake.url_of(lake::layout::RAW_EVENTS), "writing raw batches");
+    fn new(lake: lake::Lake, prefix: String, run: String) -> FileSink {
+        info!(run, raw = %lake.url_of(&prefix), "writing raw batches");
         FileSink {
             lake,
+            prefix,
             run,
             in_flight: JoinSet::new(),
         }
     }
 
     fn key(&self, seq: u64) -> String {
-        lake::layout::raw_key(&self.run, seq)
+        lake::layout::raw_key(&self.prefix, &self.run, seq)
     }
 
     async fn send(&mut self, seq: u64, batch_id: &str, payload: Vec<u8>) -> Result<()> {

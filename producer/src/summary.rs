@@ -21,7 +21,8 @@ pub struct Summary {
     pub valid_records: u64,
     pub invalid_records: u64,
     pub corrupt_modes: BTreeMap<&'static str, u64>,
-    pub invalid_modes: BTreeMap<&'static str, u64>,
+    /// By record fault for the built-in events, by expected error code for a contract.
+    pub invalid_modes: BTreeMap<String, u64>,
     pub seed: u64,
     pub sink: &'static str,
     pub first_batch_id: Option<String>,
@@ -31,7 +32,22 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// For the built-in events: invalid records counted by [`RecordFault`].
     pub fn new(seed: u64, sink: &'static str) -> Self {
+        Summary::with_modes(
+            seed,
+            sink,
+            RecordFault::ALL.iter().map(|f| f.as_str().into()),
+        )
+    }
+
+    /// Invalid records counted by `modes`: for a contract, every error code
+    /// its breakage can produce.
+    pub fn with_modes(
+        seed: u64,
+        sink: &'static str,
+        modes: impl IntoIterator<Item = String>,
+    ) -> Self {
         Summary {
             batches: 0,
             corrupt_batches: 0,
@@ -40,7 +56,7 @@ impl Summary {
             invalid_records: 0,
             // Every mode is listed, zero or not, so readers need no defaults.
             corrupt_modes: BatchFault::ALL.iter().map(|f| (f.as_str(), 0)).collect(),
-            invalid_modes: RecordFault::ALL.iter().map(|f| (f.as_str(), 0)).collect(),
+            invalid_modes: modes.into_iter().map(|m| (m, 0)).collect(),
             seed,
             sink,
             first_batch_id: None,
@@ -61,15 +77,21 @@ impl Summary {
                 *self.corrupt_modes.entry(fault.as_str()).or_default() += 1;
             }
             Content::Records(faults) => {
-                self.records += faults.len() as u64;
-                for fault in faults {
-                    match fault {
-                        None => self.valid_records += 1,
-                        Some(fault) => {
-                            self.invalid_records += 1;
-                            *self.invalid_modes.entry(fault.as_str()).or_default() += 1;
-                        }
-                    }
+                self.add_records(faults.iter().map(|f| f.map(RecordFault::as_str)))
+            }
+            Content::Contract(codes) => self.add_records(codes.iter().map(Option::as_deref)),
+        }
+    }
+
+    /// Counts records, each `None` if valid or `Some(mode)`.
+    fn add_records<'a>(&mut self, records: impl Iterator<Item = Option<&'a str>>) {
+        for mode in records {
+            self.records += 1;
+            match mode {
+                None => self.valid_records += 1,
+                Some(mode) => {
+                    self.invalid_records += 1;
+                    *self.invalid_modes.entry(mode.to_string()).or_default() += 1;
                 }
             }
         }

@@ -1,11 +1,11 @@
-//! The file-drop source: raw batch objects under `raw/events/`, processed in
-//! key order as one logical partition. The checkpoint's position is the
+//! The file-drop source of one table: raw batch objects under its raw prefix
+//! (`raw/<table>/`), processed in key order as one logical partition. The checkpoint's position is the
 //! last committed key; objects must be added with keys that sort after it
 //! (the producer's run ids start with their UTC start time).
 
 use futures::{StreamExt, TryStreamExt};
 use lake::event::{oversized_batch, OVERSIZED_PREFIX_BYTES};
-use lake::layout::{self, SourceId};
+use lake::layout;
 use lake::position::Range;
 use lake::{Lake, StoreError};
 use object_store::{Attribute, ObjectStoreExt};
@@ -13,7 +13,7 @@ use tracing::{debug, info};
 
 use crate::commit::{load_checkpoint, Outcome};
 use crate::context::Context;
-use crate::decode::{dead_batch, decode_batch, Lineage};
+use crate::decode::{dead_batch, Lineage};
 use crate::flush::should_flush;
 use crate::retry::{retry, Attempts};
 use crate::write::MicroBatch;
@@ -23,27 +23,29 @@ const PREFETCH: usize = 8;
 
 pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     let lake = &ctx.committer.lake;
-    let source = SourceId::files();
+    let source = ctx.files_source();
+    let prefix = ctx.table.contract.table.raw_prefix.as_str();
     let mut state = load_checkpoint(lake, &source).await?;
     if let Some(intent) = state.checkpoint.intent.clone() {
         info!(source = %source, seq = intent.seq, "replaying the open intent of an interrupted micro-batch");
         let Range::Files { last_key, .. } = &intent.range else {
             unreachable!("checkpoint::parse refuses a files intent over offsets");
         };
-        let keys: Vec<String> = list_after(lake, state.checkpoint.after_key())
+        let keys: Vec<String> = list_after(lake, prefix, state.checkpoint.after_key())
             .await?
             .into_iter()
             .take_while(|k| k <= last_key)
             .collect();
-        let mut batch = MicroBatch::new(source.clone());
+        let decoder = crate::tables::replay_decoder(lake, &ctx.table, &intent).await?;
+        let mut batch = MicroBatch::new(source.clone(), decoder);
         decode_objects(ctx, &keys, &mut batch).await?;
         if ctx.committer.finish(&mut state, batch).await? == Outcome::Lost {
             anyhow::bail!("another consumer took over {source} while replaying its intent");
         }
     }
-    let mut batch = MicroBatch::new(source.clone());
+    let mut batch = MicroBatch::new(source.clone(), ctx.table.clone());
     loop {
-        let keys = list_after(lake, state.checkpoint.after_key()).await?;
+        let keys = list_after(lake, prefix, state.checkpoint.after_key()).await?;
         let mut objects =
             futures::stream::iter(keys.iter().map(|key| fetch(ctx, key))).buffered(PREFETCH);
         while let Some(object) = objects.next().await {
@@ -91,12 +93,12 @@ async fn commit(
     if batch.is_empty() {
         return Ok(());
     }
-    let full = std::mem::replace(batch, MicroBatch::new(SourceId::files()));
+    let full = std::mem::replace(batch, batch.next());
+    let key = full.source.checkpoint_key();
     match ctx.committer.commit(state, full).await? {
         Outcome::Committed => Ok(()),
         Outcome::Lost => anyhow::bail!(
-            "another consumer wrote {}; stopping (only one files consumer may run per lake)",
-            SourceId::files().checkpoint_key()
+            "another consumer wrote {key}; stopping (only one files consumer may run per table)"
         ),
     }
 }
@@ -117,9 +119,10 @@ fn add_object(ctx: &Context, batch: &mut MicroBatch, object: RawObject) {
         batch_id,
     } = object;
     batch.add_message(Range::key(&key), payload.len());
+    let prefix = &ctx.table.contract.table.raw_prefix;
     let lineage = Lineage {
         offset: None,
-        batch_id: Some(batch_id.unwrap_or_else(|| layout::batch_id_from_raw_key(&key))),
+        batch_id: Some(batch_id.unwrap_or_else(|| layout::batch_id_from_raw_key(prefix, &key))),
         key: Some(key),
         kafka_timestamp_micros: None,
     };
@@ -127,7 +130,7 @@ fn add_object(ctx: &Context, batch: &mut MicroBatch, object: RawObject) {
         let rejection = oversized_batch(size, ctx.input_limits.max_message_bytes);
         dead_batch(&payload, &lineage, rejection, batch)
     } else {
-        decode_batch(&payload, &lineage, &ctx.input_limits, batch)
+        batch.decode(&payload, &lineage, &ctx.input_limits)
     };
     if counts.corrupt > 0 {
         // Expected data, counted in the commit line; as in the Kafka source.
@@ -153,30 +156,36 @@ async fn decode_objects(
     Ok(())
 }
 
-/// Keys under `raw/events/` after `after`, in key order, retrying while the
+/// Keys under `prefix` after `after`, in key order, retrying while the
 /// store fails transiently.
-async fn list_after(lake: &Lake, after: Option<&str>) -> Result<Vec<String>, StoreError> {
+async fn list_after(
+    lake: &Lake,
+    prefix: &str,
+    after: Option<&str>,
+) -> Result<Vec<String>, StoreError> {
     retry("listing raw objects", Attempts::Forever, || {
-        list_once(lake, after)
+        list_once(lake, prefix, after)
     })
     .await
 }
 
-async fn list_once(lake: &Lake, after: Option<&str>) -> Result<Vec<String>, StoreError> {
-    let prefix = Lake::path(layout::RAW_EVENTS);
+async fn list_once(
+    lake: &Lake,
+    prefix: &str,
+    after: Option<&str>,
+) -> Result<Vec<String>, StoreError> {
+    let listed = Lake::path(prefix);
     let listing = match after {
         Some(after) => lake
             .store
-            .list_with_offset(Some(&prefix), &Lake::path(after)),
-        None => lake.store.list(Some(&prefix)),
+            .list_with_offset(Some(&listed), &Lake::path(after)),
+        None => lake.store.list(Some(&listed)),
     };
     let mut keys: Vec<String> = listing
         .map_ok(|meta| meta.location.to_string())
         .try_collect()
         .await
-        .map_err(|e| {
-            StoreError::request(format!("listing {}", lake.url_of(layout::RAW_EVENTS)), e)
-        })?;
+        .map_err(|e| StoreError::request(format!("listing {}", lake.url_of(prefix)), e))?;
     // The local filesystem lists in directory order, S3 in key order: sort both.
     keys.sort();
     if let Some(after) = after {

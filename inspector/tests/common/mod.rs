@@ -1,5 +1,5 @@
 //! Shared by the integration tests: a small lake written with the consumer's
-//! schemas, and running the real `inspector` binary in a clean environment.
+//! schemas (the `events` table, and an `orders` table with nested columns), and running the real `inspector` binary in a clean environment.
 
 #![allow(dead_code)] // each test file uses its own part
 
@@ -8,13 +8,15 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, RecordBatch,
-    StringArray, TimestampMicrosecondArray,
+    new_null_array, ArrayRef, AsArray, BinaryArray, Float64Array, Int32Array, Int64Array,
+    RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
 use lake::checkpoint::{Checkpoint, Totals};
-use lake::layout::SourceId;
+use lake::contract::Contract;
+use lake::layout::{contract_key, default_raw_prefix, SourceId, EVENTS};
 use lake::position::{Intent, Position, Range};
+use serde_json::json;
 
 pub const SECRET: &str = "s3cr3t-never-printed";
 
@@ -61,7 +63,7 @@ type Event = (
 fn bronze(events: &[Event]) -> RecordBatch {
     let n = events.len();
     batch(
-        lake::schema::bronze(),
+        lake::schema::bronze(&Contract::events()),
         vec![
             (
                 "event_id",
@@ -93,6 +95,7 @@ fn bronze(events: &[Event]) -> RecordBatch {
             ),
             ("batch_id", strings(vec![Some("batch-1"); n])),
             ("ingested_at", ts(vec![Some(INGESTED); n])),
+            ("contract_version", Arc::new(Int32Array::from(vec![1; n]))),
         ],
     )
 }
@@ -113,6 +116,7 @@ fn dead_letters() -> RecordBatch {
                 Arc::new(Int32Array::from(vec![Some(3), None])),
             ),
             ("ingested_at", ts(vec![Some(INGESTED), Some(INGESTED)])),
+            ("contract_version", Arc::new(Int32Array::from(vec![1, 1]))),
             (
                 "error_kind",
                 strings(vec![Some("invalid_record"), Some("corrupt_batch")]),
@@ -149,10 +153,7 @@ pub fn parquet(batch: &RecordBatch) -> Vec<u8> {
 }
 
 fn checkpoints() -> Vec<(String, Vec<u8>)> {
-    let kafka = SourceId::Kafka {
-        topic: "events".into(),
-        partition: 0,
-    };
+    let kafka = SourceId::kafka(EVENTS, "events", 0);
     let mut k = Checkpoint::initial(kafka.clone());
     k.position = Position::Kafka { next_offset: 42 };
     k.totals = Totals {
@@ -163,7 +164,7 @@ fn checkpoints() -> Vec<(String, Vec<u8>)> {
     };
     k.updated_at = "2026-01-02T00:00:05.000Z".into();
     k.writer = "consumer-test".into();
-    let files = SourceId::files();
+    let files = SourceId::files(EVENTS, &default_raw_prefix(EVENTS));
     let mut f = Checkpoint::initial(files.clone());
     f.position = Position::Files {
         after_key: Some("raw/events/r/000000004.json".into()),
@@ -173,6 +174,7 @@ fn checkpoints() -> Vec<(String, Vec<u8>)> {
         range: Range::key("raw/events/r/000000005.json")
             .through(Range::key("raw/events/r/000000006.json")),
         messages: 2,
+        contract: None,
     });
     f.updated_at = "2026-01-02T00:00:06.000Z".into();
     f.writer = "consumer-files".into();
@@ -225,11 +227,152 @@ pub fn lake_objects() -> Vec<(String, Vec<u8>)> {
 }
 
 pub fn write_local_lake(root: &Path) {
-    for (key, bytes) in lake_objects() {
-        let path = root.join(key);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, bytes).expect("write");
+    write_objects(root, lake_objects());
+}
+
+pub fn write_objects(root: &Path, objects: Vec<(String, Vec<u8>)>) {
+    for (key, bytes) in objects {
+        put(root, &key, &bytes);
     }
+}
+
+pub fn contract_file(name: &str) -> String {
+    format!("{}/../contracts/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn contract(name: &str) -> Contract {
+    Contract::load(Path::new(&contract_file(name))).expect("the contract compiles")
+}
+
+pub fn put(root: &Path, key: &str, bytes: &[u8]) {
+    let path = root.join(key);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, bytes).expect("write");
+}
+
+/// A batch of `schema` from JSON rows: arrow's JSON reader builds nested
+/// columns and parses timestamps. It cannot resolve the zone name `UTC`
+/// (that needs chrono-tz), so timestamp columns are read as naive UTC and
+/// given their zone afterwards.
+fn json_batch(schema: SchemaRef, rows: &[serde_json::Value]) -> RecordBatch {
+    let naive = |f: &Arc<Field>| match f.data_type() {
+        DataType::Timestamp(unit, Some(_)) => Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(DataType::Timestamp(*unit, None)),
+        ),
+        _ => f.clone(),
+    };
+    let read_as = Arc::new(Schema::new(
+        schema.fields().iter().map(naive).collect::<Vec<_>>(),
+    ));
+    let text: String = rows.iter().map(|row| format!("{row}\n")).collect();
+    let batch = arrow::json::ReaderBuilder::new(read_as)
+        .build(std::io::Cursor::new(text))
+        .expect("reader")
+        .next()
+        .expect("one batch")
+        .expect("valid rows");
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| match field.data_type() {
+            DataType::Timestamp(_, Some(tz)) => Arc::new(
+                column
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .clone()
+                    .with_timezone(tz.clone()),
+            ) as ArrayRef,
+            _ => column.clone(),
+        })
+        .collect();
+    RecordBatch::try_new(schema, columns).expect("the schema's batch")
+}
+
+/// Rows of `bronze.orders`, with the same lineage each.
+fn orders(rows: &[serde_json::Value]) -> RecordBatch {
+    let lineage = json!({
+        "source_kind": "files", "batch_id": "r-000000001", "record_index": 0,
+        "ingested_at": "2026-01-02T00:00:05Z", "contract_version": 1,
+    });
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            let mut row = row.clone();
+            for (k, v) in lineage.as_object().expect("object") {
+                row[k] = v.clone();
+            }
+            row
+        })
+        .collect();
+    json_batch(lake::schema::bronze(&contract("orders.schema.json")), &rows)
+}
+
+fn order(id: u32, day: &str, skus: &[&str]) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = skus
+        .iter()
+        .map(|sku| json!({"sku": sku, "category": "books", "qty": 2, "unit_price": 5.5}))
+        .collect();
+    json!({
+        "order_id": format!("ord_{id:08}"), "customer_id": "cus_000001",
+        "order_ts": format!("{day}T09:00:00Z"), "status": "PLACED", "currency": "EUR",
+        "items": items, "total": 11.0 * skus.len() as f64, "coupon": null,
+    })
+}
+
+/// The dead letters of `orders`: one invalid record.
+fn order_dead_letters() -> RecordBatch {
+    let row = json!({
+        "source_kind": "files", "source_key": "raw/orders/r/000000001.json", "record_index": 1,
+        "ingested_at": "2026-01-02T00:00:05Z", "contract_version": 1,
+        "error_kind": "invalid_record", "error_code": "not_in_enum",
+        "error_message": "field `status` must be one of the enum values",
+        // arrow's JSON reader takes BLOBs as hex.
+        "raw_payload": "7b7d",
+    });
+    json_batch(lake::schema::dead_letters(), &[row])
+}
+
+/// The `orders` table: three rows over two days with nested `items`, one
+/// dead letter, its stored contract v1 and its files checkpoint.
+pub fn orders_objects() -> Vec<(String, Vec<u8>)> {
+    let source = SourceId::files("orders", "raw/orders/");
+    let mut checkpoint = Checkpoint::initial(source.clone());
+    checkpoint.position = Position::Files {
+        after_key: Some("raw/orders/r/000000002.json".into()),
+    };
+    checkpoint.totals = Totals {
+        micro_batches: 2,
+        messages: 2,
+        bronze_rows: 3,
+        dead_letter_rows: 1,
+    };
+    vec![
+        (
+            "bronze/orders/event_date=2026-01-01/files-raw-orders-000000000000.parquet".into(),
+            parquet(&orders(&[
+                order(1, "2026-01-01", &["sku_00001", "sku_00002"]),
+                order(2, "2026-01-01", &["sku_00003"]),
+            ])),
+        ),
+        (
+            "bronze/orders/event_date=2026-01-02/files-raw-orders-000000000001.parquet".into(),
+            parquet(&orders(&[order(3, "2026-01-02", &["sku_00004"])])),
+        ),
+        (
+            "dead_letters/orders/files-raw-orders/000000000000.parquet".into(),
+            parquet(&order_dead_letters()),
+        ),
+        (
+            contract_key("orders", 1),
+            std::fs::read(contract_file("orders.schema.json")).expect("orders contract"),
+        ),
+        (
+            source.checkpoint_key(),
+            serde_json::to_vec_pretty(&checkpoint).expect("json"),
+        ),
+    ]
 }
 
 /// The binary with only the environment a test gives it, run in `dir` so

@@ -10,7 +10,7 @@ use tracing::{debug, error, info, warn};
 
 use super::{KafkaConsumer, Partitions, METADATA_TIMEOUT};
 use crate::context::Context;
-use crate::decode::{decode_batch, Lineage};
+use crate::decode::Lineage;
 use crate::write::MicroBatch;
 
 /// Seeks back to the checkpoint that land past it before concluding that the
@@ -164,7 +164,9 @@ pub(super) fn accept(
         return;
     }
     let source = part.state.checkpoint.source.clone();
-    let batch = part.batch.get_or_insert_with(|| MicroBatch::new(source));
+    let batch = part
+        .batch
+        .get_or_insert_with(|| MicroBatch::new(source, ctx.table.clone()));
     decode_message(ctx, batch, message);
 }
 
@@ -185,7 +187,7 @@ pub(super) fn decode_message(ctx: &Context, batch: &mut MicroBatch, message: &im
         batch_id,
         kafka_timestamp_micros: message.timestamp().to_millis().map(|ms| ms * 1000),
     };
-    let counts = decode_batch(payload, &lineage, &ctx.input_limits, batch);
+    let counts = batch.decode(payload, &lineage, &ctx.input_limits);
     if counts.corrupt > 0 {
         debug!(
             partition = message.partition(),

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use lake::layout::SourceId;
 use lake::position::Range;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -23,10 +22,7 @@ const REPLAY_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Reads the checkpoint of partition `p` and replays its open intent, if any.
 pub(super) async fn load_partition(ctx: &Context, p: i32) -> anyhow::Result<Partition> {
-    let source = SourceId::Kafka {
-        topic: ctx.kafka.kafka_topic.clone(),
-        partition: p,
-    };
+    let source = ctx.kafka_source(p);
     let mut state = load_checkpoint(&ctx.committer.lake, &source).await?;
     if let Some(intent) = state.checkpoint.intent.clone() {
         let Range::Kafka {
@@ -48,7 +44,9 @@ pub(super) async fn load_partition(ctx: &Context, p: i32) -> anyhow::Result<Part
             read_range(config, &topic, p, first_offset, last_offset)
         })
         .await??;
-        let mut batch = MicroBatch::new(source.clone());
+        let decoder =
+            crate::tables::replay_decoder(&ctx.committer.lake, &ctx.table, &intent).await?;
+        let mut batch = MicroBatch::new(source.clone(), decoder);
         for m in &messages {
             decode_message(ctx, &mut batch, m);
         }

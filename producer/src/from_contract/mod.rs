@@ -1,0 +1,155 @@
+//! Records of a user's contract (`--contract FILE`) instead of the built-in
+//! events: one JSON object per record satisfying every keyword of the
+//! compiled [`lake::contract::Node`] tree, a share of them broken on exactly
+//! one rule with the error code the consumer must report, and whole batches
+//! corrupted as for events ([`crate::corrupt::break_batch`]).
+//!
+//! As with events, one `SmallRng` seeded from `--seed` drives every choice in
+//! a fixed order, so the same seed, flags and contract give byte-identical
+//! batches. The contract's `event_time` field advances from `--start-time`
+//! as `event_ts` does; a top-level field named like a user, customer,
+//! device, account or client id takes one of `--users` values listed at
+//! start; a uuid `key` is random per record, so unique.
+//!
+//! [`draw`] draws valid values, [`breakage`] breaks one rule, [`check`] (the
+//! rules with their error codes) judges both, [`pattern`] draws strings for
+//! regexes and [`json`] is the ordered value they are written as.
+
+mod breakage;
+mod check;
+mod draw;
+mod json;
+mod pattern;
+
+use anyhow::{anyhow, Result};
+use lake::contract::{Contract, JsonType};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::corrupt::{self, BatchFault};
+use crate::draw::pick;
+use crate::generate::{Batch, Content, Settings, MAX_GAP_MS, OFFSETS_SECS};
+use crate::record::to_json;
+use draw::Drawer;
+use json::Json;
+
+/// Records drawn at start with a generator of their own, so that a contract
+/// no record can satisfy fails at once with the reason, not mid-run.
+const PROBE_RECORDS: usize = 200;
+
+pub struct ContractGenerator {
+    contract: Contract,
+    drawer: Drawer,
+    settings: Settings,
+    /// Time of the next record, milliseconds since the epoch.
+    next_ts_ms: i64,
+}
+
+impl ContractGenerator {
+    pub fn new(contract: Contract, settings: Settings) -> Result<ContractGenerator> {
+        let fail = |e: String| anyhow!("contract {}: cannot generate records: {e}", contract.file);
+        let event_time = contract.table.event_time.clone();
+        let mut drawer = Drawer::new(SmallRng::seed_from_u64(settings.seed), event_time.clone());
+        // Like the events' users: listed first, from the same generator.
+        for (name, node) in &contract.root.properties {
+            let kind_ok = matches!(node.ty, Some(JsonType::Integer | JsonType::String));
+            if kind_ok && is_id_name(name) && contract.table.key.as_ref() != Some(name) {
+                let list = drawer.id_list(name, node, settings.users).map_err(fail)?;
+                drawer.ids.push((name.clone(), list));
+            }
+        }
+        // A stream of its own, so the probe changes nothing that is sent.
+        let mut probe = Drawer::new(
+            SmallRng::seed_from_u64(settings.seed ^ 0x9E37_79B9_7F4A_7C15),
+            event_time,
+        );
+        probe.ids = drawer.ids.clone();
+        probe.record_ms = settings.start_time.timestamp_millis();
+        for _ in 0..PROBE_RECORDS {
+            probe.value(&[&contract.root], "", 0).map_err(fail)?;
+        }
+        let next_ts_ms = settings.start_time.timestamp_millis();
+        Ok(ContractGenerator {
+            contract,
+            drawer,
+            settings,
+            next_ts_ms,
+        })
+    }
+
+    /// Every error code a broken record of this contract can carry.
+    pub fn codes(&self) -> Vec<String> {
+        check::possible_codes(&self.contract.root)
+            .into_iter()
+            .collect()
+    }
+
+    pub fn next_batch(&mut self) -> Result<Batch> {
+        let corrupt = self.drawer.rng.random_bool(self.settings.corrupt_ratio);
+        let mut records: Vec<Json> = (0..self.settings.batch_size)
+            .map(|_| self.record())
+            .collect::<Result<_>>()?;
+        if corrupt {
+            let fault = pick(&mut self.drawer.rng, &BatchFault::ALL);
+            let payload = corrupt::break_batch(&mut self.drawer.rng, fault, &records);
+            return Ok(Batch {
+                payload,
+                content: Content::Corrupt(fault),
+            });
+        }
+        let mut codes = Vec::with_capacity(records.len());
+        for record in &mut records {
+            let broken = if self.drawer.rng.random_bool(self.settings.invalid_ratio) {
+                self.break_record(record)
+            } else {
+                None
+            };
+            codes.push(broken);
+        }
+        Ok(Batch {
+            payload: to_json(&records),
+            content: Content::Contract(codes),
+        })
+    }
+
+    /// A valid record, the next one in time.
+    fn record(&mut self) -> Result<Json> {
+        self.drawer.record_ms = self.next_ts_ms;
+        self.next_ts_ms += self.drawer.rng.random_range(0..=MAX_GAP_MS);
+        self.drawer.offset_secs = pick(&mut self.drawer.rng, &OFFSETS_SECS);
+        // The probe at start makes this failing unlikely, not impossible.
+        let root = &self.contract.root;
+        self.drawer.value(&[root], "", 0).map_err(|e| {
+            anyhow!(
+                "contract {}: cannot generate a record: {e}",
+                self.contract.file
+            )
+        })
+    }
+
+    /// Breaks one rule of `record` and returns its error code; `None`, the
+    /// record left valid, if no rule can be broken alone (a record with at
+    /// least one member can always have it twice, so in practice never).
+    fn break_record(&mut self, record: &mut Json) -> Option<String> {
+        let (broken, code) =
+            breakage::break_one(&mut self.drawer.rng, &self.contract.root, record)?;
+        *record = broken;
+        Some(code)
+    }
+}
+
+/// `user_id`, `customerId`, `device_id`, ...: fields whose values repeat
+/// across records, as users do.
+fn is_id_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let stem = lower
+        .strip_suffix("_id")
+        .or_else(|| lower.strip_suffix("id"));
+    matches!(
+        stem,
+        Some("user" | "customer" | "device" | "account" | "client")
+    )
+}
+
+#[cfg(test)]
+mod tests;

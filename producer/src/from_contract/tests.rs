@@ -1,0 +1,618 @@
+//! The generator against the shipped contracts, judged twice: by this
+//! module's own rules ([`check`]) and by an independent JSON Schema validator
+//! (the `jsonschema` crate, formats on), which must accept every valid record
+//! and refuse every broken one (except a duplicated name, which it cannot see).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::json;
+
+use super::check::{self, Violation};
+use super::json::Json;
+use super::ContractGenerator;
+use crate::generate::{Batch, Content, Settings};
+use crate::summary::Summary;
+use lake::contract::Contract;
+
+const SHIPPED: [&str; 4] = ["events", "clicks", "orders", "sensor_readings"];
+
+fn path(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../contracts/{name}.schema.json"))
+}
+
+fn load(name: &str) -> Contract {
+    Contract::load(&path(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn settings(seed: u64) -> Settings {
+    Settings {
+        seed,
+        users: 50,
+        batch_size: 20,
+        corrupt_ratio: 0.1,
+        invalid_ratio: 0.3,
+        start_time: DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+            .expect("valid")
+            .with_timezone(&Utc),
+    }
+}
+
+fn generator(contract: Contract, settings: Settings) -> ContractGenerator {
+    ContractGenerator::new(contract, settings).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn batches(name: &str, settings: Settings, n: usize) -> Vec<Batch> {
+    let mut g = generator(load(name), settings);
+    (0..n).map(|_| g.next_batch().expect("a batch")).collect()
+}
+
+fn jsonschema_for(contract: &Path) -> jsonschema::Validator {
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(contract).expect("contract")).expect("JSON");
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the reference validator compiles the contract")
+}
+
+/// Reads JSON text into [`Json`], keeping member order and duplicate names,
+/// so records are judged from the bytes the sink sends.
+struct Text(Json);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        d.deserialize_any(TextVisitor).map(Text)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Json;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Json, E> {
+        Ok(Json::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Json, E> {
+        Ok(Json::Int(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Json, E> {
+        Ok(i64::try_from(u).map_or(Json::Num(u as f64), Json::Int))
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Json, E> {
+        Ok(Json::Num(f))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Json, E> {
+        Ok(Json::Str(s.to_string()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Text(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut members = Vec::new();
+        while let Some((k, Text(v))) = map.next_entry::<String, Text>()? {
+            members.push((k, v));
+        }
+        Ok(Json::Object(members))
+    }
+}
+
+/// What the reference validator refuses in `value`, for failure messages.
+fn refusals(reference: &jsonschema::Validator, value: &serde_json::Value) -> Vec<String> {
+    reference
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+fn records(payload: &[u8]) -> Vec<Json> {
+    let Text(Json::Array(records)) = serde_json::from_slice(payload).expect("readable batch")
+    else {
+        panic!("not an array");
+    };
+    records
+}
+
+/// The code a broken record gets: its violations must all be one.
+fn single(violations: &[Violation]) -> Option<&str> {
+    let first = violations.first()?;
+    violations
+        .iter()
+        .all(|v| v == first)
+        .then_some(first.code.as_str())
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_bytes() {
+    for name in SHIPPED {
+        let payloads = |seed, n| -> Vec<Vec<u8>> {
+            batches(name, settings(seed), n)
+                .into_iter()
+                .map(|b| b.payload)
+                .collect()
+        };
+        let a = payloads(7, 30);
+        assert_eq!(a, payloads(7, 30), "{name}");
+        assert_ne!(a[0], payloads(8, 1)[0], "{name}");
+        // A shorter run is a prefix of a longer one.
+        assert_eq!(payloads(7, 5)[..], a[..5], "{name}");
+    }
+}
+
+/// Every valid record passes both judges; every broken one breaks exactly
+/// one rule, with the code it is labelled with, and the reference validator
+/// refuses it too. Between them the runs break every kind of rule the
+/// contract has.
+#[test]
+fn shipped_contracts_give_valid_records_and_single_rule_breakages() {
+    let expected: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        (
+            "events",
+            &[
+                "bad_uuid",
+                "missing_field",
+                "wrong_type",
+                "out_of_range",
+                "unknown_event_type",
+                "bad_timestamp",
+                "bad_country",
+                "unexpected_field",
+                "duplicate_field",
+            ][..],
+        ),
+        (
+            "clicks",
+            &[
+                "bad_uuid",
+                "missing_field",
+                "wrong_type",
+                "out_of_range",
+                "too_long",
+                "pattern_mismatch",
+                "bad_country",
+                "bad_timestamp",
+                "duplicate_field",
+            ][..],
+        ),
+        (
+            "orders",
+            &[
+                "missing_field",
+                "wrong_type",
+                "pattern_mismatch",
+                "bad_timestamp",
+                "not_in_enum",
+                "too_short",
+                "too_long",
+                "out_of_range",
+                "unexpected_field",
+                "duplicate_field",
+            ][..],
+        ),
+        (
+            "sensor_readings",
+            &[
+                "bad_format",
+                "bad_device_id",
+                "bad_timestamp",
+                "out_of_range",
+                "pattern_mismatch",
+                "missing_field",
+                "wrong_type",
+                "duplicate_field",
+            ][..],
+        ),
+    ]);
+    for name in SHIPPED {
+        let contract = load(name);
+        let root = &contract.root;
+        let reference = jsonschema_for(&path(name));
+        let mut seen = HashSet::new();
+        let (mut valid, mut broken) = (0, 0);
+        for seed in 0..12 {
+            for batch in batches(name, settings(seed), 25) {
+                let Content::Contract(codes) = batch.content else {
+                    continue;
+                };
+                let records = records(&batch.payload);
+                assert_eq!(records.len(), codes.len());
+                for (record, code) in records.iter().zip(&codes) {
+                    let found = check::violations(&[root], record);
+                    let value = record.to_value();
+                    match code {
+                        None => {
+                            valid += 1;
+                            assert_eq!(found, [], "{name}: {value}");
+                            let refused = refusals(&reference, &value);
+                            assert_eq!(refused, Vec::<String>::new(), "{name}: {value}");
+                        }
+                        Some(code) => {
+                            broken += 1;
+                            assert_eq!(single(&found), Some(code.as_str()), "{name}: {found:?}");
+                            // A record that is no object is not_object, not a contract rule.
+                            assert_ne!(found[0].path, "", "{name}: {value}");
+                            if code != "duplicate_field" {
+                                assert!(!reference.is_valid(&value), "{name} {code}: {value}");
+                            }
+                            seen.insert(code.clone());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(valid > 3000 && broken > 1000, "{name}: {valid} {broken}");
+        let want: HashSet<String> = expected[name].iter().map(|c| c.to_string()).collect();
+        assert!(
+            seen.is_superset(&want),
+            "{name}: missing {:?}",
+            want.difference(&seen)
+        );
+        // The summary lists every code it may count.
+        let codes: HashSet<String> = generator(contract.clone(), settings(0))
+            .codes()
+            .into_iter()
+            .collect();
+        assert!(
+            codes.is_superset(&seen),
+            "{name}: {:?}",
+            seen.difference(&codes)
+        );
+    }
+}
+
+#[test]
+fn summary_counts_what_was_broken_by_code() {
+    for name in SHIPPED {
+        let contract = load(name);
+        let mut g = generator(contract.clone(), settings(3));
+        let mut summary = Summary::with_modes(3, "files", g.codes());
+        let mut recount: BTreeMap<String, u64> = BTreeMap::new();
+        let (mut corrupt, mut valid) = (0, 0);
+        for seq in 0..60 {
+            let batch = g.next_batch().expect("batch");
+            summary.add(&format!("b{seq}"), &batch.content);
+            if matches!(batch.content, Content::Corrupt(_)) {
+                corrupt += 1;
+                assert!(serde_json::from_slice::<Vec<serde_json::Value>>(&batch.payload).is_err());
+                continue;
+            }
+            // Counted again from the bytes, by the code each record breaks.
+            for record in records(&batch.payload) {
+                match single(&check::violations(&[&contract.root], &record)) {
+                    None => valid += 1,
+                    Some(code) => *recount.entry(code.to_string()).or_default() += 1,
+                }
+            }
+        }
+        let counted: BTreeMap<String, u64> = summary
+            .invalid_modes
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.clone(), *n))
+            .collect();
+        assert_eq!(counted, recount, "{name}");
+        assert_eq!(summary.valid_records, valid, "{name}");
+        assert_eq!(summary.corrupt_batches, corrupt, "{name}");
+        assert_eq!(
+            summary.records,
+            summary.valid_records + summary.invalid_records
+        );
+        assert!(summary.invalid_modes.values().all(|n| *n == 0) || !recount.is_empty());
+    }
+}
+
+#[test]
+fn event_time_advances_over_days_ids_repeat_and_keys_are_unique() {
+    let contract = load("orders");
+    let mut g = generator(
+        contract,
+        Settings {
+            batch_size: 100,
+            corrupt_ratio: 0.0,
+            invalid_ratio: 0.0,
+            ..settings(1)
+        },
+    );
+    let (mut last, mut days, mut customers) = (i64::MIN, HashSet::new(), HashSet::new());
+    for _ in 0..300 {
+        for record in records(&g.next_batch().expect("batch").payload) {
+            let Some(Json::Str(ts)) = record.get("order_ts") else {
+                panic!("order_ts");
+            };
+            let micros = lake::event::parse_timestamp(ts).expect("RFC 3339");
+            assert!(micros >= last, "order_ts goes forward");
+            last = micros;
+            days.insert(micros.div_euclid(86_400_000_000));
+            customers.insert(format!("{:?}", record.get("customer_id")));
+        }
+    }
+    assert!(days.len() >= 2, "{days:?}");
+    assert_eq!(customers.len(), 50, "drawn from the --users list");
+
+    let mut ids = HashSet::new();
+    let mut users = HashSet::new();
+    for batch in batches(
+        "events",
+        Settings {
+            invalid_ratio: 0.0,
+            ..settings(2)
+        },
+        100,
+    ) {
+        if let Content::Contract(_) = batch.content {
+            for record in records(&batch.payload) {
+                let Some(Json::Str(id)) = record.get("event_id") else {
+                    panic!("event_id");
+                };
+                assert!(ids.insert(id.clone()), "duplicate key {id}");
+                let Some(Json::Int(user)) = record.get("user_id") else {
+                    panic!("user_id");
+                };
+                users.insert(*user);
+            }
+        }
+    }
+    assert_eq!(
+        users,
+        (1..=50).collect(),
+        "user_id 1..=--users, as for events"
+    );
+}
+
+/// Codes by example, on hand-made records of the shipped contracts.
+#[test]
+fn codes_follow_the_keyword_and_x_error_code() {
+    let events = load("events");
+    let order = Json::from_value(&json!({
+        "order_id": "ord_00000001", "customer_id": "cus_000001",
+        "order_ts": "2026-11-01T00:00:00Z", "status": "PAID", "currency": "EUR",
+        "items": [{"sku": "sku_00001", "category": "toys", "qty": 2, "unit_price": 1.25},
+                  {"sku": "sku_00002", "category": "books", "qty": 1, "unit_price": 10.0},
+                  {"sku": "sku_00003", "category": "garden", "qty": 1, "unit_price": 0.1}],
+        "total": 12.6, "paid_at": "2026-11-01T00:01:00Z"
+    }));
+    let orders = load("orders");
+    let codes = |contract: &Contract, record: &Json| -> Vec<(String, String)> {
+        check::violations(&[&contract.root], record)
+            .into_iter()
+            .map(|v| (v.path, v.code))
+            .collect()
+    };
+    let edit = |record: &Json, f: &dyn Fn(&mut serde_json::Value)| {
+        let mut value = record.to_value();
+        f(&mut value);
+        Json::from_value(&value)
+    };
+    assert_eq!(codes(&orders, &order), []);
+    let pair = |p: &str, c: &str| vec![(p.to_string(), c.to_string())];
+    let qty0 = edit(&order, &|v| v["items"][2]["qty"] = json!(0));
+    assert_eq!(codes(&orders, &qty0), pair("items[2].qty", "out_of_range"));
+    let unpaid = edit(&order, &|v| {
+        v.as_object_mut().expect("object").remove("paid_at");
+    });
+    assert_eq!(codes(&orders, &unpaid), pair("paid_at", "missing_field"));
+    let extra = edit(&order, &|v| v["items"][0]["colour"] = json!("red"));
+    assert_eq!(
+        codes(&orders, &extra),
+        pair("items[0].colour", "unexpected_field")
+    );
+    let cents = edit(&order, &|v| v["items"][1]["unit_price"] = json!(10.001));
+    assert_eq!(
+        codes(&orders, &cents),
+        pair("items[1].unit_price", "out_of_range")
+    );
+    let status = edit(&order, &|v| v["status"] = json!("LOST"));
+    assert_eq!(codes(&orders, &status), pair("status", "not_in_enum"));
+
+    let click = Json::from_value(&json!({
+        "event_id": "0f8fad5b-d9cb-469f-a165-70867728950e", "user_id": 1,
+        "event_type": "click", "event_ts": "2026-11-01T00:00:00Z", "page": "/"
+    }));
+    assert_eq!(codes(&events, &click), []);
+    let bad_id = edit(&click, &|v| v["event_id"] = json!("x"));
+    assert_eq!(codes(&events, &bad_id), pair("event_id", "bad_uuid"));
+    let no_id = edit(&click, &|v| {
+        v.as_object_mut().expect("object").remove("event_id");
+    });
+    assert_eq!(codes(&events, &no_id), pair("event_id", "missing_field"));
+    let null_id = edit(&click, &|v| v["event_id"] = json!(null));
+    assert_eq!(codes(&events, &null_id), pair("event_id", "missing_field"));
+    let amount = edit(&click, &|v| v["amount"] = json!(5));
+    assert_eq!(codes(&events, &amount), pair("amount", "unexpected_field"));
+    let purchase = edit(&click, &|v| {
+        v["event_type"] = json!("purchase");
+        v["amount"] = json!(null);
+    });
+    assert_eq!(codes(&events, &purchase), pair("amount", "missing_field"));
+    let negative = edit(&purchase, &|v| v["amount"] = json!(-1));
+    assert_eq!(codes(&events, &negative), pair("amount", "out_of_range"));
+    let fraction = edit(&click, &|v| v["user_id"] = json!(1.5));
+    assert_eq!(codes(&events, &fraction), pair("user_id", "wrong_type"));
+}
+
+/// Keywords the shipped contracts do not use, on a contract of their own.
+#[test]
+fn every_keyword_is_satisfied_and_broken_alone() {
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "x-lakehouse": {"table": "kitchen_sink", "event_time": "at", "key": "id"},
+        "type": "object",
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "id": {"type": "string", "format": "uuid"},
+            "day": {"type": "string", "format": "date"},
+            "mail": {"type": "string", "format": "email", "x-error-code": "bad_email"},
+            "v4": {"type": "string", "format": "ipv4"},
+            "v6": {"type": "string", "format": "ipv6"},
+            "link": {"type": "string", "format": "uri"},
+            "short": {"type": "string", "minLength": 2, "maxLength": 3},
+            "code": {"type": "string", "pattern": "^[A-F]{2}-\\d{3}(-[a-z]+)?$", "maxLength": 12},
+            "kind": {"const": "fixed", "type": "string"},
+            "level": {"type": "integer", "exclusiveMinimum": -3, "exclusiveMaximum": 7},
+            "fives": {"type": "integer", "minimum": 10, "maximum": 100, "multipleOf": 5},
+            "ratio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "multipleOf": 0.25},
+            "flag": {"type": "boolean"},
+            "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}, "minItems": 2, "maxItems": 3},
+            "nothing": {"type": "null"},
+            "account_id": {"type": "integer", "minimum": 1000},
+            "shipping": {
+                "type": ["object", "null"],
+                "properties": {
+                    "method": {"type": "string", "enum": ["post", "courier"]},
+                    "tracking": {"type": "string", "pattern": "^T[0-9]{6}$"},
+                    "signed": {"type": "boolean"}
+                },
+                "required": ["method"],
+                "dependentRequired": {"signed": ["tracking"]},
+                "if": {"properties": {"method": {"const": "courier"}}},
+                "then": {"required": ["tracking"]},
+                "else": {"properties": {"tracking": {"type": "null"}}}
+            }
+        },
+        "required": ["at", "id", "level", "short"]
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("kitchen_sink.schema.json");
+    std::fs::write(&file, schema.to_string()).expect("write");
+    let contract = Contract::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let reference = jsonschema_for(&file);
+    let mut g = generator(
+        contract.clone(),
+        Settings {
+            users: 7,
+            ..settings(11)
+        },
+    );
+    let (mut seen, mut accounts, mut couriers, mut long) = (HashSet::new(), HashSet::new(), 0, 0);
+    for _ in 0..150 {
+        let batch = g.next_batch().expect("batch");
+        let Content::Contract(codes) = batch.content else {
+            continue;
+        };
+        for (record, code) in records(&batch.payload).iter().zip(&codes) {
+            let value = record.to_value();
+            let found = check::violations(&[&contract.root], record);
+            match code {
+                None => {
+                    assert_eq!(found, [], "{value}");
+                    assert_eq!(
+                        refusals(&reference, &value),
+                        Vec::<String>::new(),
+                        "{value}"
+                    );
+                    accounts.insert(value["account_id"].to_string());
+                    couriers += usize::from(value["shipping"]["method"] == "courier");
+                    let short = value["short"].as_str().expect("short");
+                    long += usize::from(short.len() > short.chars().count());
+                }
+                Some(code) => {
+                    assert_eq!(single(&found), Some(code.as_str()), "{found:?}");
+                    if code != "duplicate_field" {
+                        assert!(!reference.is_valid(&value), "{code}: {value}");
+                    }
+                    seen.insert(code.clone());
+                }
+            }
+        }
+    }
+    for code in [
+        "bad_timestamp",
+        "bad_format",
+        "bad_email",
+        "too_short",
+        "too_long",
+        "pattern_mismatch",
+        "not_in_enum",
+        "out_of_range",
+        "wrong_type",
+        "missing_field",
+        "duplicate_field",
+    ] {
+        assert!(seen.contains(code), "{code} never broken: {seen:?}");
+    }
+    assert!(accounts.len() <= 8, "7 accounts, or absent: {accounts:?}");
+    assert!(couriers > 0, "both branches are drawn");
+    assert!(
+        long > 0,
+        "non-ASCII strings, lengths counted in code points"
+    );
+}
+
+#[test]
+fn a_contract_no_record_can_satisfy_fails_at_start_naming_the_field() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("impossible.schema.json");
+    std::fs::write(
+        &file,
+        json!({
+            "x-lakehouse": {"table": "impossible", "event_time": "at"},
+            "type": "object",
+            "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "code": {"type": "string", "pattern": "^a{5}$", "maxLength": 3}
+            },
+            "required": ["at", "code"]
+        })
+        .to_string(),
+    )
+    .expect("write");
+    let contract = Contract::load(&file).expect("compiles");
+    let error = format!(
+        "{:#}",
+        ContractGenerator::new(contract, settings(1))
+            .err()
+            .expect("refused")
+    );
+    assert!(
+        error.contains("impossible.schema.json") && error.contains("field `code`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn corrupt_batches_of_contract_records_are_unreadable() {
+    for name in SHIPPED {
+        let all = batches(
+            name,
+            Settings {
+                corrupt_ratio: 1.0,
+                ..settings(4)
+            },
+            60,
+        );
+        for batch in all {
+            let Content::Corrupt(fault) = batch.content else {
+                panic!("all corrupt");
+            };
+            assert!(
+                lake::event::parse_batch(&batch.payload, &lake::event::Limits::NONE).is_err(),
+                "{name} {fault:?}"
+            );
+            if fault == crate::corrupt::BatchFault::NotUtf8 {
+                let cleaned: Vec<u8> = batch
+                    .payload
+                    .iter()
+                    .copied()
+                    .filter(|b| *b < 0x80)
+                    .collect();
+                assert!(
+                    serde_json::from_slice::<IgnoredAny>(&cleaned).is_ok(),
+                    "{name}"
+                );
+            }
+        }
+    }
+}
