@@ -707,7 +707,7 @@ impl Compiler<'_> {
         if let Some(pattern) = schema.get("pattern") {
             let at = format!("{pointer}/pattern");
             let pattern = self.string(pattern, &at)?;
-            node.pattern = Some(regex::Regex::new(pattern).map_err(|e| {
+            node.pattern = Some(regex::Regex::new(&ecma_classes(pattern)).map_err(|e| {
                 self.error(
                     &at,
                     format!(
@@ -1081,7 +1081,10 @@ fn object_fields(node: &Node) -> Vec<Field> {
         .properties
         .iter()
         .map(|(name, child)| {
-            let nullable = child.nullable || !node.required.contains(name);
+            // A `"type": "null"` column holds only nulls, required or not.
+            let nullable = child.nullable
+                || !node.required.contains(name)
+                || matches!(child.ty, Some(JsonType::Null) | None);
             let field = Field::new(name, column_type(child), nullable);
             match &child.description {
                 Some(d) => field.with_metadata([("description".to_string(), d.clone())].into()),
@@ -1118,6 +1121,51 @@ fn column_type(node: &Node) -> DataType {
         // Only absent or null: a column that is always null.
         (Some(JsonType::Null), _) | (None, _) => DataType::Null,
     }
+}
+
+/// `pattern` with the classes JSON Schema's ECMA 262 regular expressions
+/// define over ASCII (`\d`, `\w`, `\b` and their negations) spelled so, since
+/// Rust's `regex` makes them Unicode-aware (`\d` would match `٣`).
+fn ecma_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(next) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                let ascii = match (next, in_class) {
+                    ('d', false) => "[0-9]",
+                    ('d', true) => "0-9",
+                    ('D', _) => "[^0-9]",
+                    ('w', false) => "[0-9A-Za-z_]",
+                    ('w', true) => "0-9A-Za-z_",
+                    ('W', _) => "[^0-9A-Za-z_]",
+                    ('b', false) => "(?-u:\\b)",
+                    ('B', false) => "(?-u:\\B)",
+                    _ => {
+                        out.push(c);
+                        out.push(next);
+                        continue;
+                    }
+                };
+                out.push_str(ascii);
+            }
+            '[' => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// `~` and `/` escaped as a JSON pointer token.
@@ -1283,6 +1331,16 @@ mod tests {
             .as_deref(),
             Some("field `y` is new and required")
         );
+    }
+
+    #[test]
+    fn pattern_classes_are_ascii_as_in_json_schema() {
+        assert_eq!(
+            ecma_classes(r"^\d{2}[\w-]+\\d\b$"),
+            r"^[0-9]{2}[0-9A-Za-z_-]+\\d(?-u:\b)$"
+        );
+        let re = regex::Regex::new(&ecma_classes(r"^\d+$")).expect("compiles");
+        assert!(re.is_match("42") && !re.is_match("٣"));
     }
 
     #[test]

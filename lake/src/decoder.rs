@@ -132,7 +132,7 @@ impl Decoder {
             return Err(rejection.clone());
         }
         match element.members(batch) {
-            Some(members) => self.decode_members(members, element.plain, record),
+            Some(members) => self.decode_members(element.text, members, element.plain, record),
             None => Err(crate::event::not_an_object(element.text)),
         }
     }
@@ -147,12 +147,13 @@ impl Decoder {
         Scanner::new(text)
             .object(&mut members)
             .map_err(|_| Rejection::new(ErrorCode::NotObject, "record is not a JSON object"))?;
-        self.decode_members(&members, !text.contains('\\'), record)
+        self.decode_members(text, &members, !text.contains('\\'), record)
     }
 
     /// `plain`: the record has no backslash, so no string has escapes.
     fn decode_members<'a>(
         &self,
+        text: &'a str,
         members: &[(&'a str, &'a str)],
         plain: bool,
         record: &mut Record<'a>,
@@ -162,6 +163,7 @@ impl Decoder {
         object
             .decode(
                 &self.root,
+                text,
                 members,
                 None,
                 Mode::decoding(&mut record.datums, plain),
@@ -292,6 +294,8 @@ struct Plan {
     exclusive_minimum: Option<f64>,
     exclusive_maximum: Option<f64>,
     multiple_of: Option<f64>,
+    /// `multiple_of` as digits × 10^exponent, from its shortest decimal form.
+    multiple_of_digits: Option<(u128, i32)>,
     min_length: Option<u64>,
     max_length: Option<u64>,
     pattern: Option<regex::Regex>,
@@ -662,6 +666,7 @@ impl Plan {
             exclusive_minimum: node.exclusive_minimum,
             exclusive_maximum: node.exclusive_maximum,
             multiple_of: node.multiple_of,
+            multiple_of_digits: node.multiple_of.and_then(|m| decimal(&m.to_string())),
             min_length: node.min_length,
             max_length: node.max_length,
             pattern: node.pattern.clone(),
@@ -869,6 +874,7 @@ impl Plan {
                 if first != b'{' {
                     return Err(self.wrong_type(raw, path, &mode));
                 }
+                self.enumerated_other_if_listed(raw, path, &mode)?;
                 self.object_value(raw, path, mode)
             }
             Kind::Array => {
@@ -1043,7 +1049,7 @@ impl Plan {
             })
         })?;
         self.enumerated_other_if_listed(raw, path, mode)?;
-        self.bounds(value as f64, raw, path, mode)?;
+        self.bounds(value as f64, Some(value), raw, path, mode)?;
         Ok(value)
     }
 
@@ -1062,7 +1068,7 @@ impl Plan {
             }));
         }
         self.enumerated_other_if_listed(raw, path, mode)?;
-        self.bounds(value, raw, path, mode)?;
+        self.bounds(value, None, raw, path, mode)?;
         Ok(value)
     }
 
@@ -1073,7 +1079,21 @@ impl Plan {
         Ok(())
     }
 
-    fn bounds(&self, value: f64, raw: &str, path: &Path, mode: &Mode) -> Result<(), Fail> {
+    /// `integer`: the value exactly, when it is one, so that bounds beyond
+    /// 2^53 are compared without rounding.
+    fn bounds(
+        &self,
+        value: f64,
+        integer: Option<i64>,
+        raw: &str,
+        path: &Path,
+        mode: &Mode,
+    ) -> Result<(), Fail> {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let against = |bound: f64| match integer {
+            Some(v) if bound.fract() == 0.0 && bound.abs() < 9.2e18 => Some(v.cmp(&(bound as i64))),
+            _ => value.partial_cmp(&bound),
+        };
         let out = |rule: &str, bound: f64| {
             self.fail(mode, ErrorCode::OutOfRange, || {
                 format!(
@@ -1083,19 +1103,28 @@ impl Plan {
                 )
             })
         };
-        if let Some(b) = self.minimum.filter(|b| value < *b) {
+        if let Some(b) = self.minimum.filter(|b| against(*b) == Some(Less)) {
             return Err(out(">=", b));
         }
-        if let Some(b) = self.maximum.filter(|b| value > *b) {
+        if let Some(b) = self.maximum.filter(|b| against(*b) == Some(Greater)) {
             return Err(out("<=", b));
         }
-        if let Some(b) = self.exclusive_minimum.filter(|b| value <= *b) {
+        if let Some(b) = self
+            .exclusive_minimum
+            .filter(|b| matches!(against(*b), Some(Less | Equal)))
+        {
             return Err(out(">", b));
         }
-        if let Some(b) = self.exclusive_maximum.filter(|b| value >= *b) {
+        if let Some(b) = self
+            .exclusive_maximum
+            .filter(|b| matches!(against(*b), Some(Greater | Equal)))
+        {
             return Err(out("<", b));
         }
-        if let Some(m) = self.multiple_of.filter(|m| !is_multiple(raw, value, *m)) {
+        if let Some(m) = self
+            .multiple_of
+            .filter(|m| !is_multiple(raw, value, *m, self.multiple_of_digits))
+        {
             return Err(out("a multiple of", m));
         }
         Ok(())
@@ -1107,7 +1136,7 @@ impl Plan {
             .object(&mut members)
             .expect("the batch scanner read this value as JSON");
         let object = self.object.as_deref().expect("an object plan has members");
-        object.decode(self, &members, Some(path), mode)
+        object.decode(self, raw, &members, Some(path), mode)
     }
 
     fn array<'a>(&self, raw: &'a str, path: &Path, mut mode: Mode<'_, 'a>) -> Result<(), Fail> {
@@ -1158,10 +1187,13 @@ impl Plan {
         match raw.as_bytes()[0] {
             b'"' => self.string(raw, path, mode),
             b'-' | b'0'..=b'9' => self.number(raw, path, &mode).map(|_| ()),
-            b'{' => match &self.object {
-                Some(_) => self.object_value(raw, path, mode),
-                None => self.enumerated_other_if_listed(raw, path, &mode),
-            },
+            b'{' => {
+                self.enumerated_other_if_listed(raw, path, &mode)?;
+                match &self.object {
+                    Some(_) => self.object_value(raw, path, mode),
+                    None => Ok(()),
+                }
+            }
             b'[' => self.array(raw, path, mode),
             _ => self.enumerated_other_if_listed(raw, path, &mode),
         }
@@ -1175,6 +1207,8 @@ type Unknown<'a> = (Cow<'a, str>, &'a str, &'a str, Option<Short>);
 /// One object's members found by name: the declared properties by position
 /// (`slots`), the others in order as written.
 struct Members<'m, 'a> {
+    /// The object's JSON text.
+    text: &'a str,
     slots: &'m [Option<&'a str>],
     names: &'m [Name],
     unknown: &'m [Unknown<'a>],
@@ -1214,6 +1248,7 @@ impl ObjectPlan {
     fn decode<'a>(
         &self,
         plan: &Plan,
+        text: &'a str,
         members: &[(&'a str, &'a str)],
         path: Option<&Path>,
         mut mode: Mode<'_, 'a>,
@@ -1280,6 +1315,7 @@ impl ObjectPlan {
             }
         }
         let found = Members {
+            text,
             slots,
             names: &self.names,
             unknown: &unknown,
@@ -1390,6 +1426,11 @@ impl Plan {
         path: &Path,
         mode: Mode<'_, 'a>,
     ) -> Result<(), Fail> {
+        // The constraint's own type, enum and const, on the object as a whole.
+        if !matches!(self.kind, Kind::Any | Kind::Object) {
+            return Err(self.wrong_type(members.text, path, &mode));
+        }
+        self.enumerated_other_if_listed(members.text, path, &mode)?;
         if let Some(object) = &self.object {
             for (i, property) in object.properties.iter().enumerate() {
                 let name = &object.names[i];
@@ -1495,8 +1536,8 @@ fn extra_object(unknown: &[Unknown]) -> String {
 /// in decimal on the digits as written (`158.01` is a multiple of `0.01`,
 /// which binary floating point says it is not); in floating point only when
 /// the digits do not fit 128 bits.
-fn is_multiple(raw: &str, value: f64, m: f64) -> bool {
-    if let (Some((a, ea)), Some((b, eb))) = (decimal(raw), decimal(&m.to_string())) {
+fn is_multiple(raw: &str, value: f64, m: f64, step: Option<(u128, i32)>) -> bool {
+    if let (Some((a, ea)), Some((b, eb))) = (decimal(raw), step) {
         if b == 0 {
             return false;
         }
@@ -1518,13 +1559,12 @@ fn decimal(text: &str) -> Option<(u128, i32)> {
         None => (text, 0),
     };
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = format!("{whole}{fraction}");
-    let digits = digits.trim_start_matches('0');
-    let value = if digits.is_empty() {
-        0
-    } else {
-        digits.parse::<u128>().ok()?
-    };
+    let mut value: u128 = 0;
+    for digit in whole.bytes().chain(fraction.bytes()) {
+        value = value
+            .checked_mul(10)?
+            .checked_add(u128::from(digit.wrapping_sub(b'0')))?;
+    }
     Some((value, exponent.checked_sub(fraction.len() as i32)?))
 }
 
@@ -1648,7 +1688,8 @@ mod tests {
             ("0", 0.25, true),
         ] {
             let value: f64 = raw.parse().expect("a number");
-            assert_eq!(is_multiple(raw, value, m), holds, "{raw} of {m}");
+            let step = decimal(&m.to_string());
+            assert_eq!(is_multiple(raw, value, m, step), holds, "{raw} of {m}");
         }
         assert_eq!(decimal("-12.50e3"), Some((1250, 1)));
         assert_eq!(decimal("0.001"), Some((1, -3)));

@@ -613,6 +613,13 @@ pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// Any RFC 3339 timestamp chrono reads, with the contract's extra rules.
 fn parse_any_timestamp(text: &str) -> Result<i64, String> {
+    // RFC 3339 lets applications use a space for the `T`; JSON Schema's
+    // `date-time` (and so a contract) does not.
+    if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
+        return Err(
+            "is not an RFC 3339 timestamp with offset (no `T` between date and time)".into(),
+        );
+    }
     let parsed = DateTime::parse_from_rfc3339(text)
         .map_err(|e| format!("is not an RFC 3339 timestamp with offset ({e})"))?;
     if parsed.year() < 1 {
