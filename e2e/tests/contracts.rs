@@ -222,8 +222,8 @@ fn four_contracts_through_the_files_source() {
     let text = std::fs::read_to_string(contracts_dir().join("clicks.schema.json"))
         .expect("clicks contract")
         .replace(
-            r#""user_id": {"type": "integer""#,
-            r#""user_id": {"type": "string""#,
+            r#""user_id": {"type": "integer", "minimum": 1}"#,
+            r#""user_id": {"type": "string"}"#,
         );
     std::fs::write(&edited, text).expect("write the edited contract");
     let edited_arg = edited.display().to_string();

@@ -102,9 +102,9 @@ impl Column {
                 Datum::Struct,
             ) => {
                 validity.append_non_null();
-                return children
+                children
                     .iter_mut()
-                    .fold(at + 1, |at, child| child.append(datums, at));
+                    .fold(at + 1, |at, child| child.append(datums, at))
             }
             (
                 Column::List {
@@ -118,7 +118,7 @@ impl Column {
                 validity.append_non_null();
                 let at = (0..*n).fold(at + 1, |at, _| items.append(datums, at));
                 offsets.push(items.len() as i32);
-                return at;
+                at
             }
             (_, datum) => unreachable!("the decoder's datum {datum:?} fits its column"),
         }

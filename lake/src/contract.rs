@@ -623,7 +623,10 @@ impl Compiler<'_> {
             if !types.contains(&ty) {
                 return Err(self.error(
                     &format!("{pointer}/{keyword}"),
-                    format!("{keyword:?} applies to {kind}, not to {ty:?}"),
+                    format!(
+                        "{keyword:?} applies to {kind}, not to {}",
+                        format!("{ty:?}").to_lowercase()
+                    ),
                 ));
             }
         }

@@ -1017,18 +1017,16 @@ impl Plan {
                     return Ok(());
                 }
             }
-            Some(format) => {
-                if !format_holds(format, &text) {
-                    return Err(self.fail(&mode, ErrorCode::BadFormat, || {
-                        format!(
-                            "field `{path}` {} is not {}",
-                            clip(raw),
-                            format_name(format)
-                        )
-                    }));
-                }
+            Some(format) if !format_holds(format, &text) => {
+                return Err(self.fail(&mode, ErrorCode::BadFormat, || {
+                    format!(
+                        "field `{path}` {} is not {}",
+                        clip(raw),
+                        format_name(format)
+                    )
+                }));
             }
-            None => {}
+            Some(_) | None => {}
         }
         mode.push(Datum::Str(text));
         Ok(())

@@ -64,7 +64,7 @@ pub struct Config {
     pub start_time: DateTime<Utc>,
     /// Generate records from this JSON Schema contract (draft 2020-12 with "x-lakehouse")
     /// instead of the built-in events; its topic and raw prefix become the defaults.
-    #[arg(long, env = "CONTRACT", value_name = "FILE")]
+    #[arg(long, env = "PRODUCER_CONTRACT", value_name = "FILE")]
     pub contract: Option<PathBuf>,
     #[command(flatten)]
     pub lake: lake::LakeArgs,

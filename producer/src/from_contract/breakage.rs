@@ -1,20 +1,24 @@
-//! Breaking exactly one rule of a valid contract record. Every rule that
-//! applies to the record (a keyword of a subschema at a place, `items[]`
-//! counting as one place) offers edits that should break it; a rule is
-//! chosen at random, then one of its edits, and the edit is kept only if
-//! [`check`] then finds violations of that one rule alone (one place, one
-//! code). An edit that also breaks another rule (an `if` switching branch,
-//! a shortened string no longer matching its pattern) is passed over, so the
-//! consumer reports the recorded code whatever order it checks rules in.
+//! Breaking one rule of a valid contract record. Every rule that may apply
+//! to the record (a keyword of a subschema at a place, `items[]` counting as
+//! one place, both branches of an `if`) offers edits meant to break it; a
+//! rule is chosen at random, then one of its edits, and the decoder judges
+//! the edited record. The code it gives is the record's label; an edit it
+//! accepts (a branch that does not apply) is passed over, and an edit whose
+//! code is not the rule's own (a shortened string caught by minLength
+//! before its pattern) is kept only if no rule gives its own, so that every
+//! code a contract can produce keeps turning up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lake::contract::{Format, Node};
+use lake::decoder::{error_code, Decoder};
+use lake::event::ErrorCode;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 
-use super::check::{self, admits, children};
+use super::draw::{children, decimal};
 use super::json::Json;
+use super::judge;
 
 /// One step from a value to a member or an item.
 #[derive(Debug, Clone)]
@@ -35,30 +39,112 @@ enum Edit {
     Duplicate(Vec<Step>),
 }
 
-/// `record` with one rule of `root` broken, and the code of that violation;
-/// `None` if no edit breaks a single rule.
-pub fn break_one(rng: &mut SmallRng, root: &Node, record: &Json) -> Option<(Json, String)> {
+/// One rule: the code the consumer gives when it alone is broken, and the
+/// edits meant to break it.
+struct Rule {
+    code: ErrorCode,
+    edits: Vec<Edit>,
+}
+
+/// `record` with a rule of `root` broken, and the code `decoder` gives it;
+/// `None` if no edit gets it refused.
+pub fn break_one(
+    rng: &mut SmallRng,
+    decoder: &Decoder,
+    root: &Node,
+    record: &Json,
+) -> Option<(Json, String)> {
     let mut rules = BTreeMap::new();
     collect(&[root], record, &mut Vec::new(), &mut rules);
-    let mut rules: Vec<(String, Vec<Edit>)> = rules.into_iter().collect();
+    let mut rules: Vec<Rule> = rules.into_values().collect();
     rules.shuffle(rng);
-    for (_, mut edits) in rules {
-        edits.shuffle(rng);
-        for edit in edits {
+    let mut fallback = None;
+    for mut rule in rules {
+        rule.edits.shuffle(rng);
+        for edit in rule.edits {
             let mut broken = record.clone();
             if !apply(&mut broken, &edit) {
                 continue;
             }
-            let found = check::violations(&[root], &broken);
-            let Some(first) = found.first() else {
+            let Err(rejection) = judge(decoder, &broken) else {
                 continue;
             };
-            if found.iter().all(|v| v == first) {
-                return Some((broken, first.code.clone()));
+            let labelled = (broken, rejection.code.as_str().to_string());
+            if rejection.code == rule.code {
+                return Some(labelled);
             }
+            fallback.get_or_insert(labelled);
         }
     }
-    None
+    fallback
+}
+
+/// Every code a breakage of the contract `root` means to produce, for the
+/// summary to list with zero counts.
+pub fn codes(root: &Node) -> BTreeSet<String> {
+    let mut codes = BTreeSet::from([ErrorCode::DuplicateField.as_str().to_string()]);
+    let mut nodes = vec![root];
+    while let Some(node) = nodes.pop() {
+        codes.extend(keywords(node).map(|k| code(node, k).as_str().to_string()));
+        nodes.extend(node.properties.iter().map(|(_, child)| child));
+        nodes.extend(node.items.as_deref());
+        nodes.extend(branches(node));
+    }
+    codes
+}
+
+/// The keywords of `node` that a value can break.
+fn keywords(node: &Node) -> impl Iterator<Item = &'static str> {
+    [
+        ("type", node.ty.is_some()),
+        ("enum", node.enum_values.is_some()),
+        ("const", node.const_value.is_some()),
+        ("minimum", node.minimum.is_some()),
+        ("exclusiveMinimum", node.exclusive_minimum.is_some()),
+        ("maximum", node.maximum.is_some()),
+        ("exclusiveMaximum", node.exclusive_maximum.is_some()),
+        ("multipleOf", node.multiple_of.is_some()),
+        ("minLength", node.min_length.is_some()),
+        ("maxLength", node.max_length.is_some()),
+        ("pattern", node.pattern.is_some()),
+        ("format", node.format.is_some()),
+        ("minItems", node.min_items.is_some()),
+        ("maxItems", node.max_items.is_some()),
+        ("required", !node.required.is_empty()),
+        ("dependentRequired", !node.dependent_required.is_empty()),
+        ("additionalProperties", !node.additional_properties),
+    ]
+    .into_iter()
+    .filter_map(|(keyword, has)| has.then_some(keyword))
+}
+
+/// The code of `keyword` of `node` broken alone: the keyword's, replaced by
+/// the subschema's `x-error-code` for the rules on values (the structure,
+/// types and members, keeps its generic codes).
+fn code(node: &Node, keyword: &str) -> ErrorCode {
+    let (code, on_value) = match keyword {
+        "type" => (ErrorCode::WrongType, false),
+        "required" | "dependentRequired" => (ErrorCode::MissingField, false),
+        "additionalProperties" => (ErrorCode::UnexpectedField, false),
+        "enum" | "const" => (ErrorCode::NotInEnum, true),
+        "minLength" | "minItems" => (ErrorCode::TooShort, true),
+        "maxLength" | "maxItems" => (ErrorCode::TooLong, true),
+        "pattern" => (ErrorCode::PatternMismatch, true),
+        "format" if node.format == Some(Format::DateTime) => (ErrorCode::BadTimestamp, true),
+        "format" => (ErrorCode::BadFormat, true),
+        _ => (ErrorCode::OutOfRange, true),
+    };
+    match &node.error_code {
+        Some(own) if on_value => error_code(own),
+        _ => code,
+    }
+}
+
+/// The `then` and `else` of a node's `if`.
+fn branches(node: &Node) -> impl Iterator<Item = &Node> {
+    node.conditional
+        .iter()
+        .flat_map(|c| c.then.iter().chain(&c.otherwise))
 }
 
 /// The rule's place with item indices left out: `items[].qty`.
@@ -83,144 +169,133 @@ fn with(path: &[Step], step: Step) -> Vec<Step> {
     path
 }
 
-/// Adds, by rule, the edits that may break each rule applying to `value`.
+/// Adds, by rule, the edits that may break each rule of `nodes` and of
+/// their branches, whichever applies, on `value` and inside it.
 fn collect(
     nodes: &[&Node],
     value: &Json,
     path: &mut Vec<Step>,
-    rules: &mut BTreeMap<String, Vec<Edit>>,
+    rules: &mut BTreeMap<String, Rule>,
 ) {
-    let applied = check::expand(nodes, value);
+    let mut applied = nodes.to_vec();
+    let mut i = 0;
+    while i < applied.len() {
+        applied.extend(branches(applied[i]));
+        i += 1;
+    }
     let here = place(path);
     for (i, node) in applied.iter().enumerate() {
-        // The node's index tells apart one keyword of two subschemas (a
-        // column's type and an `else` branch's).
-        let mut add = |at: &str, keyword: &str, edits: Vec<Edit>| {
-            if !edits.is_empty() {
-                rules
-                    .entry(format!("{at}:{keyword}#{i}"))
-                    .or_default()
+        for keyword in keywords(node) {
+            // The node's index tells apart one keyword of two subschemas (a
+            // column's type and an `else` branch's).
+            let mut add = |at: &str, edits: Vec<Edit>| {
+                if !edits.is_empty() {
+                    let rule = rules.entry(format!("{at}:{keyword}#{i}"));
+                    rule.or_insert_with(|| Rule {
+                        code: code(node, keyword),
+                        edits: Vec::new(),
+                    })
+                    .edits
                     .extend(edits);
-            }
-        };
-        let replace = |values: Vec<Json>| -> Vec<Edit> {
-            values
-                .into_iter()
-                .map(|v| Edit::Replace(path.clone(), v))
-                .collect()
-        };
-        // A record that is no object is `not_object`, a rule of the batch.
-        if node.ty.is_some() && !path.is_empty() {
-            add(&here, "type", replace(wrong_types(value)));
-        }
-        if node.enum_values.is_some() {
-            add(&here, "enum", replace(others(value)));
-        }
-        if node.const_value.is_some() {
-            add(&here, "const", replace(others(value)));
-        }
-        if matches!(value, Json::Int(_) | Json::Num(_)) {
-            let step = node.multiple_of.unwrap_or(1.0);
+                }
+            };
+            let replace = |values: Vec<Json>| -> Vec<Edit> {
+                values
+                    .into_iter()
+                    .map(|v| Edit::Replace(path.clone(), v))
+                    .collect()
+            };
+            let number = matches!(value, Json::Int(_) | Json::Num(_));
             let int = matches!(value, Json::Int(_));
-            let bounds = [
-                ("minimum", node.minimum, false, false),
-                ("exclusiveMinimum", node.exclusive_minimum, true, false),
-                ("maximum", node.maximum, false, true),
-                ("exclusiveMaximum", node.exclusive_maximum, true, true),
-            ];
-            for (keyword, bound, exclusive, above) in bounds {
-                if let Some(m) = bound {
-                    add(
-                        &here,
-                        keyword,
-                        replace(vec![beyond(m, exclusive, above, int, step)]),
-                    );
-                }
-            }
-            if let Some(m) = node.multiple_of {
-                add(&here, "multipleOf", replace(off_grid(value, m)));
-            }
-        }
-        if let Json::Str(s) = value {
-            let chars: Vec<char> = s.chars().collect();
-            if let Some(min) = node
-                .min_length
-                .filter(|m| (1..=chars.len() as u64).contains(m))
-            {
-                let short: String = chars[..min as usize - 1].iter().collect();
-                add(&here, "minLength", replace(vec![Json::Str(short)]));
-            }
-            if let Some(max) = node.max_length.filter(|m| *m < 100_000) {
-                let grow = (max as usize + 1).saturating_sub(chars.len());
-                let last = chars.last().copied().unwrap_or('a');
-                let first = chars.first().copied().unwrap_or('a');
-                add(
-                    &here,
-                    "maxLength",
-                    replace(vec![
-                        Json::Str(format!("{s}{}", last.to_string().repeat(grow))),
-                        Json::Str(format!("{}{s}", first.to_string().repeat(grow))),
-                    ]),
-                );
-            }
-            if node.pattern.is_some() {
-                add(&here, "pattern", replace(mismatches(&chars)));
-            }
-            if let Some(format) = node.format {
-                add(&here, "format", replace(bad_formats(format, s)));
-            }
-        }
-        if let Json::Array(items) = value {
-            if let Some(min) = node
-                .min_items
-                .filter(|m| (1..=items.len() as u64).contains(m))
-            {
-                let fewer = items[..min as usize - 1].to_vec();
-                add(&here, "minItems", replace(vec![Json::Array(fewer)]));
-            }
-            if let Some(max) = node.max_items.filter(|m| *m < 1000 && !items.is_empty()) {
-                let more = items
-                    .iter()
-                    .cycle()
-                    .take(max as usize + 1)
-                    .cloned()
-                    .collect();
-                add(&here, "maxItems", replace(vec![Json::Array(more)]));
-            }
-        }
-        if let Json::Object(members) = value {
-            let present = |name: &str| members.iter().any(|(k, _)| k == name);
-            for name in node.required.iter().filter(|n| present(n)) {
-                let at = with(path, Step::Key(name.clone()));
-                let mut edits = vec![Edit::Remove(at.clone())];
-                if children(&applied, name)
-                    .iter()
-                    .any(|c| !admits(c, &Json::Null))
-                {
-                    edits.push(Edit::Replace(at, Json::Null));
-                }
-                add(
-                    &place(&with(path, Step::Key(name.clone()))),
-                    "required",
-                    edits,
-                );
-            }
-            for (name, needs) in &node.dependent_required {
-                if present(name) {
-                    for need in needs.iter().filter(|n| present(n)) {
-                        let at = with(path, Step::Key(need.clone()));
-                        add(&place(&at), "dependentRequired", vec![Edit::Remove(at)]);
+            let step = node.multiple_of.unwrap_or(1.0);
+            let past = |bound: Option<f64>, exclusive, above| match bound {
+                Some(m) if number => replace(vec![beyond(m, exclusive, above, int, step)]),
+                _ => vec![],
+            };
+            let edits = match (keyword, value) {
+                // A record that is no object is `not_object`, a rule of the batch.
+                ("type", _) if path.is_empty() => vec![],
+                ("type", _) => replace(wrong_types(value)),
+                ("enum" | "const", _) => replace(others(value)),
+                ("minimum", _) => past(node.minimum, false, false),
+                ("exclusiveMinimum", _) => past(node.exclusive_minimum, true, false),
+                ("maximum", _) => past(node.maximum, false, true),
+                ("exclusiveMaximum", _) => past(node.exclusive_maximum, true, true),
+                ("multipleOf", _) => replace(off_grid(value, step)),
+                ("minLength", Json::Str(s)) => {
+                    let chars: Vec<char> = s.chars().collect();
+                    match node.min_length {
+                        Some(min) if (1..=chars.len() as u64).contains(&min) => {
+                            replace(vec![Json::Str(chars[..min as usize - 1].iter().collect())])
+                        }
+                        _ => vec![],
                     }
                 }
-            }
-            if !node.additional_properties {
-                let mut name = "unexpected".to_string();
-                while node.properties.iter().any(|(p, _)| *p == name) {
-                    name.push('_');
+                ("maxLength", Json::Str(s)) => match node.max_length.filter(|m| *m < 100_000) {
+                    Some(max) => {
+                        let grow = (max as usize + 1).saturating_sub(s.chars().count());
+                        let last = s.chars().last().unwrap_or('a').to_string();
+                        let first = s.chars().next().unwrap_or('a').to_string();
+                        replace(vec![
+                            Json::Str(format!("{s}{}", last.repeat(grow))),
+                            Json::Str(format!("{}{s}", first.repeat(grow))),
+                        ])
+                    }
+                    None => vec![],
+                },
+                ("pattern", Json::Str(s)) => replace(mismatches(&s.chars().collect::<Vec<char>>())),
+                ("format", Json::Str(s)) => match node.format {
+                    Some(format) => replace(bad_formats(format, s)),
+                    None => vec![],
+                },
+                ("minItems", Json::Array(items)) => match node.min_items {
+                    Some(min) if (1..=items.len() as u64).contains(&min) => {
+                        replace(vec![Json::Array(items[..min as usize - 1].to_vec())])
+                    }
+                    _ => vec![],
+                },
+                ("maxItems", Json::Array(items)) => {
+                    match node.max_items.filter(|m| *m < 1000 && !items.is_empty()) {
+                        Some(max) => {
+                            let more = items.iter().cycle().take(max as usize + 1);
+                            replace(vec![Json::Array(more.cloned().collect())])
+                        }
+                        None => vec![],
+                    }
                 }
-                let edit = Edit::Add(path.clone(), name, Json::Str("surprise".into()));
-                add(&here, "additionalProperties", vec![edit]);
-            }
+                ("required", Json::Object(members)) => {
+                    // Absent, or null (which a type admitting null lets through).
+                    for name in node.required.iter().filter(|n| has(members, n)) {
+                        let at = with(path, Step::Key(name.clone()));
+                        let edits = vec![
+                            Edit::Remove(at.clone()),
+                            Edit::Replace(at.clone(), Json::Null),
+                        ];
+                        add(&place(&at), edits);
+                    }
+                    vec![]
+                }
+                ("dependentRequired", Json::Object(members)) => {
+                    for (name, needs) in &node.dependent_required {
+                        if has(members, name) {
+                            for need in needs.iter().filter(|n| has(members, n)) {
+                                let at = with(path, Step::Key(need.clone()));
+                                add(&place(&at), vec![Edit::Remove(at)]);
+                            }
+                        }
+                    }
+                    vec![]
+                }
+                ("additionalProperties", Json::Object(_)) => {
+                    let mut name = "unexpected".to_string();
+                    while node.properties.iter().any(|(p, _)| *p == name) {
+                        name.push('_');
+                    }
+                    vec![Edit::Add(path.clone(), name, Json::Str("surprise".into()))]
+                }
+                _ => vec![],
+            };
+            add(&here, edits);
         }
     }
     match value {
@@ -231,7 +306,8 @@ fn collect(
                     .iter()
                     .map(|(k, _)| Edit::Duplicate(vec![Step::Key(k.clone())]))
                     .collect();
-                rules.insert(":duplicate".into(), edits);
+                let code = ErrorCode::DuplicateField;
+                rules.insert(":duplicate".into(), Rule { code, edits });
             }
             for (name, member) in members {
                 let kids = children(&applied, name);
@@ -254,6 +330,10 @@ fn collect(
         }
         _ => {}
     }
+}
+
+fn has(members: &[(String, Json)], name: &str) -> bool {
+    members.iter().any(|(k, _)| k == name)
 }
 
 /// The value in another JSON type; for an integer also a fraction. A null
@@ -329,7 +409,7 @@ fn off_grid(value: &Json, m: f64) -> Vec<Json> {
 
 /// `x + delta`, computed in decimal so `0 - 0.01` is `-0.01`.
 fn shift(x: f64, delta: f64) -> f64 {
-    let places = |v: f64| check::decimal(v).map_or(0, |(_, d)| d.min(15));
+    let places = |v: f64| decimal(v).map_or(0, |(_, d)| d.min(15));
     let scale = 10f64.powi(places(x).max(places(delta)) as i32);
     ((x * scale).round() + (delta * scale).round()) / scale
 }

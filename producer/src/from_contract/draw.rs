@@ -1,25 +1,26 @@
-//! Drawing one value that satisfies every subschema that applies at its
+//! Drawing one value meant to satisfy every subschema that applies at its
 //! place (a column's, plus constraints from `if`/`then`/`else` branches):
 //! a guided draw for each keyword (enum, bounds, lengths, pattern, format,
-//! members, items), then [`check`] as the judge, drawing again when it
-//! refuses. For objects, the branches the record's own `if`s select are
-//! applied and the members they constrain drawn again.
+//! members, items). For objects, the branch each `if` selects is applied
+//! and the members it constrains drawn again. Nothing here judges: the
+//! decoder does, on the whole record, and a record it refuses is drawn
+//! again (`super::draw_record`).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use lake::contract::{Format, JsonType, Node};
+use lake::contract::{Conditional, Format, JsonType, Node};
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore};
 use regex_syntax::hir::Hir;
+use serde_json::Value;
 
-use super::check::{self, children, join, requires};
 use super::json::Json;
 use super::pattern;
 use crate::draw::pick;
 use crate::generate::{format_ts, OFFSETS_SECS};
 
-/// Draws of one value before giving up on it.
+/// Draws of a pattern's string before giving up on one of a fitting length.
 const ATTEMPTS: usize = 50;
 /// Share of optional members present.
 const PRESENT: f64 = 0.8;
@@ -27,7 +28,7 @@ const PRESENT: f64 = 0.8;
 const NULL: f64 = 0.1;
 /// Width of a range with a missing bound.
 const SPAN: i64 = 1000;
-/// Integers stay within ±2^53, where f64 (bounds, checks) is exact.
+/// Integers stay within ±2^53, where f64 (bounds) is exact.
 const LIMIT: i64 = 1 << 53;
 
 const WORDS: [&str; 12] = [
@@ -75,6 +76,11 @@ pub struct Drawer {
     pub ids: Vec<(String, Vec<Json>)>,
     /// Parsed patterns, by their text.
     hirs: HashMap<String, Hir>,
+    /// The branch chance chose for each `if` (by address) that [`selects`]
+    /// cannot decide: one choice per record, which array items share, so
+    /// that long arrays do not make a valid record unlikely. Cleared for
+    /// each record.
+    pub chosen: Vec<(usize, bool)>,
 }
 
 impl Drawer {
@@ -86,58 +92,15 @@ impl Drawer {
             event_time,
             ids: Vec::new(),
             hirs: HashMap::new(),
+            chosen: Vec::new(),
         }
     }
 
-    /// A value valid against all of `nodes`; `path` names it in errors and
+    /// A value meant for all of `nodes`; `path` names it in errors and
     /// `depth` is 0 for the record, 1 for its members.
     pub fn value(&mut self, nodes: &[&Node], path: &str, depth: usize) -> Result<Json, String> {
-        let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
-            let value = self.once(nodes, path, depth, attempt)?;
-            match check::violations(nodes, &value).first() {
-                None => return Ok(value),
-                Some(v) => last = format!("{} at `{}`", v.code, v.path),
-            }
-        }
-        Err(format!(
-            "{}: no value satisfying every rule in {ATTEMPTS} draws (the last broke {last})",
-            describe(path)
-        ))
-    }
-
-    fn once(
-        &mut self,
-        nodes: &[&Node],
-        path: &str,
-        depth: usize,
-        attempt: usize,
-    ) -> Result<Json, String> {
-        // enum and const name the values outright.
-        if let Some(value) = nodes.iter().find_map(|n| n.const_value.as_ref()) {
-            return Ok(Json::from_value(value));
-        }
-        if let Some(values) = nodes.iter().find_map(|n| n.enum_values.as_ref()) {
-            // Mostly any value fits: try a few before filtering them all
-            // (each check scans the enum, so that costs its size squared).
-            for _ in 0..8 {
-                let value = Json::from_value(&values[self.rng.random_range(0..values.len())]);
-                if check::is_valid(nodes, &value) {
-                    return Ok(value);
-                }
-            }
-            let fit: Vec<Json> = values
-                .iter()
-                .map(Json::from_value)
-                .filter(|v| check::is_valid(nodes, v))
-                .collect();
-            if fit.is_empty() {
-                return Err(format!(
-                    "{}: no value of its enum satisfies its other rules",
-                    describe(path)
-                ));
-            }
-            return Ok(fit[self.rng.random_range(0..fit.len())].clone());
+        if let Some(value) = self.listed(nodes, path)? {
+            return Ok(value);
         }
         let allowed = |kind: Kind| nodes.iter().all(|n| admits(n, kind));
         let kinds: Vec<Kind> = KINDS.into_iter().filter(|k| allowed(*k)).collect();
@@ -168,11 +131,40 @@ impl Drawer {
             Kind::Bool => Ok(Json::Bool(self.rng.random_bool(0.5))),
             Kind::Int => self.integer(nodes, path),
             Kind::Num => self.number(nodes, path),
-            Kind::Str => self.string(nodes, path, depth, attempt),
+            Kind::Str => self.string(nodes, path, depth),
             Kind::Obj => self.object(nodes, path, depth),
             Kind::Arr => self.array(nodes, path, depth),
             Kind::Null => Ok(Json::Null),
         }
+    }
+
+    /// A value of the first `const` or `enum` among `nodes` that the others
+    /// list too and whose type they all admit; `None` if none lists values.
+    fn listed(&mut self, nodes: &[&Node], path: &str) -> Result<Option<Json>, String> {
+        let Some(values) = nodes.iter().find_map(|n| listed(n)) else {
+            return Ok(None);
+        };
+        let fits = |v: &Json| {
+            nodes.iter().all(|n| {
+                admits(n, kind(v)) && listed(n).is_none_or(|vs| vs.iter().any(|w| v.same_as(w)))
+            })
+        };
+        // Mostly any value fits: try a few before filtering them all (each
+        // test scans the enums, so that costs their size squared).
+        for _ in 0..8 {
+            let value = Json::from_value(&values[self.rng.random_range(0..values.len())]);
+            if fits(&value) {
+                return Ok(Some(value));
+            }
+        }
+        let fit: Vec<Json> = values.iter().map(Json::from_value).filter(fits).collect();
+        if fit.is_empty() {
+            return Err(format!(
+                "{}: no value of its enum satisfies its other rules",
+                describe(path)
+            ));
+        }
+        Ok(Some(fit[self.rng.random_range(0..fit.len())].clone()))
     }
 
     /// A number in `[lo, hi]` of the grid `k * step`, now and then on an end
@@ -190,7 +182,7 @@ impl Drawer {
         // The integers that are multiples of p/10^d are those of p/gcd(p, 10^d).
         let step = match nodes.iter().find_map(|n| n.multiple_of) {
             Some(m) => {
-                let (p, d) = check::decimal(m).filter(|(_, d)| *d <= 18).ok_or_else(|| {
+                let (p, d) = decimal(m).filter(|(_, d)| *d <= 18).ok_or_else(|| {
                     format!("{}: multipleOf {m} is too fine to draw", describe(path))
                 })?;
                 let scale = 10i128.pow(d);
@@ -220,7 +212,7 @@ impl Drawer {
         let b = Bounds::of(nodes);
         // Values k * p / 10^d: multiples of multipleOf, else of 0.01.
         let (p, d) = match nodes.iter().find_map(|n| n.multiple_of) {
-            Some(m) => check::decimal(m)
+            Some(m) => decimal(m)
                 .filter(|(p, d)| *d <= 15 && *p > 0 && *p < i128::from(LIMIT))
                 .ok_or_else(|| format!("{}: multipleOf {m} is too fine to draw", describe(path)))?,
             None => (1, 2),
@@ -228,8 +220,6 @@ impl Drawer {
         let (p, unit) = (p as f64, 10f64.powi(d as i32));
         let value = |k: i64| k as f64 * p / unit;
         let step = p / unit;
-        let low_ok = |x: f64| b.lo.is_none_or(|(m, ex)| if ex { x > m } else { x >= m });
-        let high_ok = |x: f64| b.hi.is_none_or(|(m, ex)| if ex { x < m } else { x <= m });
         let (lo, hi) = match (b.lo.map(|l| l.0), b.hi.map(|h| h.0)) {
             (Some(l), Some(h)) => (l, h),
             (Some(l), None) => (l, l + SPAN as f64 * step.max(1.0)),
@@ -241,10 +231,10 @@ impl Drawer {
         let mut kmax = (hi / step).floor().clamp(-limit, limit) as i64;
         // Division rounds: settle each end on the grid point next to its bound.
         for _ in 0..3 {
-            if !low_ok(value(kmin)) {
+            if !b.holds(value(kmin)) {
                 kmin += 1;
             }
-            if !high_ok(value(kmax)) {
+            if !b.holds(value(kmax)) {
                 kmax -= 1;
             }
         }
@@ -257,13 +247,7 @@ impl Drawer {
         Ok(Json::Num(value(self.pick_k(kmin, kmax))))
     }
 
-    fn string(
-        &mut self,
-        nodes: &[&Node],
-        path: &str,
-        depth: usize,
-        attempt: usize,
-    ) -> Result<Json, String> {
+    fn string(&mut self, nodes: &[&Node], path: &str, depth: usize) -> Result<Json, String> {
         let min = nodes.iter().filter_map(|n| n.min_length).max().unwrap_or(0);
         let max = nodes.iter().filter_map(|n| n.max_length).min();
         if max.is_some_and(|max| max < min) {
@@ -283,23 +267,34 @@ impl Drawer {
                 self.hirs.insert(source.to_string(), hir);
             }
             let hir = &self.hirs[source];
-            // Later draws let unbounded repetitions grow, for long minLengths.
-            let spread = 3u32 << (attempt / 8).min(9);
-            let mut text = pattern::generate(hir, &mut self.rng, spread)
-                .map_err(|e| format!("{}: {e}", describe(path)))?;
-            if !pattern::anchored_end(hir) {
+            for attempt in 0..ATTEMPTS {
+                // Later draws let unbounded repetitions grow, for long minLengths.
+                let spread = 3u32 << (attempt / 8).min(9);
+                let mut text = pattern::generate(hir, &mut self.rng, spread)
+                    .map_err(|e| format!("{}: {e}", describe(path)))?;
                 let have = text.chars().count() as u64;
-                let room = max.map_or(u64::MAX, |m| m.saturating_sub(have));
-                let free = if self.rng.random_bool(0.7) {
-                    self.rng.random_range(0..=12)
-                } else {
-                    0
-                };
-                for _ in 0..free.max(min.saturating_sub(have)).min(room) {
-                    text.push(char::from(pick(&mut self.rng, TAIL)));
+                if !pattern::anchored_end(hir) {
+                    let room = max.map_or(u64::MAX, |m| m.saturating_sub(have));
+                    let free = if self.rng.random_bool(0.7) {
+                        self.rng.random_range(0..=12)
+                    } else {
+                        0
+                    };
+                    for _ in 0..free.max(min.saturating_sub(have)).min(room) {
+                        text.push(char::from(pick(&mut self.rng, TAIL)));
+                    }
+                }
+                let have = text.chars().count() as u64;
+                if have >= min && max.is_none_or(|m| have <= m) {
+                    return Ok(Json::Str(text));
                 }
             }
-            return Ok(Json::Str(text));
+            let most = max.map_or("any".into(), |m| m.to_string());
+            return Err(format!(
+                "{}: no string of the pattern {source:?} in {ATTEMPTS} draws has \
+                 {min} to {most} characters",
+                describe(path)
+            ));
         }
         let lo = min.max(1).min(max.unwrap_or(u64::MAX));
         let hi = max.unwrap_or(u64::MAX).min(lo + 24).max(lo);
@@ -370,39 +365,60 @@ impl Drawer {
     fn object(&mut self, nodes: &[&Node], path: &str, depth: usize) -> Result<Json, String> {
         let mut applied: Vec<&Node> = nodes.to_vec();
         let mut members = Vec::new();
-        self.fill(&applied, &mut members, path, depth, false)?;
-        // Apply the branches the members select; drawing members again can
-        // select others, which the caller's check refuses.
+        self.fill(&applied, &[], &mut members, path, depth)?;
+        // Apply the branch each `if` selects; the members drawn again for it
+        // may select further branches, of the branches' own `if`s.
+        let mut decided = 0;
         for _ in 0..4 {
-            let now = check::expand(&applied, &Json::Object(members.clone()));
-            if now.len() == applied.len() {
+            let mut branches = Vec::new();
+            for node in &applied[decided..] {
+                if let Some(c) = &node.conditional {
+                    let holds = match selects(&c.condition, &members) {
+                        Some(holds) => holds,
+                        // Chance chose `then`: the members are drawn again
+                        // to satisfy the `if` as well.
+                        None => {
+                            let holds = self.chance(c);
+                            branches.extend(holds.then_some(&c.condition));
+                            holds
+                        }
+                    };
+                    branches.extend(if holds { &c.then } else { &c.otherwise });
+                }
+            }
+            decided = applied.len();
+            if branches.is_empty() {
                 break;
             }
-            applied = now;
-            // A branch may ask what the members drawn so far cannot give (a
-            // member it allows only as null that another one requires): the
-            // caller's check then refuses the object and draws it anew.
-            if self
-                .fill(&applied, &mut members, path, depth, true)
-                .is_err()
-            {
-                break;
-            }
+            applied.extend(&branches);
+            self.fill(&applied, &branches, &mut members, path, depth)?;
         }
         Ok(Json::Object(members))
     }
 
+    /// Whether `then` applies for an `if` left to chance.
+    fn chance(&mut self, conditional: &Conditional) -> bool {
+        let id = std::ptr::from_ref(conditional) as usize;
+        if let Some((_, holds)) = self.chosen.iter().find(|(c, _)| *c == id) {
+            return *holds;
+        }
+        let holds = self.rng.random_bool(0.5);
+        self.chosen.push((id, holds));
+        holds
+    }
+
     /// Draws the members `applied` asks for: required ones, optional ones
-    /// with probability [`PRESENT`], those `dependentRequired` needs. With
-    /// `repair`, draws again members that break a rule of `applied` instead
-    /// of adding optional ones.
+    /// with probability [`PRESENT`], those `dependentRequired` needs. Once
+    /// `branches` apply, draws again the members they constrain and adds
+    /// those they require; then an optional member no value fits (one a
+    /// branch allows only as null where its type refuses null) is left out.
     fn fill(
         &mut self,
         applied: &[&Node],
+        branches: &[&Node],
         members: &mut Vec<(String, Json)>,
         path: &str,
         depth: usize,
-        repair: bool,
     ) -> Result<(), String> {
         let mut names: Vec<&str> = Vec::new();
         for node in applied {
@@ -412,35 +428,41 @@ impl Drawer {
                 }
             }
         }
+        let first = branches.is_empty();
         for name in &names {
-            let kids = children(applied, name);
             let required = requires(applied, name);
-            match members.iter().position(|(k, _)| k == name) {
-                None if required || (!repair && self.rng.random_bool(PRESENT)) => {
-                    let value = self.member(name, &kids, path, depth)?;
-                    members.push((name.to_string(), value));
+            let at = members.iter().position(|(k, _)| k == name);
+            let draw = match at {
+                None => required || (first && self.rng.random_bool(PRESENT)),
+                Some(_) => !children(branches, name).is_empty(),
+            };
+            if !draw {
+                continue;
+            }
+            match (self.member(name, &children(applied, name), path, depth), at) {
+                (Ok(value), None) => members.push((name.to_string(), value)),
+                (Ok(value), Some(i)) => members[i].1 = value,
+                (Err(e), _) if required || first => return Err(e),
+                (Err(_), None) => {}
+                (Err(_), Some(i)) => {
+                    members.remove(i);
                 }
-                Some(i) if repair && !check::is_valid(&kids, &members[i].1) => {
-                    // An optional member a branch allows only as null is
-                    // mostly left out.
-                    if !required && only_null(&kids) && self.rng.random_bool(PRESENT) {
-                        members.remove(i);
-                    } else {
-                        members[i].1 = self.member(name, &kids, path, depth)?;
-                    }
-                }
-                _ => {}
             }
         }
         for node in applied {
             for (name, needs) in &node.dependent_required {
-                if !members.iter().any(|(k, _)| k == name) {
-                    continue;
-                }
                 for need in needs {
-                    if !members.iter().any(|(k, _)| k == need) {
-                        let value = self.member(need, &children(applied, need), path, depth)?;
-                        members.push((need.clone(), value));
+                    let has = |n: &str| members.iter().any(|(k, _)| k == n);
+                    if !has(name) || has(need) {
+                        continue;
+                    }
+                    match self.member(need, &children(applied, need), path, depth) {
+                        Ok(value) => members.push((need.clone(), value)),
+                        // What needs a member no value fits goes too.
+                        Err(_) if !first && !requires(applied, name) => {
+                            members.retain(|(k, _)| k != name)
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
             }
@@ -457,12 +479,10 @@ impl Drawer {
         path: &str,
         depth: usize,
     ) -> Result<Json, String> {
-        if depth == 0 {
+        // The list was drawn for the column alone.
+        if let (0, [_]) = (depth, kids) {
             if let Some((_, list)) = self.ids.iter().find(|(n, _)| n == name) {
-                let value = list[self.rng.random_range(0..list.len())].clone();
-                if check::is_valid(kids, &value) {
-                    return Ok(value);
-                }
+                return Ok(list[self.rng.random_range(0..list.len())].clone());
             }
         }
         self.value(kids, &join(path, name), depth + 1)
@@ -493,16 +513,15 @@ impl Drawer {
     /// consecutive integers from its lower bound, like the events' user ids,
     /// else distinct draws.
     pub fn id_list(&mut self, name: &str, node: &Node, users: u64) -> Result<Vec<Json>, String> {
-        if node.ty == Some(JsonType::Integer) {
-            let first = Bounds::of(&[node]).lo.map_or(1, |(m, ex)| {
+        let plain = node.enum_values.is_none() && node.const_value.is_none();
+        if node.ty == Some(JsonType::Integer) && plain && node.multiple_of.is_none() {
+            let b = Bounds::of(&[node]);
+            let first = b.lo.map_or(1, |(m, ex)| {
                 clamp(if ex { m.floor() + 1.0 } else { m.ceil() })
             });
-            let list: Vec<Json> = (0..users as i64)
-                .map(|i| Json::Int(first.saturating_add(i)))
-                .take_while(|v| check::is_valid(&[node], v))
-                .collect();
-            if list.len() as u64 == users {
-                return Ok(list);
+            let last = first.saturating_add(users as i64 - 1);
+            if b.holds(last as f64) {
+                return Ok((first..=last).map(Json::Int).collect());
             }
         }
         let mut seen = std::collections::HashSet::new();
@@ -544,15 +563,80 @@ fn admits(node: &Node, kind: Kind) -> bool {
     }
 }
 
-/// Whether `nodes` together allow nothing but null (`"type": "null"`,
-/// `"const": null`, an enum of null).
-fn only_null(nodes: &[&Node]) -> bool {
-    let null = |v: &serde_json::Value| v.is_null();
-    KINDS.iter().all(|k| !nodes.iter().all(|n| admits(n, *k)))
-        || nodes.iter().any(|n| {
-            n.const_value.as_ref().is_some_and(null)
-                || n.enum_values.as_ref().is_some_and(|vs| vs.iter().all(null))
-        })
+/// The kind of a value, as [`admits`] takes it.
+fn kind(value: &Json) -> Kind {
+    match value {
+        Json::Null => Kind::Null,
+        Json::Bool(_) => Kind::Bool,
+        Json::Int(_) => Kind::Int,
+        Json::Num(_) => Kind::Num,
+        Json::Str(_) => Kind::Str,
+        Json::Object(_) => Kind::Obj,
+        Json::Array(_) => Kind::Arr,
+    }
+}
+
+/// The values a node's `const` or `enum` lists.
+fn listed(node: &Node) -> Option<&[Value]> {
+    match &node.const_value {
+        Some(value) => Some(std::slice::from_ref(value)),
+        None => node.enum_values.as_deref(),
+    }
+}
+
+/// Which branch an `if` selects, when it only lists values of members
+/// (`{"properties": {"status": {"const": "PAID"}}, "required": ["status"]}`);
+/// `None` when it says more, and chance decides ([`Drawer::chance`]; the
+/// decoder refuses the record if it chose wrong).
+fn selects(condition: &Node, members: &[(String, Json)]) -> Option<bool> {
+    let plain = condition.ty.is_none()
+        && condition.conditional.is_none()
+        && condition.dependent_required.is_empty()
+        && condition.additional_properties;
+    if !plain {
+        return None;
+    }
+    let member = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let mut holds = condition.required.iter().all(|r| member(r).is_some());
+    for (name, node) in &condition.properties {
+        let values = listed(node)?;
+        holds &= member(name).is_none_or(|v| values.iter().any(|w| v.same_as(w)));
+    }
+    Some(holds)
+}
+
+/// `a.b`: a member's path as messages name it.
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// The subschemas of member `name` among `nodes`.
+pub fn children<'n>(nodes: &[&'n Node], name: &str) -> Vec<&'n Node> {
+    nodes
+        .iter()
+        .filter_map(|n| n.properties.iter().find(|(p, _)| p == name).map(|(_, c)| c))
+        .collect()
+}
+
+fn requires(nodes: &[&Node], name: &str) -> bool {
+    nodes.iter().any(|n| n.required.iter().any(|r| r == name))
+}
+
+/// `x` as `mantissa / 10^decimals`, from its shortest decimal text.
+pub fn decimal(x: f64) -> Option<(i128, u32)> {
+    if !x.is_finite() {
+        return None;
+    }
+    // Display writes no exponent and the fewest digits that read back as x.
+    let text = format!("{}", x.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mantissa: i128 = format!("{int}{frac}").parse().ok()?;
+    let decimals = u32::try_from(frac.len()).ok()?;
+    Some((if x < 0.0 { -mantissa } else { mantissa }, decimals))
 }
 
 /// The tightest numeric bounds of all nodes, each `(bound, exclusive)`.
@@ -585,6 +669,14 @@ impl Bounds {
             }
         }
         b
+    }
+
+    fn holds(&self, x: f64) -> bool {
+        self.lo
+            .is_none_or(|(m, ex)| if ex { x > m } else { x >= m })
+            && self
+                .hi
+                .is_none_or(|(m, ex)| if ex { x < m } else { x <= m })
     }
 }
 

@@ -1,8 +1,13 @@
 //! Records of a user's contract (`--contract FILE`) instead of the built-in
 //! events: one JSON object per record satisfying every keyword of the
-//! compiled [`lake::contract::Node`] tree, a share of them broken on exactly
-//! one rule with the error code the consumer must report, and whole batches
-//! corrupted as for events ([`crate::corrupt::break_batch`]).
+//! compiled [`lake::contract::Node`] tree, a share of them broken on one
+//! rule, and whole batches corrupted as for events
+//! ([`crate::corrupt::break_batch`]).
+//!
+//! The consumer's own decoder ([`lake::decoder::Decoder`]) is the judge: a
+//! valid record is one it accepts (a draw it refuses is drawn again), and a
+//! broken record is labelled with the error code it gives, so the summary
+//! counts exactly what the consumer will report.
 //!
 //! As with events, one `SmallRng` seeded from `--seed` drives every choice in
 //! a fixed order, so the same seed, flags and contract give byte-identical
@@ -11,18 +16,19 @@
 //! device, account or client id takes one of `--users` values listed at
 //! start; a uuid `key` is random per record, so unique.
 //!
-//! [`draw`] draws valid values, [`breakage`] breaks one rule, [`check`] (the
-//! rules with their error codes) judges both, [`pattern`] draws strings for
-//! regexes and [`json`] is the ordered value they are written as.
+//! [`draw`] draws values meant to be valid, [`breakage`] breaks one rule,
+//! [`pattern`] draws strings for regexes and [`json`] is the ordered value
+//! they are written as.
 
 mod breakage;
-mod check;
 mod draw;
 mod json;
 mod pattern;
 
 use anyhow::{anyhow, Result};
-use lake::contract::{Contract, JsonType};
+use lake::contract::{Contract, JsonType, Node};
+use lake::decoder::{Decoder, Record};
+use lake::event::Rejection;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -36,9 +42,12 @@ use json::Json;
 /// Records drawn at start with a generator of their own, so that a contract
 /// no record can satisfy fails at once with the reason, not mid-run.
 const PROBE_RECORDS: usize = 200;
+/// Draws of one record before giving up on it.
+const ATTEMPTS: usize = 50;
 
 pub struct ContractGenerator {
     contract: Contract,
+    decoder: Decoder,
     drawer: Drawer,
     settings: Settings,
     /// Time of the next record, milliseconds since the epoch.
@@ -48,6 +57,7 @@ pub struct ContractGenerator {
 impl ContractGenerator {
     pub fn new(contract: Contract, settings: Settings) -> Result<ContractGenerator> {
         let fail = |e: String| anyhow!("contract {}: cannot generate records: {e}", contract.file);
+        let decoder = Decoder::new(contract.clone());
         let event_time = contract.table.event_time.clone();
         let mut drawer = Drawer::new(SmallRng::seed_from_u64(settings.seed), event_time.clone());
         // Like the events' users: listed first, from the same generator.
@@ -66,22 +76,21 @@ impl ContractGenerator {
         probe.ids = drawer.ids.clone();
         probe.record_ms = settings.start_time.timestamp_millis();
         for _ in 0..PROBE_RECORDS {
-            probe.value(&[&contract.root], "", 0).map_err(fail)?;
+            draw_record(&mut probe, &decoder, &contract.root, true).map_err(fail)?;
         }
         let next_ts_ms = settings.start_time.timestamp_millis();
         Ok(ContractGenerator {
             contract,
+            decoder,
             drawer,
             settings,
             next_ts_ms,
         })
     }
 
-    /// Every error code a broken record of this contract can carry.
+    /// Every error code a broken record of this contract is meant to carry.
     pub fn codes(&self) -> Vec<String> {
-        check::possible_codes(&self.contract.root)
-            .into_iter()
-            .collect()
+        breakage::codes(&self.contract.root).into_iter().collect()
     }
 
     pub fn next_batch(&mut self) -> Result<Batch> {
@@ -119,7 +128,7 @@ impl ContractGenerator {
         self.drawer.offset_secs = pick(&mut self.drawer.rng, &OFFSETS_SECS);
         // The probe at start makes this failing unlikely, not impossible.
         let root = &self.contract.root;
-        self.drawer.value(&[root], "", 0).map_err(|e| {
+        draw_record(&mut self.drawer, &self.decoder, root, false).map_err(|e| {
             anyhow!(
                 "contract {}: cannot generate a record: {e}",
                 self.contract.file
@@ -127,15 +136,49 @@ impl ContractGenerator {
         })
     }
 
-    /// Breaks one rule of `record` and returns its error code; `None`, the
-    /// record left valid, if no rule can be broken alone (a record with at
-    /// least one member can always have it twice, so in practice never).
+    /// Breaks one rule of `record` and returns the decoder's error code;
+    /// `None`, the record left valid, if no edit gets it refused (a record
+    /// with at least one member can always have it twice, so in practice
+    /// never).
     fn break_record(&mut self, record: &mut Json) -> Option<String> {
-        let (broken, code) =
-            breakage::break_one(&mut self.drawer.rng, &self.contract.root, record)?;
+        let rng = &mut self.drawer.rng;
+        let (broken, code) = breakage::break_one(rng, &self.decoder, &self.contract.root, record)?;
         *record = broken;
         Some(code)
     }
+}
+
+/// A record of `root` that `decoder` accepts. `strict` (the probe at start)
+/// fails at once on a field the drawer finds no value for, even when other
+/// draws leave it out: such a field is one no record can have.
+fn draw_record(
+    drawer: &mut Drawer,
+    decoder: &Decoder,
+    root: &Node,
+    strict: bool,
+) -> Result<Json, String> {
+    let mut last = String::new();
+    for _ in 0..ATTEMPTS {
+        drawer.chosen.clear();
+        match drawer.value(&[root], "", 0) {
+            Ok(record) => match judge(decoder, &record) {
+                Ok(()) => return Ok(record),
+                Err(rejection) => last = rejection.message,
+            },
+            Err(e) if strict => return Err(e),
+            Err(e) => last = e,
+        }
+    }
+    Err(format!(
+        "no record the consumer accepts in {ATTEMPTS} draws; the last: {last}"
+    ))
+}
+
+/// The consumer's verdict on `record`, as written.
+fn judge(decoder: &Decoder, record: &Json) -> Result<(), Rejection> {
+    let text = to_json(record);
+    let text = std::str::from_utf8(&text).expect("serde_json writes UTF-8");
+    decoder.decode_text(text, &mut Record::default())
 }
 
 /// `user_id`, `customerId`, `device_id`, ...: fields whose values repeat
