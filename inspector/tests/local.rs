@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{inspector, json, ok, write_local_lake};
+use common::{inspector, json, ok, write_local_lake, Shell};
 use serde_json::json;
 
 fn lake_env(root: &Path) -> Vec<(&'static str, String)> {
@@ -276,56 +274,20 @@ fn an_empty_lake_has_empty_views_with_the_same_columns() {
 fn the_shell_sees_data_that_arrives_later() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inspector"))
-        .env_clear()
-        .current_dir(root)
-        .env("HOME", root)
-        .env("LAKE_URL", root)
-        .arg("shell")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("shell starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    // Reads up to the row-count line that ends every result.
-    let mut result = || {
-        let mut text = String::new();
-        loop {
-            let mut line = String::new();
-            if stdout.read_line(&mut line).expect("read") == 0 {
-                panic!("the shell ended early: {text}");
-            }
-            text.push_str(&line);
-            if line.starts_with('(') && line.contains("row") {
-                return text;
-            }
-        }
-    };
+    let mut shell = Shell::start(root);
     // A statement over two lines.
-    writeln!(stdin, "SELECT count(*) AS n\n  FROM bronze.events;").expect("write");
-    let first = result();
+    let first = shell.send("SELECT count(*) AS n\n  FROM bronze.events;");
     assert!(first.contains("| 0 |"), "{first}");
 
     write_local_lake(root);
-    writeln!(
-        stdin,
-        "SELECT count(*) AS n FROM bronze.events; SELECT * FROM nowhere;"
-    )
-    .expect("write");
-    let second = result();
+    let second = shell.send("SELECT count(*) AS n FROM bronze.events; SELECT * FROM nowhere;");
     assert!(second.contains("| 3 |"), "{second}");
-    writeln!(stdin, ".tables").expect("write");
-    let tables = result();
+    let tables = shell.send(".tables");
     assert!(
         tables.contains("dead_letters") && tables.contains("VIEW"),
         "{tables}"
     );
-    writeln!(stdin, ".quit").expect("write");
-    drop(stdin);
-    let out = child.wait_with_output().expect("shell ends");
-    assert!(out.status.success());
+    let out = shell.quit();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("error: ") && stderr.contains("nowhere"),

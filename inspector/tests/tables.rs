@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::{
     contract, contract_file, inspector, json, ok, orders_objects, put, write_local_lake,
-    write_objects,
+    write_objects, Shell,
 };
 use lake::layout::contract_key;
 use serde_json::json;
@@ -298,49 +296,14 @@ fn the_shell_sees_a_table_that_appears_later() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     write_local_lake(root);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inspector"))
-        .env_clear()
-        .current_dir(root)
-        .env("HOME", root)
-        .env("LAKE_URL", root)
-        .arg("shell")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("shell starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    // Reads up to the row-count line that ends every result.
-    let mut result = || {
-        let mut text = String::new();
-        loop {
-            let mut line = String::new();
-            if stdout.read_line(&mut line).expect("read") == 0 {
-                panic!("the shell ended early: {text}");
-            }
-            text.push_str(&line);
-            if line.starts_with('(') && line.contains("row") {
-                return text;
-            }
-        }
-    };
-    writeln!(stdin, "SELECT count(*) AS n FROM bronze.events;").expect("write");
-    let first = result();
+    let mut shell = Shell::start(root);
+    let first = shell.send("SELECT count(*) AS n FROM bronze.events;");
     assert!(
         first.contains("views: bronze.events, dead_letters.events;"),
         "{first}"
     );
     write_orders(root);
-    writeln!(
-        stdin,
-        "SELECT count(*) AS n FROM bronze.orders WHERE items[1].qty = 2;"
-    )
-    .expect("write");
-    let second = result();
+    let second = shell.send("SELECT count(*) AS n FROM bronze.orders WHERE items[1].qty = 2;");
     assert!(second.contains("| 3 |"), "{second}");
-    writeln!(stdin, ".quit").expect("write");
-    drop(stdin);
-    let out = child.wait_with_output().expect("shell ends");
-    assert!(out.status.success());
+    shell.quit();
 }

@@ -3,8 +3,9 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -413,4 +414,59 @@ pub fn ok(output: &Output) -> String {
 pub fn json(output: &Output) -> serde_json::Value {
     let stdout = ok(output);
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+/// An interactive `inspector shell` over the local lake at `root`.
+pub struct Shell {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Shell {
+    pub fn start(root: &Path) -> Shell {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_inspector"))
+            .env_clear()
+            .current_dir(root)
+            .env("HOME", root)
+            .env("LAKE_URL", root)
+            .arg("shell")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("shell starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Shell {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Types `input` and reads up to the row-count line that ends every result.
+    pub fn send(&mut self, input: &str) -> String {
+        writeln!(self.stdin, "{input}").expect("write");
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            if self.stdout.read_line(&mut line).expect("read") == 0 {
+                panic!("the shell ended early: {text}");
+            }
+            text.push_str(&line);
+            if line.starts_with('(') && line.contains("row") {
+                return text;
+            }
+        }
+    }
+
+    /// `.quit`; the shell must exit 0. Returns its output.
+    pub fn quit(mut self) -> Output {
+        writeln!(self.stdin, ".quit").expect("write");
+        drop(self.stdin);
+        let out = self.child.wait_with_output().expect("shell ends");
+        assert!(out.status.success());
+        out
+    }
 }
