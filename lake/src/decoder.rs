@@ -151,6 +151,7 @@ impl Decoder {
     }
 
     /// `plain`: the record has no backslash, so no string has escapes.
+    #[inline]
     fn decode_members<'a>(
         &self,
         text: &'a str,
@@ -431,6 +432,14 @@ fn only_values(node: &Node) -> bool {
 struct Short(u64, u64, usize);
 
 impl Short {
+    /// Its place in a table of `size` (a power of two) slots.
+    #[inline]
+    fn slot(&self, size: usize) -> usize {
+        let mixed =
+            (self.0 ^ self.1.rotate_left(23) ^ self.2 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> 32) as usize & (size - 1)
+    }
+
     /// Loads that overlap rather than a copy into a padded buffer: the copy
     /// and the wide load after it stalled on store forwarding. For a given
     /// length the words determine the bytes, so equal keys mean equal text.
@@ -493,8 +502,10 @@ impl std::ops::Deref for Name {
 /// `enum` or `const` values: strings in a set, anything else compared as JSON.
 #[derive(Debug)]
 struct Enumeration {
-    /// The string values of at most 16 bytes, sorted.
-    short: Vec<Short>,
+    /// The string values of at most 16 bytes, open-addressed (linear
+    /// probing, at most half full): one comparison for most lookups, where a
+    /// binary search over the 250 country codes mispredicted its way down.
+    short: Vec<Option<Short>>,
     /// The longer ones.
     long: HashSet<Box<str>, BuildHasherDefault<Fnv>>,
     others: Vec<Value>,
@@ -511,8 +522,14 @@ impl Enumeration {
             listed.push(format!("… ({} values in all)", values.len()));
         }
         let strings = values.iter().filter_map(Value::as_str);
-        let mut short: Vec<Short> = strings.clone().filter_map(Short::of).collect();
-        short.sort();
+        let mut short = vec![None; (2 * values.len()).next_power_of_two().max(2)];
+        for key in strings.clone().filter_map(Short::of) {
+            let mut at = key.slot(short.len());
+            while short[at].is_some_and(|k| k != key) {
+                at = (at + 1) & (short.len() - 1);
+            }
+            short[at] = Some(key);
+        }
         Enumeration {
             short,
             long: strings.filter(|s| s.len() > 16).map(Box::from).collect(),
@@ -523,11 +540,16 @@ impl Enumeration {
     }
 
     fn has_string(&self, text: &str) -> bool {
-        match Short::of(text) {
-            // A scan beats a search over the few values of most enums.
-            Some(short) if self.short.len() <= 8 => self.short.contains(&short),
-            Some(short) => self.short.binary_search(&short).is_ok(),
-            None => self.long.contains(text),
+        let Some(key) = Short::of(text) else {
+            return self.long.contains(text);
+        };
+        let mut at = key.slot(self.short.len());
+        loop {
+            match self.short[at] {
+                None => return false,
+                Some(k) if k == key => return true,
+                Some(_) => at = (at + 1) & (self.short.len() - 1),
+            }
         }
     }
 
