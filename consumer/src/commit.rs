@@ -44,10 +44,9 @@ impl Committer {
                 batch.source
             );
         };
-        let contract = batch.decoder.contract.fingerprint();
         let next = state
             .checkpoint
-            .with_intent(range, batch.messages, &contract);
+            .with_intent(range, batch.messages, &batch.decoder.fingerprint);
         match self.write_checkpoint(state, next).await? {
             Outcome::Committed => {}
             Outcome::Lost => return Ok(Outcome::Lost),

@@ -126,8 +126,11 @@ pub async fn replay_decoder(
     table: &Arc<Decoder>,
     intent: &Intent,
 ) -> anyhow::Result<Arc<Decoder>> {
-    let current = table.contract.fingerprint();
-    let Some(fingerprint) = intent.contract.as_ref().filter(|f| **f != current) else {
+    let Some(fingerprint) = intent
+        .contract
+        .as_ref()
+        .filter(|f| **f != table.fingerprint)
+    else {
         return Ok(table.clone());
     };
     let key = layout::contract_history_key(&table.contract.table.table, fingerprint);

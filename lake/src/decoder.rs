@@ -83,6 +83,8 @@ pub struct Decoder {
     pub bronze: SchemaRef,
     /// How many of `bronze`'s columns are the contract's (the datums of a record).
     pub data_columns: usize,
+    /// [`Contract::fingerprint`], which every intent records.
+    pub fingerprint: String,
     root: Plan,
     /// Where the `event_time` property is among the root's columns.
     event_time: usize,
@@ -107,6 +109,7 @@ impl Decoder {
             .then_some(event_time);
         Decoder {
             data_columns: contract.columns().len(),
+            fingerprint: contract.fingerprint(),
             bronze,
             contract,
             root,
@@ -1319,17 +1322,8 @@ impl ObjectPlan {
         }
         for (i, property) in self.properties.iter().enumerate() {
             let field = Path::Field(&here, &self.names[i]);
+            self.required_present(plan, i, slots[i], &field, &mode)?;
             match slots[i] {
-                None if self.required[i] => {
-                    return Err(plan.fail(&mode, ErrorCode::MissingField, || {
-                        format!("required field `{field}` is missing")
-                    }))
-                }
-                Some("null") if self.required[i] && !property.admits_null() => {
-                    return Err(plan.fail(&mode, ErrorCode::MissingField, || {
-                        format!("required field `{field}` is null")
-                    }))
-                }
                 None => mode.push(Datum::Null),
                 Some(value) => property.value(value, &field, mode.reborrow())?,
             }
@@ -1340,38 +1334,7 @@ impl ObjectPlan {
             names: &self.names,
             unknown: &unknown,
         };
-        if let Some(name) = self
-            .required_elsewhere
-            .iter()
-            .find(|n| found.get(n).is_none())
-        {
-            return Err(plan.fail(&mode, ErrorCode::MissingField, || {
-                format!("required field `{}` is missing", Path::Field(&here, name))
-            }));
-        }
-        if !self.additional {
-            if let Some((name, ..)) = unknown.first() {
-                return Err(plan.fail(&mode, ErrorCode::UnexpectedField, || {
-                    format!(
-                        "field `{}` is not in the contract, which does not allow other fields",
-                        Path::Field(&here, &clip(name))
-                    )
-                }));
-            }
-        }
-        for (name, needs) in &self.dependent_required {
-            if found.get(name).is_some() {
-                if let Some(need) = needs.iter().find(|n| found.get(n).is_none()) {
-                    return Err(plan.fail(&mode, ErrorCode::MissingField, || {
-                        format!(
-                            "field `{}` is required when `{}` is present",
-                            Path::Field(&here, need),
-                            Path::Field(&here, name)
-                        )
-                    }));
-                }
-            }
-        }
+        self.member_rules(plan, &found, &here, &mode)?;
         if let Some(conditional) = &plan.conditional {
             conditional.check_members(&found, &here, &mode)?;
         }
@@ -1380,6 +1343,85 @@ impl ObjectPlan {
                 true => Datum::Null,
                 false => Datum::Str(Cow::Owned(extra_object(&unknown))),
             });
+        }
+        Ok(())
+    }
+}
+
+impl ObjectPlan {
+    /// Property `i`'s `required`, given its value as written (`None`: absent).
+    fn required_present(
+        &self,
+        plan: &Plan,
+        i: usize,
+        value: Option<&str>,
+        field: &Path,
+        mode: &Mode,
+    ) -> Result<(), Fail> {
+        match value {
+            None if self.required[i] => Err(plan.fail(mode, ErrorCode::MissingField, || {
+                format!("required field `{field}` is missing")
+            })),
+            Some("null") if self.required[i] && !self.properties[i].admits_null() => Err(plan
+                .fail(mode, ErrorCode::MissingField, || {
+                    format!("required field `{field}` is null")
+                })),
+            _ => Ok(()),
+        }
+    }
+
+    /// The rules on the members as a whole, after the properties: required
+    /// names that are not properties, unknown members when
+    /// `additionalProperties` is false, `dependentRequired`. `members` are
+    /// the object's own (a column object) or those of the object a
+    /// constraint applies to.
+    fn member_rules(
+        &self,
+        plan: &Plan,
+        members: &Members,
+        path: &Path,
+        mode: &Mode,
+    ) -> Result<(), Fail> {
+        if let Some(name) = self
+            .required_elsewhere
+            .iter()
+            .find(|n| members.get(n).is_none())
+        {
+            return Err(plan.fail(mode, ErrorCode::MissingField, || {
+                format!("required field `{}` is missing", Path::Field(path, name))
+            }));
+        }
+        if !self.additional {
+            // An object's own unknown members are those outside its
+            // properties; a constraint's are the members outside its own.
+            let unexpected = if std::ptr::eq(members.names, self.names.as_slice()) {
+                members.unknown.first().map(|(name, ..)| &**name)
+            } else {
+                members
+                    .present()
+                    .find(|n| !self.names.iter().any(|m| m.is(n, Short::of(n))))
+            };
+            if let Some(name) = unexpected {
+                return Err(plan.fail(mode, ErrorCode::UnexpectedField, || {
+                    format!(
+                        "field `{}` is not in the contract, which does not allow other fields",
+                        Path::Field(path, &clip(name))
+                    )
+                }));
+            }
+        }
+        for (name, needs) in &self.dependent_required {
+            if members.get(name).is_some() {
+                if let Some(need) = needs.iter().find(|n| members.get(n).is_none()) {
+                    return Err(plan.fail(mode, ErrorCode::MissingField, || {
+                        format!(
+                            "field `{}` is required when `{}` is present",
+                            Path::Field(path, need),
+                            Path::Field(path, name)
+                        )
+                    }));
+                }
+            }
         }
         Ok(())
     }
@@ -1453,58 +1495,14 @@ impl Plan {
         self.enumerated_other_if_listed(members.text, path, &mode)?;
         if let Some(object) = &self.object {
             for (i, property) in object.properties.iter().enumerate() {
-                let name = &object.names[i];
-                let field = Path::Field(path, name);
-                match members.get(name) {
-                    None if object.required[i] => {
-                        return Err(self.fail(&mode, ErrorCode::MissingField, || {
-                            format!("required field `{field}` is missing")
-                        }))
-                    }
-                    Some("null") if object.required[i] && !property.admits_null() => {
-                        return Err(self.fail(&mode, ErrorCode::MissingField, || {
-                            format!("required field `{field}` is null")
-                        }))
-                    }
-                    None => {}
-                    Some(value) => property.value(value, &field, mode.checking())?,
+                let field = Path::Field(path, &object.names[i]);
+                let value = members.get(&object.names[i]);
+                object.required_present(self, i, value, &field, &mode)?;
+                if let Some(value) = value {
+                    property.value(value, &field, mode.checking())?;
                 }
             }
-            if let Some(name) = object
-                .required_elsewhere
-                .iter()
-                .find(|n| members.get(n).is_none())
-            {
-                return Err(self.fail(&mode, ErrorCode::MissingField, || {
-                    format!("required field `{}` is missing", Path::Field(path, name))
-                }));
-            }
-            for (name, needs) in &object.dependent_required {
-                if members.get(name).is_some() {
-                    if let Some(need) = needs.iter().find(|n| members.get(n).is_none()) {
-                        return Err(self.fail(&mode, ErrorCode::MissingField, || {
-                            format!(
-                                "field `{}` is required when `{}` is present",
-                                Path::Field(path, need),
-                                Path::Field(path, name)
-                            )
-                        }));
-                    }
-                }
-            }
-            if !object.additional {
-                if let Some(name) = members
-                    .present()
-                    .find(|n| !object.names.iter().any(|m| m.is(n, Short::of(n))))
-                {
-                    return Err(self.fail(&mode, ErrorCode::UnexpectedField, || {
-                        format!(
-                            "field `{}` is not allowed here",
-                            Path::Field(path, &clip(name))
-                        )
-                    }));
-                }
-            }
+            object.member_rules(self, members, path, &mode)?;
         }
         if let Some(conditional) = &self.conditional {
             conditional.check_members(members, path, &mode)?;
