@@ -212,6 +212,28 @@ impl Lake {
         })
     }
 
+    /// The store of the whole filesystem or bucket, and the URL of the lake
+    /// root in it: what a library that addresses tables by URL (Delta) is
+    /// given, since it adds the URL's path to the store itself.
+    pub fn root_store(&self) -> Result<(Arc<dyn ObjectStore>, String), StoreError> {
+        match &self.location {
+            Location::Local { root } => Ok((
+                Arc::new(LocalFileSystem::new()),
+                format!(
+                    "file://{}",
+                    std::path::absolute(root).unwrap_or(root.clone()).display()
+                ),
+            )),
+            Location::S3 { bucket, prefix } => {
+                let s3 = s3_builder(&self.args, bucket)?.build().map_err(|e| {
+                    StoreError::Setting(format!("LAKE_URL {}: {e}", self.args.lake_url))
+                })?;
+                let root = format!("s3://{bucket}/{prefix}");
+                Ok((Arc::new(s3), root.trim_end_matches('/').to_string()))
+            }
+        }
+    }
+
     /// A lake-relative key as an object-store path.
     pub fn path(key: &str) -> Path {
         Path::from(key)
@@ -349,11 +371,14 @@ impl Lake {
                 secret_key: secret_key.clone(),
                 token: self.args.aws_session_token.clone(),
             };
-            AwsAuthorizer::new(&credential, "s3", &self.args.aws_region)
-                .try_authorize(&mut request, None)
-                .map_err(|e| {
-                    StoreError::Setting(format!("cannot sign a request for bucket {bucket:?}: {e}"))
+            // `authorize` panics on a token that is no header value: refuse it first.
+            if let Some(token) = &credential.token {
+                reqwest::header::HeaderValue::from_str(token).map_err(|_| {
+                    StoreError::Setting("AWS_SESSION_TOKEN is not a valid header value".into())
                 })?;
+            }
+            AwsAuthorizer::new(&credential, "s3", &self.args.aws_region)
+                .authorize(&mut request, None);
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
