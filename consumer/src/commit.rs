@@ -1,5 +1,14 @@
 //! The delivery protocol of docs/DESIGN.md §5 for one micro-batch of one
-//! source: intent → data → commit, each checkpoint step a conditional write.
+//! source: intent → data → Delta commits → checkpoint.
+//!
+//! 1. The intent (a conditional checkpoint write) fixes the micro-batch's
+//!    exact range and fences a zombie: its next checkpoint write is refused.
+//! 2. The data files are uploaded under names of their own attempt.
+//! 3. One Delta commit per table (bronze, dead letters) adds them, with a
+//!    `txn` of the source and the range's end: the log is the record of what
+//!    is committed, and a range already in it (a replay after a crash, a
+//!    lost response, a zombie) is recognised and not committed again.
+//! 4. The checkpoint moves past the range, for people and `inspector status`.
 //!
 //! Transient failures (S3 errors, timeouts) are retried with backoff
 //! ([`crate::retry`]); a refused conditional write means another consumer owns
@@ -9,10 +18,11 @@
 use lake::checkpoint::{self, Checkpoint, CheckpointError, Versioned};
 use lake::layout;
 use lake::Lake;
+use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use crate::retry::{retry, Attempts};
-use crate::write::{self, MicroBatch};
+use crate::retry::{retry, Attempts, Transient};
+use crate::write::{self, Encoded, Layer, MicroBatch};
 
 /// Settings of the commit step.
 #[derive(Debug, Clone)]
@@ -21,6 +31,70 @@ pub struct Committer {
     /// Names this process in checkpoints.
     pub writer: String,
     pub upload_concurrency: usize,
+}
+
+/// The Delta tables of one lake table, shared by its sources. A lock per
+/// table serialises this process's commits to it, which would otherwise
+/// only conflict and retry.
+pub struct Tables {
+    pub bronze: Mutex<delta::Table>,
+    pub dead_letters: Mutex<delta::Table>,
+}
+
+impl Tables {
+    /// Opens (or creates) `table`'s bronze and dead-letter tables, adding
+    /// the columns a compatible contract change brought.
+    pub async fn open(lake: &Lake, decoder: &lake::decoder::Decoder) -> anyhow::Result<Tables> {
+        let table = &decoder.contract.table.table;
+        let bronze = retry("opening a Delta table", Attempts::AtMost(5), || async {
+            delta::Table::open_or_create(lake, &layout::bronze_prefix(table), &decoder.bronze)
+                .await
+                .map_err(DeltaFailure)
+        });
+        let dead_letters = retry("opening a Delta table", Attempts::AtMost(5), || async {
+            delta::Table::open_or_create(
+                lake,
+                &layout::dead_letters_prefix(table),
+                &lake::schema::dead_letters(),
+            )
+            .await
+            .map_err(DeltaFailure)
+        });
+        let (bronze, dead_letters) = tokio::try_join!(bronze, dead_letters)?;
+        Ok(Tables {
+            bronze: Mutex::new(bronze),
+            dead_letters: Mutex::new(dead_letters),
+        })
+    }
+
+    fn of(&self, layer: Layer) -> &Mutex<delta::Table> {
+        match layer {
+            Layer::Bronze => &self.bronze,
+            Layer::DeadLetters => &self.dead_letters,
+        }
+    }
+}
+
+/// A failure of the Delta library: transient unless the store refused the
+/// request itself (credentials, permissions), by the store's own rules.
+#[derive(Debug)]
+struct DeltaFailure(anyhow::Error);
+
+impl std::fmt::Display for DeltaFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for DeltaFailure {}
+
+impl Transient for DeltaFailure {
+    fn is_transient(&self) -> bool {
+        self.0
+            .chain()
+            .find_map(|e| e.downcast_ref::<object_store::Error>())
+            .is_none_or(lake::error::is_transient_request)
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -35,6 +109,7 @@ impl Committer {
     /// checkpoint as last read or written, updated in place.
     pub async fn commit(
         &self,
+        tables: &Tables,
         state: &mut Versioned,
         batch: MicroBatch,
     ) -> anyhow::Result<Outcome> {
@@ -51,13 +126,14 @@ impl Committer {
             Outcome::Committed => {}
             Outcome::Lost => return Ok(Outcome::Lost),
         }
-        self.finish(state, batch).await
+        self.finish(tables, state, batch).await
     }
 
-    /// Steps 2 and 3 for the open intent in `state`, whose exact range `batch`
+    /// Steps 2 to 4 for the open intent in `state`, whose exact range `batch`
     /// holds: on a first attempt, and again on a replay after a crash.
     pub async fn finish(
         &self,
+        tables: &Tables,
         state: &mut Versioned,
         mut batch: MicroBatch,
     ) -> anyhow::Result<Outcome> {
@@ -77,21 +153,84 @@ impl Committer {
         );
         // Counted before encoding, which empties the builders.
         let (bronze_rows, dead_letter_rows) = (batch.bronze_rows(), batch.dead_letter_rows());
-        let files = batch.encode(&layout::range_tag(&intent))?;
+        // Random, so two attempts (a zombie's and its replay) never share a name.
+        let attempt = uuid::Uuid::new_v4().simple().to_string();
+        let files = batch.encode(&layout::range_tag(&intent), &attempt[..12])?;
+        let (app, through) = (source.tag(), layout::txn_version(&intent));
+        // Each table the micro-batch has rows for; bronze alone (a commit
+        // with only the txn) when it has none, e.g. only empty arrays, so
+        // that the log still records the range.
+        let mut layers: Vec<Layer> = [Layer::Bronze, Layer::DeadLetters]
+            .into_iter()
+            .filter(|layer| files.iter().any(|f| f.layer == *layer))
+            .collect();
+        if layers.is_empty() {
+            layers.push(Layer::Bronze);
+        }
+        // A replay skips the tables whose log already has the range.
+        let mut pending = Vec::new();
+        for layer in layers {
+            let table = tables.of(layer);
+            let done = retry("reading a Delta log", Attempts::Forever, || async {
+                table
+                    .lock()
+                    .await
+                    .committed_through(&app)
+                    .await
+                    .map_err(DeltaFailure)
+            })
+            .await?;
+            if done.is_none_or(|v| v < through) {
+                pending.push(layer);
+            }
+        }
+        let uploads: Vec<&Encoded> = files
+            .iter()
+            .filter(|f| pending.contains(&f.layer))
+            .collect();
         retry("upload", Attempts::Forever, || {
-            write::upload(&self.lake, &files, self.upload_concurrency)
+            write::upload(&self.lake, &uploads, self.upload_concurrency)
         })
         .await?;
+        let mut versions = Vec::new();
+        for layer in pending {
+            let added: Vec<delta::DataFile> = uploads
+                .iter()
+                .filter(|f| f.layer == layer)
+                .map(|f| f.file.clone())
+                .collect();
+            let table = tables.of(layer);
+            let committed = retry("Delta commit", Attempts::Forever, || async {
+                table
+                    .lock()
+                    .await
+                    .append(&app, through, &added)
+                    .await
+                    .map_err(DeltaFailure)
+            })
+            .await?;
+            match committed {
+                delta::Committed::Version(v) => versions.push((layer, v)),
+                delta::Committed::Already => {}
+                delta::Committed::Lost { committed } => {
+                    warn!(source = %source, through, ?committed, "the Delta log holds another range of this source; giving up this source");
+                    return Ok(Outcome::Lost);
+                }
+            }
+        }
         let next = state.checkpoint.committed(bronze_rows, dead_letter_rows);
         let outcome = self.write_checkpoint(state, next).await?;
         if outcome == Outcome::Committed {
+            let version = |layer| versions.iter().find(|(l, _)| *l == layer).map(|(_, v)| *v);
             info!(
                 source = %source,
                 seq = intent.seq,
                 messages = intent.messages,
                 bronze_rows,
                 dead_letter_rows,
-                files = files.len(),
+                files = uploads.len(),
+                bronze_version = version(Layer::Bronze),
+                dead_letters_version = version(Layer::DeadLetters),
                 "micro-batch committed"
             );
         }
@@ -144,17 +283,25 @@ mod tests {
 
     const EVENT: &str = r#"{"event_id":"0b6f9a3e-2a7c-4c4e-9d8e-5d0b8a1f2c3d","user_id":1,"event_type":"click","event_ts":"2026-11-22T10:00:00Z","page":"/"}"#;
 
-    fn committer(dir: &std::path::Path) -> Committer {
+    fn events() -> std::sync::Arc<lake::decoder::Decoder> {
+        std::sync::Arc::new(lake::decoder::Decoder::new(
+            lake::contract::Contract::events(),
+        ))
+    }
+
+    async fn committer(dir: &std::path::Path) -> (Committer, Tables) {
         let lake = Lake::open(&LakeArgs {
             lake_url: dir.display().to_string(),
             ..LakeArgs::default()
         })
         .expect("local lake");
-        Committer {
+        let tables = Tables::open(&lake, &events()).await.expect("tables");
+        let committer = Committer {
             lake,
             writer: "test".into(),
             upload_concurrency: 2,
-        }
+        };
+        (committer, tables)
     }
 
     fn p0() -> SourceId {
@@ -163,10 +310,7 @@ mod tests {
 
     /// Offsets `first..first+n`: one valid event and one corrupt batch each.
     fn batch(first: i64, n: i64) -> MicroBatch {
-        let events = std::sync::Arc::new(lake::decoder::Decoder::new(
-            lake::contract::Contract::events(),
-        ));
-        let mut batch = MicroBatch::new(p0(), events);
+        let mut batch = MicroBatch::new(p0(), events());
         for offset in first..first + n {
             let payload = if offset % 2 == 0 {
                 format!("[{EVENT}]")
@@ -183,35 +327,32 @@ mod tests {
         batch
     }
 
-    fn files(dir: &std::path::Path) -> Vec<String> {
-        let mut found = Vec::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d).expect("read_dir") {
-                let path = entry.expect("entry").path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "parquet") {
-                    found.push(
-                        path.strip_prefix(dir)
-                            .expect("prefix")
-                            .display()
-                            .to_string(),
-                    );
-                }
-            }
-        }
-        found.sort();
-        found
+    /// Per table: the snapshot's (file, rows) and the source's txn version.
+    async fn snapshot(
+        tables: &Tables,
+        layer: Layer,
+    ) -> (Vec<(String, u64)>, Option<i64>) {
+        let mut table = tables.of(layer).lock().await;
+        table.refresh().await.expect("refresh");
+        let mut files: Vec<(String, u64)> = table
+            .files()
+            .await
+            .expect("files")
+            .into_iter()
+            .map(|f| (f.path, f.rows))
+            .collect();
+        files.sort();
+        let txn = table.committed_through(&p0().tag()).await.expect("txn");
+        (files, txn)
     }
 
     #[tokio::test]
-    async fn commit_advances_the_checkpoint_and_writes_range_keys() {
+    async fn commit_adds_one_file_per_table_with_the_ranges_txn() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let c = committer(dir.path());
+        let (c, tables) = committer(dir.path()).await;
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
         assert_eq!(
-            c.commit(&mut state, batch(0, 4)).await.expect("commit"),
+            c.commit(&tables, &mut state, batch(0, 4)).await.expect("commit"),
             Outcome::Committed
         );
         let reread = load_checkpoint(&c.lake, &p0()).await.expect("load");
@@ -219,49 +360,62 @@ mod tests {
         assert_eq!(reread.checkpoint.intent, None);
         assert_eq!(reread.checkpoint.totals.bronze_rows, 2);
         assert_eq!(reread.checkpoint.totals.dead_letter_rows, 2);
-        assert_eq!(
-            files(dir.path()),
-            [
-                "bronze/events/event_date=2026-11-22/kafka-events-p0-00000000000000000000-00000000000000000003.parquet",
-                "dead_letters/events/kafka-events-p0/00000000000000000000-00000000000000000003.parquet",
-            ]
+        let (bronze, txn) = snapshot(&tables, Layer::Bronze).await;
+        assert_eq!(txn, Some(3), "txn = the range's last offset");
+        assert_eq!(bronze.len(), 1);
+        assert!(
+            bronze[0].0.starts_with("event_date=2026-11-22/kafka-events-p0-00000000000000000000-00000000000000000003-"),
+            "{bronze:?}"
         );
+        assert_eq!(bronze[0].1, 2);
+        let (dead, txn) = snapshot(&tables, Layer::DeadLetters).await;
+        assert_eq!((dead.len(), dead[0].1, txn), (1, 2, Some(3)));
+        let today = chrono::Utc::now().format("event_date=%Y-%m-%d/").to_string();
+        assert!(dead[0].0.starts_with(&today), "{dead:?}");
     }
 
     #[tokio::test]
-    async fn replaying_an_open_intent_rewrites_the_same_keys() {
+    async fn a_replayed_range_is_committed_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let c = committer(dir.path());
+        let (c, tables) = committer(dir.path()).await;
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
-        c.commit(&mut state, batch(0, 2)).await.expect("commit");
-        let before = files(dir.path());
+        c.commit(&tables, &mut state, batch(0, 2)).await.expect("commit");
         // A crash after the intent of offsets 2..=5 and before its data.
-        let mut crashed = state.clone();
         let range = Range::offset(2).through(Range::offset(5));
-        let opened = checkpoint::write(
+        let crashed = checkpoint::write(
             &c.lake,
-            &crashed,
-            crashed.checkpoint.with_intent(range, 4, "c"),
+            &state,
+            state.checkpoint.with_intent(range, 4, "c"),
             "crashed",
         )
         .await
         .expect("intent");
-        crashed = opened;
         // A replay over a different range is refused: it would duplicate or lose rows.
         let mut wrong = crashed.clone();
-        assert!(c.finish(&mut wrong, batch(2, 3)).await.is_err());
+        assert!(c.finish(&tables, &mut wrong, batch(2, 3)).await.is_err());
         let mut replay = load_checkpoint(&c.lake, &p0()).await.expect("load");
         assert_eq!(
-            c.finish(&mut replay, batch(2, 4)).await.expect("replay"),
+            c.finish(&tables, &mut replay, batch(2, 4)).await.expect("replay"),
             Outcome::Committed
         );
         assert_eq!(replay.checkpoint.next_offset(), Some(6));
-        assert_eq!(files(dir.path()).len(), before.len() + 2);
-        // The writer that crashed is a zombie now: its conditional write is refused.
+        let (bronze, txn) = snapshot(&tables, Layer::Bronze).await;
+        assert_eq!((bronze.len(), txn), (2, Some(5)));
+        // The writer that crashed is a zombie now: its Delta commits find the
+        // range in the log, and its checkpoint write is refused.
+        let mut zombie = crashed;
         assert_eq!(
-            c.finish(&mut crashed, batch(2, 4)).await.expect("zombie"),
+            c.finish(&tables, &mut zombie, batch(2, 4)).await.expect("zombie"),
             Outcome::Lost
         );
+        assert_eq!(snapshot(&tables, Layer::Bronze).await, (bronze, Some(5)));
+        let rows: u64 = snapshot(&tables, Layer::DeadLetters)
+            .await
+            .0
+            .iter()
+            .map(|(_, rows)| rows)
+            .sum();
+        assert_eq!(rows, 3, "dead letters of offsets 1, 3 and 5, once each");
         assert_eq!(
             load_checkpoint(&c.lake, &p0())
                 .await
@@ -270,5 +424,47 @@ mod tests {
                 .next_offset(),
             Some(6)
         );
+    }
+
+    /// A crash after the Delta commits and before the checkpoint: the
+    /// replay commits nothing more and only moves the checkpoint.
+    #[tokio::test]
+    async fn a_crash_after_the_delta_commit_is_finished_by_the_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, tables) = committer(dir.path()).await;
+        let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
+        c.commit(&tables, &mut state, batch(0, 4)).await.expect("commit");
+        // Roll the checkpoint back to the intent, as if the crash was just
+        // before step 4.
+        let mut before = load_checkpoint(&c.lake, &p0()).await.expect("load");
+        let mut rolled = Checkpoint::initial(p0());
+        rolled.intent = Some(lake::position::Intent {
+            seq: 0,
+            range: Range::offset(0).through(Range::offset(3)),
+            messages: 4,
+            contract: None,
+        });
+        before = checkpoint::write(&c.lake, &before, rolled, "crashed")
+            .await
+            .expect("roll back");
+        let versions = (
+            tables.bronze.lock().await.version(),
+            tables.dead_letters.lock().await.version(),
+        );
+        assert_eq!(
+            c.finish(&tables, &mut before, batch(0, 4)).await.expect("replay"),
+            Outcome::Committed
+        );
+        assert_eq!(
+            (
+                tables.bronze.lock().await.refresh().await.expect("v"),
+                tables.dead_letters.lock().await.refresh().await.expect("v"),
+            ),
+            versions,
+            "no new commit"
+        );
+        let reread = load_checkpoint(&c.lake, &p0()).await.expect("load");
+        assert_eq!(reread.checkpoint.next_offset(), Some(4));
+        assert_eq!(reread.checkpoint.totals.bronze_rows, 2);
     }
 }

@@ -10,7 +10,7 @@ use lake::decoder::Decoder;
 use lake::layout::SourceId;
 use tracing::info;
 
-use crate::commit::Committer;
+use crate::commit::{Committer, Tables};
 use crate::flush::FlushLimits;
 
 /// Everything the source of one table needs, parsed once from the command
@@ -20,6 +20,8 @@ pub struct Context {
     pub committer: Committer,
     /// The table: its contract compiled.
     pub table: Arc<Decoder>,
+    /// Its bronze and dead-letter Delta tables.
+    pub delta: Arc<Tables>,
     /// `kafka_topic` is the table's topic.
     pub kafka: KafkaArgs,
     pub group_id: String,

@@ -53,15 +53,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     // The built-in events table reads KAFKA_TOPIC; a contract names its topic.
     let builtin = args.contracts.is_empty();
-    let runs = contracts.into_iter().map(|contract| {
+    let mut runs = Vec::new();
+    for contract in contracts {
         let mut kafka = args.kafka.clone();
         if !builtin {
             kafka.kafka_topic = contract.table.topic.clone();
         }
         info!(table = %contract.table.table, contract = %contract.file, topic = %kafka.kafka_topic, raw_prefix = %contract.table.raw_prefix, "ingesting table");
+        let decoder = Arc::new(Decoder::new(contract));
+        let delta = Arc::new(commit::Tables::open(&committer.lake, &decoder).await?);
         let ctx = Context {
             committer: committer.clone(),
-            table: Arc::new(Decoder::new(contract)),
+            table: decoder,
+            delta,
             kafka,
             group_id: args.kafka_group_id.clone(),
             limits: FlushLimits {
@@ -74,13 +78,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             once: args.once,
             shutdown: shutdown.clone(),
         };
-        async move {
-            match args.source {
+        let source = args.source;
+        runs.push(async move {
+            match source {
                 Source::Kafka => source::kafka::run(&ctx).await,
                 Source::Files => source::files::run(&ctx).await,
             }
-        }
-    });
+        });
+    }
     futures::future::try_join_all(runs).await.map(|_| ())
 }
 

@@ -235,24 +235,85 @@ impl MicroBatch {
         self.bronze_rows() + self.dead_letter_rows()
     }
 
-    /// Encodes the batch as Parquet objects keyed by `range_tag`.
-    pub fn encode(&mut self, range_tag: &str) -> anyhow::Result<Vec<(String, Bytes)>> {
+    /// Encodes the batch as Parquet files named by `range_tag` and `attempt`:
+    /// one bronze file per event date, and one dead-letter file in the
+    /// partition of the ingestion date.
+    pub fn encode(&mut self, range_tag: &str, attempt: &str) -> anyhow::Result<Vec<Encoded>> {
         let mut files = Vec::new();
         let properties = writer_properties(&self.decoder);
         for (day, columns) in self.bronze.iter_mut() {
-            if columns.lineage.len() > 0 {
-                let key = layout::bronze_key(&self.source, *day, range_tag);
+            let rows = columns.lineage.len() as u64;
+            if rows > 0 {
                 let batch = columns.finish(&self.decoder, &self.source, self.ingested_at)?;
-                files.push((key, to_parquet(batch, &properties)?));
+                files.push(Encoded::new(
+                    Layer::Bronze,
+                    &self.source,
+                    *day,
+                    rows,
+                    (range_tag, attempt),
+                    to_parquet(batch, &properties)?,
+                ));
             }
         }
-        if self.dead.lineage.len() > 0 {
-            let key = layout::dead_letter_key(&self.source, range_tag);
+        let rows = self.dead.lineage.len() as u64;
+        if rows > 0 {
             let version = self.decoder.contract.table.version;
             let batch = self.dead.finish(&self.source, self.ingested_at, version)?;
-            files.push((key, to_parquet(batch, &properties)?));
+            let day = self.ingested_at.div_euclid(86_400_000_000) as i32;
+            files.push(Encoded::new(
+                Layer::DeadLetters,
+                &self.source,
+                day,
+                rows,
+                (range_tag, attempt),
+                to_parquet(batch, &properties)?,
+            ));
         }
         Ok(files)
+    }
+}
+
+/// The two Delta tables every lake table has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Bronze,
+    DeadLetters,
+}
+
+/// One encoded Parquet file of a micro-batch and its entry in the log.
+pub struct Encoded {
+    pub layer: Layer,
+    /// The object key, from the lake root.
+    pub key: String,
+    pub file: delta::DataFile,
+    pub bytes: Bytes,
+}
+
+impl Encoded {
+    fn new(
+        layer: Layer,
+        source: &SourceId,
+        day: i32,
+        rows: u64,
+        (range_tag, attempt): (&str, &str),
+        bytes: Bytes,
+    ) -> Encoded {
+        let path = layout::data_file_path(source, day, range_tag, attempt);
+        let table = match layer {
+            Layer::Bronze => layout::bronze_prefix(source.table()),
+            Layer::DeadLetters => layout::dead_letters_prefix(source.table()),
+        };
+        Encoded {
+            layer,
+            key: format!("{table}/{path}"),
+            file: delta::DataFile {
+                path,
+                event_date: Some(layout::day_to_date(day)),
+                size: bytes.len() as i64,
+                rows,
+            },
+            bytes,
+        }
     }
 }
 
@@ -315,14 +376,14 @@ fn to_parquet(batch: RecordBatch, properties: &WriterProperties) -> anyhow::Resu
     Ok(Bytes::from(buffer))
 }
 
-/// Puts every object, `concurrency` at a time. Overwrites are intended: a
-/// replay rewrites the same keys with the same rows.
+/// Puts every file, `concurrency` at a time. Each attempt has its own
+/// names, so nothing a commit references is ever overwritten.
 pub async fn upload(
     lake: &Lake,
-    files: &[(String, Bytes)],
+    files: &[&Encoded],
     concurrency: usize,
 ) -> Result<(), StoreError> {
-    futures::stream::iter(files.iter().map(|(key, bytes)| async move {
+    futures::stream::iter(files.iter().map(|Encoded { key, bytes, .. }| async move {
         lake.store
             .put(&Lake::path(key), PutPayload::from(bytes.clone()))
             .await
@@ -372,14 +433,16 @@ mod tests {
             };
             micro.decode(payload.as_bytes(), &lineage, &Default::default());
         }
-        let files = micro.encode("r").expect("encode");
+        let files = micro.encode("r", "a").expect("encode");
         assert_eq!(files.len(), 2, "one bronze day and the dead letters");
-        for ((key, bytes), (rows, offsets, indexes)) in files.iter().zip([
+        for (Encoded { key, bytes, file, .. }, (rows, offsets, indexes)) in files.iter().zip([
             (2, vec![7, 7], vec![Some(0), Some(1)]),
             (2, vec![7, 8], vec![Some(2), None]),
         ]) {
             let batch = read(bytes);
             assert_eq!(batch.num_rows(), rows, "{key}");
+            assert_eq!(file.rows, rows as u64, "{key}");
+            assert_eq!(file.size, bytes.len() as i64, "{key}");
             let column = |name: &str| batch.column_by_name(name).expect(name).clone();
             let kind = column("source_kind");
             let kind = kind.as_string::<i32>();
@@ -410,8 +473,9 @@ mod tests {
             &Lineage::default(),
             &Default::default(),
         );
-        let files = micro.encode("r").expect("encode");
-        let batch = read(&files[0].1);
+        let files = micro.encode("r", "a").expect("encode");
+        assert_eq!(files[0].layer, Layer::Bronze);
+        let batch = read(&files[0].bytes);
         let kind = batch.column_by_name("source_kind").expect("kind");
         assert_eq!(kind.as_string::<i32>().value(0), "files");
         assert_eq!(

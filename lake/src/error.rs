@@ -82,7 +82,7 @@ impl StoreError {
 /// object_store maps the statuses that mean "this request will never work"
 /// to their own variants; what is left in `Generic` is what its own retries
 /// gave up on: 5xx, timeouts, connection errors.
-fn is_transient_request(error: &object_store::Error) -> bool {
+pub fn is_transient_request(error: &object_store::Error) -> bool {
     use object_store::Error::*;
     !matches!(
         error,

@@ -1,6 +1,8 @@
-//! Every object key of the lake (docs/DESIGN.md §4). Keys are a pure function of the
-//! data and its source position, never of the clock, so replaying a
-//! micro-batch rewrites exactly the objects its first attempt wrote.
+//! Every object key of the lake (docs/DESIGN.md §4). A data file's name says
+//! which source range it holds and which attempt wrote it: a replay writes
+//! new files and never overwrites one a Delta commit may already reference
+//! (its size is in the log); the files of an attempt that did not commit are
+//! in no snapshot, and `consumer vacuum` removes them.
 //!
 //! Every table (one per contract) has the same shape: `bronze/<table>/`,
 //! `dead_letters/<table>/`, `_checkpoints/<table>/`, `_contracts/<table>/`,
@@ -154,23 +156,25 @@ pub fn range_tag(intent: &Intent) -> String {
     }
 }
 
-/// `bronze/<table>/event_date=YYYY-MM-DD/<source>-<range>.parquet`
-pub fn bronze_key(source: &SourceId, event_day: i32, range: &str) -> String {
+/// `event_date=YYYY-MM-DD/<source>-<range>-<attempt>.parquet`: a data
+/// file's path inside its table (bronze or dead letters), which is also
+/// what the Delta log records.
+pub fn data_file_path(source: &SourceId, event_day: i32, range: &str, attempt: &str) -> String {
     format!(
-        "{}/event_date={}/{}-{range}.parquet",
-        bronze_prefix(source.table()),
+        "event_date={}/{}-{range}-{attempt}.parquet",
         day_to_date(event_day),
         source.tag()
     )
 }
 
-/// `dead_letters/<table>/<source>/<range>.parquet`
-pub fn dead_letter_key(source: &SourceId, range: &str) -> String {
-    format!(
-        "{}/{}/{range}.parquet",
-        dead_letters_prefix(source.table()),
-        source.tag()
-    )
+/// The `txn` version a micro-batch commits under its source's `appId`: the
+/// last Kafka offset of its range, or the files source's micro-batch
+/// sequence number (raw keys are not numbers). Both only grow.
+pub fn txn_version(intent: &Intent) -> i64 {
+    match &intent.range {
+        Range::Kafka { last_offset, .. } => *last_offset,
+        Range::Files { .. } => intent.seq as i64,
+    }
 }
 
 /// `<raw prefix><run>/<seq>.json`: runs sort by their start, batches by number.
@@ -201,7 +205,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_deterministic_and_sortable() {
+    fn keys_name_their_range_and_sort() {
         let p0 = SourceId::kafka(EVENTS, "events", 0);
         let kafka = |seq, first, last| Intent {
             seq,
@@ -212,13 +216,10 @@ mod tests {
         let range = range_tag(&kafka(7, 1234, 1500));
         assert_eq!(range, "00000000000000001234-00000000000000001500");
         assert_eq!(
-            bronze_key(&p0, 20_779, &range),
-            "bronze/events/event_date=2026-11-22/kafka-events-p0-00000000000000001234-00000000000000001500.parquet"
+            data_file_path(&p0, 20_779, &range, "a1b2c3d4"),
+            "event_date=2026-11-22/kafka-events-p0-00000000000000001234-00000000000000001500-a1b2c3d4.parquet"
         );
-        assert_eq!(
-            dead_letter_key(&p0, &range),
-            "dead_letters/events/kafka-events-p0/00000000000000001234-00000000000000001500.parquet"
-        );
+        assert_eq!(txn_version(&kafka(7, 1234, 1500)), 1500);
         assert_eq!(
             p0.checkpoint_key(),
             "_checkpoints/events/kafka/events/partition-0.json"
@@ -241,6 +242,7 @@ mod tests {
             contract: None,
         };
         assert_eq!(range_tag(&intent), "000000000042");
+        assert_eq!(txn_version(&intent), 42);
         let key = raw_key("raw/events/", "20261122T101500Z-s42", 17);
         assert_eq!(key, "raw/events/20261122T101500Z-s42/000000017.json");
         assert_eq!(

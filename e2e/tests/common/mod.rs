@@ -263,6 +263,97 @@ pub fn assert_exactly_once(env: &Env, summary: &Value) {
         0,
         "a record position appears twice"
     );
+    assert_txns_match_checkpoints(env, "events");
+}
+
+/// The Delta logs agree with the checkpoints: no intent is left open, and
+/// for every source of `table` the newest `txn` version in its bronze or
+/// dead-letter log is the end of the checkpoint's last range (neither is
+/// past it).
+pub fn assert_txns_match_checkpoints(env: &Env, table: &str) {
+    let var = |key: &str| {
+        env.vars
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let mut lake_url = var("LAKE_URL").expect("LAKE_URL");
+    if !lake_url.contains("://") && !lake_url.starts_with('/') {
+        lake_url = env.dir.path().join(lake_url).display().to_string();
+    }
+    let lake = lake::Lake::open(&lake::LakeArgs {
+        lake_url,
+        aws_endpoint_url: var("AWS_ENDPOINT_URL"),
+        aws_access_key_id: var("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
+        aws_region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+        ..Default::default()
+    })
+    .expect("lake");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        use futures::TryStreamExt;
+        use lake::layout;
+        use object_store::ObjectStoreExt;
+        let prefix = lake::Lake::path(&layout::checkpoints_prefix(table));
+        let keys: Vec<_> = lake
+            .store
+            .list(Some(&prefix))
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("list checkpoints");
+        let open = |prefix: String| {
+            let lake = &lake;
+            async move {
+                delta::Table::open(lake, &prefix, delta::AsOf::Latest)
+                    .await
+                    .expect("open a Delta table")
+            }
+        };
+        let mut bronze = open(layout::bronze_prefix(table)).await;
+        let mut dead = open(layout::dead_letters_prefix(table)).await;
+        let mut sources = 0;
+        for meta in keys.iter().filter(|m| m.location.as_ref().ends_with(".json")) {
+            let bytes = lake
+                .store
+                .get(&meta.location)
+                .await
+                .expect("get")
+                .bytes()
+                .await
+                .expect("bytes");
+            let checkpoint: lake::checkpoint::Checkpoint =
+                serde_json::from_slice(&bytes).expect("a checkpoint");
+            assert_eq!(checkpoint.intent, None, "open intent in {}", meta.location);
+            if checkpoint.totals.micro_batches == 0 {
+                continue;
+            }
+            let end = checkpoint
+                .next_offset()
+                .map_or(checkpoint.totals.micro_batches as i64 - 1, |next| next - 1);
+            let tag = checkpoint.source.tag();
+            let in_bronze = txn_of(bronze.as_mut(), &tag).await;
+            let in_dead = txn_of(dead.as_mut(), &tag).await;
+            assert_eq!(
+                in_bronze.max(in_dead),
+                Some(end),
+                "{}: txn versions (bronze {in_bronze:?}, dead letters {in_dead:?}) vs the checkpoint's end {end}",
+                meta.location
+            );
+            sources += 1;
+        }
+        assert!(sources > 0, "no checkpoint of {table} with a micro-batch");
+    });
+}
+
+async fn txn_of(table: Option<&mut delta::Table>, source: &str) -> Option<i64> {
+    match table {
+        Some(table) => table.committed_through(source).await.expect("txn"),
+        None => None,
+    }
 }
 
 /// Waits for `condition` with a deadline instead of sleeping a fixed time.
