@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use lake::config::{parse_bytes, parse_duration, FromEnvironment, KafkaArgs};
 use lake::event::Limits;
 use lake::LakeArgs;
@@ -22,6 +22,9 @@ pub enum Source {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "consumer", version)]
 pub struct Args {
+    /// Without one, ingest; with one, maintain the tables and exit.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Where batches come from.
     #[arg(long, env = "CONSUMER_SOURCE", value_enum, default_value = "kafka")]
     pub source: Source,
@@ -74,9 +77,53 @@ pub struct Args {
     /// Create the bucket if it does not exist.
     #[arg(long, env = "CREATE_BUCKET", default_value = "true", action = clap::ArgAction::Set)]
     pub create_bucket: bool,
+    /// Compact a partition once it has this many small files (under half of
+    /// COMPACT_TARGET_SIZE); 0 turns the consumer's own compaction off.
+    #[arg(long, env = "COMPACT_MIN_FILES", default_value = "50")]
+    pub compact_min_files: usize,
+    /// The size compaction writes files of.
+    #[arg(long, env = "COMPACT_TARGET_SIZE", default_value = "128MiB", value_parser = parse_bytes)]
+    pub compact_target_size: u64,
+    /// How often the continuous consumer looks for partitions to compact.
+    #[arg(long, env = "COMPACT_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub compact_interval: Duration,
     /// Names this host in checkpoints when /etc/hostname cannot be read.
     #[arg(long, hide = true, env = "HOSTNAME")]
     pub hostname: Option<String>,
+}
+
+/// Maintenance of the lake's Delta tables (README, "Delta tables").
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Rewrite the small files of each partition into files of about
+    /// --target-size, in one commit per table (dataChange=false: readers'
+    /// counts never change); safe while ingestion runs.
+    Compact {
+        /// Only this table (default: every table under bronze/).
+        #[arg(long)]
+        table: Option<String>,
+        #[arg(long, default_value = "128MiB", value_parser = parse_bytes)]
+        target_size: u64,
+        /// Compact a partition once it has this many small files.
+        #[arg(long, default_value = "2")]
+        min_files: usize,
+    },
+    /// Delete the files no snapshot of the last --retain needs: those
+    /// compaction replaced longer ago, and those of attempts that never
+    /// committed. Time travel keeps working inside the retention.
+    Vacuum {
+        #[arg(long)]
+        table: Option<String>,
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        retain: Duration,
+        /// List what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Make the tables of a lake of the previous layout (plain Parquet, no
+    /// _delta_log) Delta tables in place, without rewriting a file. The
+    /// consumer also does this on its first start.
+    Convert,
 }
 
 impl FromEnvironment for Args {
@@ -136,6 +183,15 @@ impl Args {
         }
         if self.upload_concurrency == 0 {
             return Err("UPLOAD_CONCURRENCY (--upload-concurrency) must be > 0".into());
+        }
+        if self.compact_target_size == 0 {
+            return Err("COMPACT_TARGET_SIZE (--compact-target-size) must be > 0".into());
+        }
+        if self.compact_interval.is_zero() {
+            return Err("COMPACT_INTERVAL (--compact-interval) must be > 0".into());
+        }
+        if let Some(Command::Compact { target_size: 0, .. }) = self.command {
+            return Err("compact --target-size must be > 0".into());
         }
         if self.kafka.kafka_topic.trim().is_empty() {
             return Err("KAFKA_TOPIC (--kafka-topic) is empty".into());

@@ -16,6 +16,7 @@ pub mod config;
 pub mod context;
 pub mod decode;
 pub mod flush;
+pub mod maintain;
 pub mod retry;
 pub mod source;
 pub mod tables;
@@ -28,7 +29,7 @@ use lake::decoder::Decoder;
 use tracing::info;
 
 use crate::commit::Committer;
-use crate::config::{Args, Source};
+use crate::config::{Args, Command, Source};
 use crate::context::{Context, Shutdown};
 use crate::flush::FlushLimits;
 use crate::retry::{retry, Attempts};
@@ -41,6 +42,34 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let lake = lake::Lake::open(&args.lake)?;
     lake.check_writable()?;
     startup_checks(&lake, &args).await?;
+    match &args.command {
+        None => {}
+        Some(Command::Compact {
+            table,
+            target_size,
+            min_files,
+        }) => {
+            let options = delta::CompactOptions {
+                target_size: *target_size,
+                min_files: *min_files,
+            };
+            return maintain::compact(&lake, table.as_deref(), options).await;
+        }
+        Some(Command::Vacuum {
+            table,
+            retain,
+            dry_run,
+        }) => return maintain::vacuum(&lake, table.as_deref(), *retain, *dry_run).await,
+        Some(Command::Convert) => {
+            for contract in &contracts {
+                let decoder = Decoder::new(contract.clone());
+                if !maintain::convert_previous_layout(&lake, &decoder).await? {
+                    println!("{}: nothing to convert", contract.table.table);
+                }
+            }
+            return Ok(());
+        }
+    }
     for contract in &contracts {
         tables::store(&lake, contract).await?;
     }
@@ -54,6 +83,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // The built-in events table reads KAFKA_TOPIC; a contract names its topic.
     let builtin = args.contracts.is_empty();
     let mut runs = Vec::new();
+    let mut compactions = Vec::new();
     for contract in contracts {
         let mut kafka = args.kafka.clone();
         if !builtin {
@@ -61,7 +91,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         info!(table = %contract.table.table, contract = %contract.file, topic = %kafka.kafka_topic, raw_prefix = %contract.table.raw_prefix, "ingesting table");
         let decoder = Arc::new(Decoder::new(contract));
+        maintain::convert_previous_layout(&committer.lake, &decoder).await?;
         let delta = Arc::new(commit::Tables::open(&committer.lake, &decoder).await?);
+        if args.compact_min_files > 0 && !args.once {
+            let options = delta::CompactOptions {
+                target_size: args.compact_target_size,
+                min_files: args.compact_min_files,
+            };
+            compactions.push(maintain::compact_continuously(
+                committer.lake.clone(),
+                decoder.contract.table.table.clone(),
+                options,
+                args.compact_interval,
+                shutdown.clone(),
+            ));
+        }
         let ctx = Context {
             committer: committer.clone(),
             table: decoder,
@@ -86,7 +130,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         });
     }
-    futures::future::try_join_all(runs).await.map(|_| ())
+    // Compaction runs beside ingestion in this task (its futures are not
+    // Send) and is dropped when ingestion ends: an unfinished compaction
+    // has committed nothing.
+    tokio::select! {
+        ran = futures::future::try_join_all(runs) => ran.map(|_| ()),
+        _ = async {
+            futures::future::join_all(compactions).await;
+            std::future::pending::<()>().await
+        } => unreachable!("pending never completes"),
+    }
 }
 
 /// The bucket answers (created if allowed) and refuses stale conditional

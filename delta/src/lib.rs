@@ -1,39 +1,59 @@
-//! Delta Lake tables on the lake's own store (docs/DESIGN.md §12, issue 13 in
-//! progress): a table is created with the contract's columns, partitioned by
-//! `event_date`; a micro-batch is one commit whose `add` actions are the
-//! files it wrote and whose `txn` action records its source (`appId`) and
-//! the end of its range (`version`), so the log itself says what is
-//! committed. The log's own conditional writes (`If-None-Match` on S3, as the
-//! consumer proves at start) make a concurrent commit of the same source
-//! fail rather than land twice; no lock service is needed.
+//! Delta Lake tables on the lake's own store (docs/DESIGN.md §5.4): every
+//! `bronze/<table>/` and `dead_letters/<table>/` is a Delta table partitioned
+//! by `event_date`. A micro-batch is one commit per table whose `add` actions
+//! are the files it wrote and whose `txn` action records its source (`appId`)
+//! and the end of its range (`version`), so the log itself says what is
+//! committed. The log's conditional writes (`If-None-Match` on S3, as the
+//! consumer proves at start) make two commits of one version impossible, and
+//! the conflict check refuses a commit racing another of the same source; no
+//! lock service is needed.
 //!
 //! Built on `deltalake-core` without DataFusion: the consumer writes the
-//! Parquet itself and hands over the files.
+//! Parquet itself and hands over the files; readers get the snapshot's file
+//! list ([`Table::files`]) or read the log with DuckDB's `delta` extension.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Once};
 
 use arrow::datatypes::Schema;
+use chrono::{DateTime, Utc};
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
-use deltalake_core::kernel::{Action, Add, StructType, Transaction};
+use deltalake_core::kernel::transaction::{
+    CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
+};
+use deltalake_core::kernel::{Action, Add, StructField, StructType, Transaction};
 use deltalake_core::logstore::{
     default_logstore, logstore_factories, LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig,
 };
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
+use futures::TryStreamExt;
 use lake::Lake;
+use serde::Deserialize;
 use url::Url;
+
+mod compact;
+mod convert;
+mod vacuum;
+
+pub use compact::{compact, CompactOptions, CompactReport, DEFAULT_TARGET_SIZE};
+pub use convert::{convert, ConvertReport};
+pub use vacuum::{vacuum, VacuumReport};
 
 /// The hive partition column of every table.
 pub const PARTITION: &str = "event_date";
 
-/// One Parquet object a micro-batch wrote, as the table's log records it.
+/// Delta writes a checkpoint of the log every this many commits, so a reader
+/// replays at most this many JSON commits after the newest checkpoint.
+pub const CHECKPOINT_INTERVAL: u64 = 100;
+
+/// One Parquet object of a table, as its log records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataFile {
     /// Relative to the table's root, e.g. `event_date=2026-11-22/x.parquet`.
     pub path: String,
+    /// The partition value, `YYYY-MM-DD`.
     pub event_date: Option<String>,
     pub size: i64,
     pub rows: u64,
@@ -45,18 +65,77 @@ pub enum Committed {
     /// A new version of the table.
     Version(u64),
     /// The log already holds this source's range (`txn` at or past it): a
-    /// replay of a commit whose response was lost, or a second run.
+    /// replay of a commit whose response was lost, or a zombie's.
     Already,
+    /// A commit of the same source with another range won the race: another
+    /// writer owns the source now.
+    Lost { committed: Option<i64> },
+}
+
+/// Which snapshot to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    Latest,
+    Version(u64),
+    /// The newest version committed at or before this instant.
+    Timestamp(DateTime<Utc>),
+}
+
+/// One commit of a table, for `inspector history`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub version: u64,
+    /// Milliseconds since the epoch (the commit's `commitInfo`).
+    pub timestamp: Option<i64>,
+    /// `CREATE TABLE`, `WRITE`, `OPTIMIZE`, …
+    pub operation: String,
+    /// Rows of the files added with `dataChange` (a compaction adds none).
+    pub rows_added: u64,
+    pub files_added: u64,
+    pub files_removed: u64,
+    /// The `txn` actions: source and range end.
+    pub transactions: Vec<(String, i64)>,
 }
 
 /// A Delta table of the lake, e.g. `bronze/events`.
 pub struct Table {
     table: DeltaTable,
+    /// The newest `txn` version per source, as of `table`'s version: filled
+    /// on first use from the log and kept current from the commits read
+    /// since, so a commit does not rescan the log.
+    txns: HashMap<String, Option<i64>>,
+    /// A commit failed in a way that may have landed: read the log before
+    /// the next one.
+    stale: bool,
 }
 
 impl Table {
+    /// The table under `prefix` (relative to the lake root) at `as_of`;
+    /// `None` if it has no log.
+    pub async fn open(lake: &Lake, prefix: &str, as_of: AsOf) -> anyhow::Result<Option<Table>> {
+        if let lake::store::Location::Local { root } = &lake.location {
+            // Delta reports a missing local directory as an error, not as
+            // "not a table".
+            if !root.join(prefix).join("_delta_log").is_dir() {
+                return Ok(None);
+            }
+        }
+        let mut builder = builder(lake, prefix)?;
+        builder = match as_of {
+            AsOf::Latest => builder,
+            AsOf::Version(v) => builder.with_version(v as _),
+            AsOf::Timestamp(t) => builder.with_timestamp(t),
+        };
+        match builder.load().await {
+            Ok(table) => Ok(Some(Table::new(table))),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("Delta table {}: {e}", lake.url_of(prefix))),
+        }
+    }
+
     /// Opens the table under `prefix`, creating it with `schema`'s columns
-    /// and `event_date` if it has no log yet.
+    /// and `event_date` if it has no log yet, and adding the columns of
+    /// `schema` the table lacks (a compatible contract change).
     pub async fn open_or_create(
         lake: &Lake,
         prefix: &str,
@@ -66,19 +145,18 @@ impl Table {
             // The local table root must exist before Delta will look at it.
             std::fs::create_dir_all(root.join(prefix))?;
         }
-        let (store, root) = lake.root_store()?;
-        let url = Url::parse(&format!("{root}/{}/", prefix.trim_matches('/')))?;
-        register_s3();
-        let builder = DeltaTableBuilder::from_url(url.clone())?.with_storage_backend(store, url);
-        let log_store = builder.build_storage()?;
-        let table = match builder.load().await {
-            Ok(table) => table,
-            Err(DeltaTableError::NotATable(_)) => {
-                let columns: StructType = schema.try_into_kernel()?;
+        let wanted: StructType = schema.try_into_kernel()?;
+        let mut table = match Table::open(lake, prefix, AsOf::Latest).await? {
+            Some(table) => table,
+            None => {
                 let mut create = CreateBuilder::new()
-                    .with_log_store(log_store)
-                    .with_columns(columns.fields().cloned());
-                if !schema.fields().iter().any(|f| f.name() == PARTITION) {
+                    .with_log_store(builder(lake, prefix)?.build_storage()?)
+                    .with_columns(wanted.fields().cloned())
+                    .with_configuration_property(
+                        TableProperty::CheckpointInterval,
+                        Some(CHECKPOINT_INTERVAL.to_string()),
+                    );
+                if wanted.field(PARTITION).is_none() {
                     create = create.with_column(
                         PARTITION,
                         deltalake_core::kernel::DataType::DATE,
@@ -86,34 +164,101 @@ impl Table {
                         None,
                     );
                 }
-                create
-                    .with_partition_columns([PARTITION])
-                    .with_configuration_property(TableProperty::CheckpointInterval, Some("100"))
-                    .await?
+                match create.with_partition_columns([PARTITION]).await {
+                    Ok(table) => Table::new(table),
+                    // Another consumer created it first.
+                    Err(DeltaTableError::Transaction {
+                        source: TransactionError::VersionAlreadyExists(_),
+                    }) => Table::open(lake, prefix, AsOf::Latest)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("{prefix}: table vanished"))?,
+                    Err(e) => return Err(e.into()),
+                }
             }
-            Err(e) => return Err(e.into()),
         };
-        Ok(Table { table })
+        table.add_missing_columns(prefix, &wanted).await?;
+        Ok(table)
     }
 
-    /// Reads the log again; returns the latest version.
-    pub async fn refresh(&mut self) -> anyhow::Result<Option<u64>> {
+    fn new(table: DeltaTable) -> Table {
+        Table {
+            table,
+            txns: HashMap::new(),
+            stale: false,
+        }
+    }
+
+    /// Adds the nullable columns of `wanted` that the table lacks; a column
+    /// of another type is refused, naming it (Delta cannot retype it).
+    async fn add_missing_columns(&mut self, prefix: &str, wanted: &StructType) -> anyhow::Result<()> {
+        let current = self.table.snapshot()?.schema();
+        let mut missing: Vec<StructField> = Vec::new();
+        for field in wanted.fields() {
+            match current.field(field.name()) {
+                Some(have) if have.data_type() != field.data_type() => anyhow::bail!(
+                    "{prefix}: column `{}` is {} in the Delta table and {} in the contract; \
+                     a retyped column needs a new table",
+                    field.name(),
+                    have.data_type(),
+                    field.data_type()
+                ),
+                Some(_) => {}
+                None => missing.push(StructField::new(
+                    field.name(),
+                    field.data_type().clone(),
+                    true,
+                )),
+            }
+        }
+        if !missing.is_empty() {
+            let table = self.table.clone().add_columns().with_fields(missing).await?;
+            self.table = table;
+            self.txns.clear();
+        }
+        Ok(())
+    }
+
+    /// The version of the snapshot in hand.
+    pub fn version(&self) -> u64 {
+        self.table.version().unwrap_or(0) as u64
+    }
+
+    /// Reads the commits made since the snapshot in hand; returns the
+    /// latest version.
+    pub async fn refresh(&mut self) -> anyhow::Result<u64> {
+        let before = self.version();
         self.table.update_state().await?;
-        Ok(self.table.version())
+        let after = self.version();
+        for version in before + 1..=after {
+            for (source, through) in self.commit(version).await?.transactions {
+                self.txns.insert(source, Some(through));
+            }
+        }
+        self.stale = false;
+        Ok(after)
     }
 
     /// The end of the last range committed for `source` (its `txn` version).
-    pub async fn committed_through(&self, source: &str) -> anyhow::Result<Option<i64>> {
-        let snapshot = self.table.snapshot()?;
-        Ok(snapshot
+    pub async fn committed_through(&mut self, source: &str) -> anyhow::Result<Option<i64>> {
+        if self.stale {
+            self.refresh().await?;
+        }
+        if let Some(known) = self.txns.get(source) {
+            return Ok(*known);
+        }
+        let version = self
+            .table
+            .snapshot()?
             .transaction_version(self.table.log_store().as_ref(), source)
-            .await?)
+            .await?;
+        self.txns.insert(source.to_string(), version);
+        Ok(version)
     }
 
-    /// Commits `files` as the micro-batch of `source` ending at `through`, on
-    /// top of the snapshot last read. A commit of the same source that won
-    /// in between is recognised from the log: `Already` when it covers this
-    /// range, else an error (another writer owns the source).
+    /// Commits `files` as the micro-batch of `source` ending at `through`.
+    /// A commit of the same source that landed first (a replay, a lost
+    /// response, a zombie) is recognised from the log: `Already` when it
+    /// covers this range, else `Lost`.
     pub async fn append(
         &mut self,
         source: &str,
@@ -127,76 +272,202 @@ impl Table {
         {
             return Ok(Committed::Already);
         }
-        let now = chrono::Utc::now().timestamp_millis();
-        let actions = files
-            .iter()
-            .map(|f| {
-                Action::Add(Add {
-                    path: f.path.clone(),
-                    partition_values: HashMap::from([(
-                        PARTITION.to_string(),
-                        f.event_date.clone(),
-                    )]),
-                    size: f.size,
-                    modification_time: now,
-                    data_change: true,
-                    stats: Some(format!("{{\"numRecords\":{}}}", f.rows)),
-                    ..Default::default()
-                })
-            })
-            .collect();
+        let now = Utc::now().timestamp_millis();
+        let actions = files.iter().map(|f| Action::Add(add(f, now, true))).collect();
         let properties = CommitProperties::default()
             .with_application_transaction(Transaction::new(source, through));
-        let commit = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(
-                Some(self.table.snapshot()?),
-                self.table.log_store(),
-                DeltaOperation::Write {
-                    mode: SaveMode::Append,
-                    partition_by: Some(vec![PARTITION.into()]),
-                    predicate: None,
-                },
-            )
-            .await;
-        match commit {
-            Ok(done) => {
-                let version = done.version();
-                self.refresh().await?;
-                Ok(Committed::Version(version))
-            }
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(vec![PARTITION.into()]),
+            predicate: None,
+        };
+        match self.commit_actions(properties, actions, operation).await {
+            Ok(version) => Ok(Committed::Version(version)),
             Err(DeltaTableError::Transaction {
                 source: TransactionError::CommitConflict(conflict),
-            }) => {
-                self.refresh().await?;
-                match self.committed_through(source).await? {
-                    Some(v) if v >= through => Ok(Committed::Already),
-                    _ => {
-                        anyhow::bail!("commit of {source} through {through} conflicts: {conflict}")
-                    }
+            }) => match self.committed_through(source).await? {
+                Some(v) if v >= through => Ok(Committed::Already),
+                committed if matches!(conflict, CommitConflictError::ConcurrentTransaction) => {
+                    Ok(Committed::Lost { committed })
                 }
-            }
+                _ => anyhow::bail!("commit of {source} through {through} conflicts: {conflict}"),
+            },
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The data files of the current snapshot, relative to the table's root.
-    pub fn files(&self) -> anyhow::Result<Vec<String>> {
-        // Absolute URIs (`s3://…`), or absolute paths on a local lake.
-        let url = self.table.table_url();
-        let roots = [url.to_string(), url.path().to_string()];
-        Ok(self
+    /// One commit on top of the snapshot in hand (Delta rebases it over
+    /// commits that landed since, when they do not conflict); the snapshot
+    /// is then current.
+    async fn commit_actions(
+        &mut self,
+        properties: CommitProperties,
+        actions: Vec<Action>,
+        operation: DeltaOperation,
+    ) -> DeltaResult<u64> {
+        let result = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(
+                Some(self.table.snapshot()?),
+                self.table.log_store(),
+                operation,
+            )
+            .await;
+        // Whatever happened, the next step must see the log as it is now.
+        self.stale = true;
+        let version = result?.version() as u64;
+        if self.refresh().await.is_err() {
+            self.stale = true;
+        }
+        Ok(version)
+    }
+
+    /// The data files of the snapshot in hand.
+    pub async fn files(&self) -> anyhow::Result<Vec<DataFile>> {
+        let views: Vec<_> = self
             .table
-            .get_file_uris()?
-            .map(|uri| {
-                roots
-                    .iter()
-                    .find_map(|root| uri.strip_prefix(root.as_str()))
-                    .unwrap_or(&uri)
-                    .to_string()
+            .get_active_add_actions_by_partitions(&[])
+            .try_collect()
+            .await?;
+        Ok(views
+            .into_iter()
+            .map(|view| {
+                let path = view.path().to_string();
+                DataFile {
+                    event_date: partition_of(&path),
+                    rows: view.stats().as_deref().map_or(0, rows_in_stats),
+                    size: view.size(),
+                    path,
+                }
             })
             .collect())
     }
+
+    /// The newest `limit` commits, newest first. Commits whose JSON the log
+    /// cleanup removed (older than the log retention) are not listed.
+    pub async fn history(&self, limit: usize) -> anyhow::Result<Vec<Commit>> {
+        let latest = self.version();
+        let mut commits = Vec::new();
+        for version in (0..=latest).rev().take(limit) {
+            match self.commit(version).await {
+                Ok(commit) => commits.push(commit),
+                Err(_) if !commits.is_empty() => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(commits)
+    }
+
+    /// Reads one commit's JSON from the log.
+    async fn commit(&self, version: u64) -> anyhow::Result<Commit> {
+        let bytes = self
+            .table
+            .log_store()
+            .read_commit_entry(version as _)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("version {version} is not in the log"))?;
+        let mut commit = Commit {
+            version,
+            timestamp: None,
+            operation: String::new(),
+            rows_added: 0,
+            files_added: 0,
+            files_removed: 0,
+            transactions: Vec::new(),
+        };
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let action: LogLine = serde_json::from_slice(line)?;
+            if let Some(info) = action.commit_info {
+                commit.timestamp = info.timestamp;
+                commit.operation = info.operation.unwrap_or_default();
+            }
+            if let Some(add) = action.add {
+                commit.files_added += 1;
+                if add.data_change {
+                    commit.rows_added += add.stats.as_deref().map_or(0, rows_in_stats);
+                }
+            }
+            if action.remove.is_some() {
+                commit.files_removed += 1;
+            }
+            if let Some(txn) = action.txn {
+                commit.transactions.push((txn.app_id, txn.version));
+            }
+        }
+        Ok(commit)
+    }
+}
+
+/// The `add` action of `file`.
+fn add(file: &DataFile, modification_time: i64, data_change: bool) -> Add {
+    Add {
+        path: file.path.clone(),
+        partition_values: HashMap::from([(PARTITION.to_string(), file.event_date.clone())]),
+        size: file.size,
+        modification_time,
+        data_change,
+        stats: Some(format!("{{\"numRecords\":{}}}", file.rows)),
+        ..Default::default()
+    }
+}
+
+/// `event_date=2026-11-22/x.parquet` → `2026-11-22`.
+fn partition_of(path: &str) -> Option<String> {
+    path.split('/')
+        .find_map(|part| part.strip_prefix("event_date="))
+        .filter(|value| *value != "__HIVE_DEFAULT_PARTITION__")
+        .map(String::from)
+}
+
+fn rows_in_stats(stats: &str) -> u64 {
+    #[derive(Deserialize)]
+    struct Stats {
+        #[serde(rename = "numRecords")]
+        num_records: Option<u64>,
+    }
+    serde_json::from_str::<Stats>(stats)
+        .ok()
+        .and_then(|s| s.num_records)
+        .unwrap_or(0)
+}
+
+/// The parts of a log line that history and the txn cache read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogLine {
+    commit_info: Option<LogCommitInfo>,
+    add: Option<LogAdd>,
+    remove: Option<serde_json::Value>,
+    txn: Option<LogTxn>,
+}
+
+#[derive(Deserialize)]
+struct LogCommitInfo {
+    timestamp: Option<i64>,
+    operation: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogAdd {
+    #[serde(default)]
+    data_change: bool,
+    stats: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogTxn {
+    app_id: String,
+    version: i64,
+}
+
+/// A builder for the table under `prefix`, on the lake's own store.
+fn builder(lake: &Lake, prefix: &str) -> anyhow::Result<DeltaTableBuilder> {
+    let (store, root) = lake.root_store()?;
+    let url = Url::parse(&format!("{root}/{}/", prefix.trim_matches('/')))?;
+    register_s3();
+    Ok(DeltaTableBuilder::from_url(url.clone())?.with_storage_backend(store, url))
 }
 
 /// `s3://` tables use the default log store: conditional puts, no DynamoDB.
@@ -223,117 +494,4 @@ fn register_s3() {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::{Int64Array, RecordBatch};
-    use arrow::datatypes::{DataType, Field};
-    use object_store::{ObjectStoreExt, PutPayload};
-
-    fn schema() -> Arc<Schema> {
-        Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]))
-    }
-
-    fn local(dir: &std::path::Path) -> Lake {
-        Lake::open(&lake::LakeArgs {
-            lake_url: dir.display().to_string(),
-            ..Default::default()
-        })
-        .expect("local lake")
-    }
-
-    async fn put(lake: &Lake, path: &str, rows: Vec<i64>) -> DataFile {
-        let batch = RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from(rows.clone()))])
-            .expect("batch");
-        let mut bytes = Vec::new();
-        let mut writer =
-            parquet::arrow::ArrowWriter::try_new(&mut bytes, schema(), None).expect("writer");
-        writer.write(&batch).expect("write");
-        writer.close().expect("close");
-        let size = bytes.len() as i64;
-        lake.store
-            .put(
-                &Lake::path(&format!("bronze/t/{path}")),
-                PutPayload::from(bytes::Bytes::from(bytes)),
-            )
-            .await
-            .expect("put");
-        DataFile {
-            path: path.into(),
-            event_date: Some("2026-11-22".into()),
-            size,
-            rows: rows.len() as u64,
-        }
-    }
-
-    /// A micro-batch is one commit with its txn; committing the same range
-    /// again (a replay) adds nothing; a writer with a stale snapshot of the
-    /// same source cannot land a second copy.
-    async fn a_range_is_committed_once(lake: &Lake) {
-        let mut table = Table::open_or_create(lake, "bronze/t", &schema())
-            .await
-            .expect("create");
-        let mut stale = Table::open_or_create(lake, "bronze/t", &schema())
-            .await
-            .expect("open");
-        let a = put(lake, "event_date=2026-11-22/a.parquet", vec![1, 2, 3]).await;
-        assert_eq!(
-            table.append("p0", 9, &[a.clone()]).await.expect("commit"),
-            Committed::Version(1)
-        );
-        assert_eq!(table.committed_through("p0").await.expect("txn"), Some(9));
-        assert_eq!(
-            table.append("p0", 9, &[a.clone()]).await.expect("replay"),
-            Committed::Already
-        );
-        // The zombie read the table before the commit: it is told, not duplicated.
-        assert_eq!(
-            stale.append("p0", 9, &[a]).await.expect("zombie"),
-            Committed::Already
-        );
-        // A writer behind on another source still commits, on top of the log.
-        let b = put(lake, "event_date=2026-11-22/b.parquet", vec![4]).await;
-        assert_eq!(
-            stale.append("p1", 0, &[b]).await.expect("other source"),
-            Committed::Version(2)
-        );
-        table.refresh().await.expect("refresh");
-        let mut files = table.files().expect("files");
-        files.sort();
-        assert_eq!(
-            files,
-            [
-                "event_date=2026-11-22/a.parquet",
-                "event_date=2026-11-22/b.parquet"
-            ]
-        );
-        let log = lake
-            .store
-            .head(&Lake::path("bronze/t/_delta_log/00000000000000000002.json"))
-            .await;
-        assert!(log.is_ok(), "the third commit is in the log");
-    }
-
-    #[tokio::test]
-    async fn on_a_local_lake() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        a_range_is_committed_once(&local(dir.path())).await;
-    }
-
-    /// The same on S3 (moto), where the log's conditional puts are what
-    /// refuse a second commit of one version.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn on_s3() {
-        let moto = testkit::Moto::start();
-        let lake = Lake::open(&lake::LakeArgs {
-            lake_url: "s3://delta-test/lake".into(),
-            aws_endpoint_url: Some(moto.endpoint.clone()),
-            aws_access_key_id: Some("testing-key".into()),
-            aws_secret_access_key: Some("testing-secret".into()),
-            aws_region: "us-east-1".into(),
-            ..Default::default()
-        })
-        .expect("S3 lake");
-        lake.ensure_bucket(true).await.expect("bucket");
-        a_range_is_committed_once(&lake).await;
-    }
-}
+mod tests;
