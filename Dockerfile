@@ -3,7 +3,7 @@
 # Stage `build` compiles the dependencies from the manifests alone first
 # (stage `manifests`), so editing the project's code does not recompile DuckDB
 # and librdkafka (about 30 minutes on 2 cores the first time); stage `httpfs`
-# takes DuckDB's httpfs extension from its PyPI wheel; the runtime stage is
+# takes DuckDB's httpfs and delta extensions from their PyPI wheels; the runtime stage is
 # Debian slim with the three binaries, run as a non-root user.
 #
 # Checked without Docker by tests/stack/check_stack.py (run by `make test`):
@@ -50,12 +50,14 @@ RUN find . -path ./target -prune -o -type f -exec touch {} + \
  && mkdir -p /out \
  && cp target/release/producer target/release/consumer target/release/inspector /out/
 
-# DuckDB's httpfs extension for the bundled DuckDB 1.5.5, from its PyPI wheel
-# (x86_64 and aarch64), so `make duckdb` reads s3:// without downloading
-# anything at run time. Keep the version equal to the duckdb crate's.
+# DuckDB's httpfs and delta extensions for the bundled DuckDB 1.5.5, from
+# their PyPI wheels (x86_64 and aarch64), so `make duckdb` reads the s3://
+# Delta tables without downloading anything at run time. Keep the versions
+# equal to the duckdb crate's.
 FROM python:3.11.11-slim-bookworm AS httpfs
-RUN pip install --no-cache-dir --no-deps --target /opt/httpfs 'duckdb-extension-httpfs==1.5.5' \
- && cp /opt/httpfs/duckdb_extension_httpfs/extensions/v1.5.5/httpfs.duckdb_extension /httpfs.duckdb_extension
+RUN pip install --no-cache-dir --no-deps --target /opt/httpfs 'duckdb-extension-httpfs==1.5.5' 'duckdb-extension-delta==1.5.5' \
+ && cp /opt/httpfs/duckdb_extension_httpfs/extensions/v1.5.5/httpfs.duckdb_extension /httpfs.duckdb_extension \
+ && cp /opt/httpfs/duckdb_extension_delta/extensions/v1.5.5/delta.duckdb_extension /delta.duckdb_extension
 
 FROM debian:bookworm-slim AS runtime
 # The binaries' shared libraries (ldd): OpenSSL and zlib for librdkafka and
@@ -66,7 +68,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && useradd --create-home --uid 10001 --user-group lake
 COPY --from=build /out/producer /out/consumer /out/inspector /usr/local/bin/
 COPY --from=httpfs /httpfs.duckdb_extension /opt/duckdb/httpfs.duckdb_extension
+COPY --from=httpfs /delta.duckdb_extension /opt/duckdb/delta.duckdb_extension
 ENV DUCKDB_HTTPFS_EXTENSION=/opt/duckdb/httpfs.duckdb_extension
+ENV DUCKDB_DELTA_EXTENSION=/opt/duckdb/delta.duckdb_extension
 USER 10001:10001
 WORKDIR /home/lake
 CMD ["inspector", "--help"]

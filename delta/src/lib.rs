@@ -190,7 +190,11 @@ impl Table {
 
     /// Adds the nullable columns of `wanted` that the table lacks; a column
     /// of another type is refused, naming it (Delta cannot retype it).
-    async fn add_missing_columns(&mut self, prefix: &str, wanted: &StructType) -> anyhow::Result<()> {
+    async fn add_missing_columns(
+        &mut self,
+        prefix: &str,
+        wanted: &StructType,
+    ) -> anyhow::Result<()> {
         let current = self.table.snapshot()?.schema();
         let mut missing: Vec<StructField> = Vec::new();
         for field in wanted.fields() {
@@ -211,7 +215,12 @@ impl Table {
             }
         }
         if !missing.is_empty() {
-            let table = self.table.clone().add_columns().with_fields(missing).await?;
+            let table = self
+                .table
+                .clone()
+                .add_columns()
+                .with_fields(missing)
+                .await?;
             self.table = table;
             self.txns.clear();
         }
@@ -273,7 +282,10 @@ impl Table {
             return Ok(Committed::Already);
         }
         let now = Utc::now().timestamp_millis();
-        let actions = files.iter().map(|f| Action::Add(add(f, now, true))).collect();
+        let actions = files
+            .iter()
+            .map(|f| Action::Add(add(f, now, true)))
+            .collect();
         let properties = CommitProperties::default()
             .with_application_transaction(Transaction::new(source, through));
         let operation = DeltaOperation::Write {
@@ -334,7 +346,7 @@ impl Table {
             .map(|view| {
                 let path = view.path().to_string();
                 DataFile {
-                    event_date: partition_of(&path),
+                    event_date: partition_date(&view),
                     rows: view.stats().as_deref().map_or(0, rows_in_stats),
                     size: view.size(),
                     path,
@@ -411,12 +423,19 @@ fn add(file: &DataFile, modification_time: i64, data_change: bool) -> Add {
     }
 }
 
-/// `event_date=2026-11-22/x.parquet` → `2026-11-22`.
-fn partition_of(path: &str) -> Option<String> {
-    path.split('/')
-        .find_map(|part| part.strip_prefix("event_date="))
-        .filter(|value| *value != "__HIVE_DEFAULT_PARTITION__")
-        .map(String::from)
+/// The file's `event_date` as the log records it (`YYYY-MM-DD`); a
+/// converted file's path need not contain it.
+fn partition_date(view: &deltalake_core::kernel::LogicalFileView) -> Option<String> {
+    let values = view.partition_values()?;
+    values
+        .fields()
+        .iter()
+        .zip(values.values())
+        .find(|(field, _)| field.name() == PARTITION)
+        .and_then(|(_, value)| match value {
+            delta_kernel::expressions::Scalar::Date(days) => Some(lake::layout::day_to_date(*days)),
+            _ => None,
+        })
 }
 
 fn rows_in_stats(stats: &str) -> u64 {

@@ -1066,15 +1066,17 @@ def check_dockerfile(files: Files, root: Path, bin_dir: Path, r: Report, service
     if duck:
         minor = int(duck.split(".")[1])
         dv = f"{minor // 10000}.{minor // 100 % 100}.{minor % 100}"
-        pins = set(re.findall(r"duckdb-extension-httpfs==([\d.]+)", files.dockerfile))
-        r.check("httpfs", pins == {dv}, f"Dockerfile: duckdb-extension-httpfs pinned to {sorted(pins)}, the bundled DuckDB is {dv} (duckdb crate {duck})")
-        r.check("httpfs", set(re.findall(r"extensions/v([\d.]+)/httpfs", files.dockerfile)) == {dv}, f"Dockerfile: the httpfs extension path is not extensions/v{dv}/")
-        r.check("httpfs", set(re.findall(r"duckdb-extension-httpfs==([\d.]+)", files.ci_run)) <= {dv}, f".ci/run pins another duckdb-extension-httpfs than {dv}")
+        for name in ("httpfs", "delta"):
+            pins = set(re.findall(rf"duckdb-extension-{name}==([\d.]+)", files.dockerfile))
+            r.check("httpfs", pins == {dv}, f"Dockerfile: duckdb-extension-{name} pinned to {sorted(pins)}, the bundled DuckDB is {dv} (duckdb crate {duck})")
+            r.check("httpfs", set(re.findall(rf"extensions/v([\d.]+)/{name}", files.dockerfile)) == {dv}, f"Dockerfile: the {name} extension path is not extensions/v{dv}/")
+            r.check("httpfs", set(re.findall(rf"duckdb-extension-{name}==([\d.]+)", files.ci_run)) <= {dv}, f".ci/run pins another duckdb-extension-{name} than {dv}")
     env_lines = " ".join(runtime.all("ENV"))
-    m = re.search(r"DUCKDB_HTTPFS_EXTENSION[= ](\S+)", env_lines)
-    ext = m.group(1) if m else None
-    r.check("httpfs", ext is not None and any(c.rstrip().endswith(" " + ext) for c in rt_copies),
-            f"Dockerfile: DUCKDB_HTTPFS_EXTENSION={ext} is not a file the runtime stage copies in")
+    for var in ("DUCKDB_HTTPFS_EXTENSION", "DUCKDB_DELTA_EXTENSION"):
+        m = re.search(rf"{var}[= ](\S+)", env_lines)
+        ext = m.group(1) if m else None
+        r.check("httpfs", ext is not None and any(c.rstrip().endswith(" " + ext) for c in rt_copies),
+                f"Dockerfile: {var}={ext} is not a file the runtime stage copies in")
 
     # Shared libraries of the built binaries: each one's Debian package in the runtime stage.
     installed = set()
@@ -1164,6 +1166,8 @@ MUTATIONS = [
     ("dockerfile-libraries", "dockerfile", "ca-certificates libssl3 zlib1g libstdc++6", "ca-certificates zlib1g"),
     ("httpfs", "dockerfile", "ENV DUCKDB_HTTPFS_EXTENSION=/opt/duckdb/httpfs.duckdb_extension", "ENV DUCKDB_HTTPFS_EXTENSION=/opt/httpfs.duckdb_extension"),
     ("httpfs", "dockerfile", "'duckdb-extension-httpfs==1.5.5'", "'duckdb-extension-httpfs==1.4.1'"),
+    ("httpfs", "dockerfile", "ENV DUCKDB_DELTA_EXTENSION=/opt/duckdb/delta.duckdb_extension", "ENV DUCKDB_DELTA_EXTENSION=/opt/delta.duckdb_extension"),
+    ("httpfs", "dockerfile", "'duckdb-extension-delta==1.5.5'", "'duckdb-extension-delta==1.4.1'"),
     ("dockerignore", "dockerignore", "**/*.parquet\n", "**/*.parquet\n*/src\n"),
     ("dockerignore", "dockerignore", ".env\n", ""),
     ("makefile", "makefile", "$(COMPOSE) stop producer consumer", "$(COMPOSE) stop producers consumer"),
