@@ -145,11 +145,11 @@ async fn run_pass(
         pass.counts.corrupt += counts.corrupt;
         if micro.records() >= flush_records || i + 1 == batches.len() {
             let started = Instant::now();
-            let files = micro.encode(&format!("bench-{flushes:06}"))?;
+            let files = micro.encode(&format!("bench-{flushes:06}"), "hot")?;
             pass.encode += started.elapsed().as_secs_f64();
-            pass.output_bytes += files.iter().map(|(_, bytes)| bytes.len()).sum::<usize>();
+            pass.output_bytes += files.iter().map(|f| f.bytes.len()).sum::<usize>();
             let started = Instant::now();
-            upload(lake, &files, 8).await?;
+            upload(lake, &files.iter().collect::<Vec<_>>(), 8).await?;
             pass.write += started.elapsed().as_secs_f64();
             micro = micro.next();
             flushes += 1;

@@ -328,10 +328,7 @@ mod tests {
     }
 
     /// Per table: the snapshot's (file, rows) and the source's txn version.
-    async fn snapshot(
-        tables: &Tables,
-        layer: Layer,
-    ) -> (Vec<(String, u64)>, Option<i64>) {
+    async fn snapshot(tables: &Tables, layer: Layer) -> (Vec<(String, u64)>, Option<i64>) {
         let mut table = tables.of(layer).lock().await;
         table.refresh().await.expect("refresh");
         let mut files: Vec<(String, u64)> = table
@@ -352,7 +349,9 @@ mod tests {
         let (c, tables) = committer(dir.path()).await;
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
         assert_eq!(
-            c.commit(&tables, &mut state, batch(0, 4)).await.expect("commit"),
+            c.commit(&tables, &mut state, batch(0, 4))
+                .await
+                .expect("commit"),
             Outcome::Committed
         );
         let reread = load_checkpoint(&c.lake, &p0()).await.expect("load");
@@ -364,13 +363,17 @@ mod tests {
         assert_eq!(txn, Some(3), "txn = the range's last offset");
         assert_eq!(bronze.len(), 1);
         assert!(
-            bronze[0].0.starts_with("event_date=2026-11-22/kafka-events-p0-00000000000000000000-00000000000000000003-"),
+            bronze[0].0.starts_with(
+                "event_date=2026-11-22/kafka-events-p0-00000000000000000000-00000000000000000003-"
+            ),
             "{bronze:?}"
         );
         assert_eq!(bronze[0].1, 2);
         let (dead, txn) = snapshot(&tables, Layer::DeadLetters).await;
         assert_eq!((dead.len(), dead[0].1, txn), (1, 2, Some(3)));
-        let today = chrono::Utc::now().format("event_date=%Y-%m-%d/").to_string();
+        let today = chrono::Utc::now()
+            .format("event_date=%Y-%m-%d/")
+            .to_string();
         assert!(dead[0].0.starts_with(&today), "{dead:?}");
     }
 
@@ -379,7 +382,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (c, tables) = committer(dir.path()).await;
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
-        c.commit(&tables, &mut state, batch(0, 2)).await.expect("commit");
+        c.commit(&tables, &mut state, batch(0, 2))
+            .await
+            .expect("commit");
         // A crash after the intent of offsets 2..=5 and before its data.
         let range = Range::offset(2).through(Range::offset(5));
         let crashed = checkpoint::write(
@@ -395,7 +400,9 @@ mod tests {
         assert!(c.finish(&tables, &mut wrong, batch(2, 3)).await.is_err());
         let mut replay = load_checkpoint(&c.lake, &p0()).await.expect("load");
         assert_eq!(
-            c.finish(&tables, &mut replay, batch(2, 4)).await.expect("replay"),
+            c.finish(&tables, &mut replay, batch(2, 4))
+                .await
+                .expect("replay"),
             Outcome::Committed
         );
         assert_eq!(replay.checkpoint.next_offset(), Some(6));
@@ -405,7 +412,9 @@ mod tests {
         // range in the log, and its checkpoint write is refused.
         let mut zombie = crashed;
         assert_eq!(
-            c.finish(&tables, &mut zombie, batch(2, 4)).await.expect("zombie"),
+            c.finish(&tables, &mut zombie, batch(2, 4))
+                .await
+                .expect("zombie"),
             Outcome::Lost
         );
         assert_eq!(snapshot(&tables, Layer::Bronze).await, (bronze, Some(5)));
@@ -433,7 +442,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (c, tables) = committer(dir.path()).await;
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
-        c.commit(&tables, &mut state, batch(0, 4)).await.expect("commit");
+        c.commit(&tables, &mut state, batch(0, 4))
+            .await
+            .expect("commit");
         // Roll the checkpoint back to the intent, as if the crash was just
         // before step 4.
         let mut before = load_checkpoint(&c.lake, &p0()).await.expect("load");
@@ -452,7 +463,9 @@ mod tests {
             tables.dead_letters.lock().await.version(),
         );
         assert_eq!(
-            c.finish(&tables, &mut before, batch(0, 4)).await.expect("replay"),
+            c.finish(&tables, &mut before, batch(0, 4))
+                .await
+                .expect("replay"),
             Outcome::Committed
         );
         assert_eq!(

@@ -66,7 +66,9 @@ pub async fn compact(
                 report.rows_rewritten,
                 report
                     .version
-                    .map_or(" — nothing to do".to_string(), |v| format!(", version {v}"))
+                    .map_or(" — nothing to do".to_string(), |v| format!(
+                        ", version {v}"
+                    ))
             );
         }
     }
@@ -114,7 +116,10 @@ pub async fn convert_previous_layout(
     let mut converted = false;
     for (prefix, schema) in [
         (layout::bronze_prefix(table), decoder.bronze.clone()),
-        (layout::dead_letters_prefix(table), lake::schema::dead_letters()),
+        (
+            layout::dead_letters_prefix(table),
+            lake::schema::dead_letters(),
+        ),
     ] {
         if delta::Table::open(lake, &prefix, delta::AsOf::Latest)
             .await?
@@ -172,7 +177,10 @@ async fn open_intent_objects(
         };
         let (tag, range) = (checkpoint.source.tag(), layout::range_tag(intent));
         let bronze_name = format!("/{tag}-{range}.parquet");
-        let dead_key = format!("{}/{tag}/{range}.parquet", layout::dead_letters_prefix(table));
+        let dead_key = format!(
+            "{}/{tag}/{range}.parquet",
+            layout::dead_letters_prefix(table)
+        );
         doomed.extend(
             objects
                 .iter()
@@ -210,7 +218,9 @@ pub async fn compact_continuously(
                     "compacted small files"
                 ),
                 Ok(_) => {}
-                Err(e) => warn!(table = %prefix, error = %format!("{e:#}"), "compaction failed; trying again later"),
+                Err(e) => {
+                    warn!(table = %prefix, error = %format!("{e:#}"), "compaction failed; trying again later")
+                }
             }
         }
     }

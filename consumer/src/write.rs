@@ -378,11 +378,7 @@ fn to_parquet(batch: RecordBatch, properties: &WriterProperties) -> anyhow::Resu
 
 /// Puts every file, `concurrency` at a time. Each attempt has its own
 /// names, so nothing a commit references is ever overwritten.
-pub async fn upload(
-    lake: &Lake,
-    files: &[&Encoded],
-    concurrency: usize,
-) -> Result<(), StoreError> {
+pub async fn upload(lake: &Lake, files: &[&Encoded], concurrency: usize) -> Result<(), StoreError> {
     futures::stream::iter(files.iter().map(|Encoded { key, bytes, .. }| async move {
         lake.store
             .put(&Lake::path(key), PutPayload::from(bytes.clone()))
@@ -435,7 +431,12 @@ mod tests {
         }
         let files = micro.encode("r", "a").expect("encode");
         assert_eq!(files.len(), 2, "one bronze day and the dead letters");
-        for (Encoded { key, bytes, file, .. }, (rows, offsets, indexes)) in files.iter().zip([
+        for (
+            Encoded {
+                key, bytes, file, ..
+            },
+            (rows, offsets, indexes),
+        ) in files.iter().zip([
             (2, vec![7, 7], vec![Some(0), Some(1)]),
             (2, vec![7, 8], vec![Some(2), None]),
         ]) {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Once};
 
 use arrow::datatypes::Schema;
 use chrono::{DateTime, Utc};
-use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake_core::kernel::transaction::{
     CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
 };
@@ -225,6 +225,12 @@ impl Table {
             self.txns.clear();
         }
         Ok(())
+    }
+
+    /// The table's columns (the partition column included), in Arrow types.
+    pub fn schema(&self) -> anyhow::Result<Arc<Schema>> {
+        let schema: Schema = self.table.snapshot()?.schema().as_ref().try_into_arrow()?;
+        Ok(Arc::new(schema))
     }
 
     /// The version of the snapshot in hand.

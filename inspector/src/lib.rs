@@ -4,15 +4,20 @@
 //! offers a shell, one-shot queries, a status report, and the same SQL for
 //! the official `duckdb` CLI.
 //!
-//! [`tables`] finds the tables, [`views`] writes the SQL, [`session`]
-//! decides how DuckDB reaches the files (in place, httpfs, or the local
-//! [`mirror`]), [`output`] prints results, [`shell`] and [`status`] are the
+//! Every table is a Delta table and every view reads one snapshot of it,
+//! the newest or the one `--as-of` names: [`tables`] finds the tables,
+//! [`snapshot`] reads their logs, [`views`] writes the SQL (`delta_scan`, or
+//! `read_parquet` of the snapshot's file list), [`session`] decides how
+//! DuckDB reaches the files (in place, httpfs, or the local [`mirror`]),
+//! [`output`] prints results, [`shell`], [`status`] and [`history`] are the
 //! interactive and reporting front ends.
 
+pub mod history;
 pub mod mirror;
 pub mod output;
 pub mod session;
 pub mod shell;
+pub mod snapshot;
 pub mod status;
 pub mod tables;
 pub mod views;
@@ -23,6 +28,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
+use delta::AsOf;
 use lake::config::KafkaArgs;
 use lake::{Lake, LakeArgs};
 
@@ -80,6 +86,8 @@ pub enum Command {
     /// Interactive SQL shell over the views, with line editing and history.
     Shell {
         #[command(flatten)]
+        time_travel: TimeTravel,
+        #[command(flatten)]
         common: Common,
     },
     /// Run one SQL statement and print its result.
@@ -90,7 +98,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         #[command(flatten)]
+        time_travel: TimeTravel,
+        #[command(flatten)]
         common: Common,
+    },
+    /// The commits of one Delta table, newest first.
+    ///
+    /// TABLE is bronze.<table>, dead_letters.<table>, or <table> for bronze.
+    History {
+        /// e.g. bronze.events, dead_letters.orders, events.
+        table: String,
+        /// How many commits, newest first.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: u64,
+        /// Output format; json is an array of commit objects.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[command(flatten)]
+        lake: LakeArgs,
     },
     /// Per table: checkpoints, row counts and dead-letter reasons; Kafka lag.
     Status {
@@ -105,12 +130,16 @@ pub enum Command {
     /// Print the SQL that defines the schemas and views, for the duckdb CLI.
     ///
     /// For example `inspector init-sql > lake.sql; duckdb -init lake.sql`.
-    /// For an s3:// lake it includes LOAD httpfs and the S3 secret (its key
-    /// only with --with-secrets); with --mirror it reads the local mirror.
+    /// The views are delta_scan()s of the Delta tables (LOAD delta); for an
+    /// s3:// lake it includes LOAD httpfs and the S3 secret (its key only
+    /// with --with-secrets); with --mirror or --file-list the views list the
+    /// snapshot's files instead.
     InitSql {
         /// Print the S3 secret key instead of a placeholder.
         #[arg(long)]
         with_secrets: bool,
+        #[command(flatten)]
+        time_travel: TimeTravel,
         #[command(flatten)]
         common: Common,
     },
@@ -123,9 +152,10 @@ impl Cli {
             Command::Status { kafka, common, .. } => {
                 [common.lake.secret_values(), kafka.secret_values()].concat()
             }
-            Command::Shell { common }
+            Command::Shell { common, .. }
             | Command::Query { common, .. }
             | Command::InitSql { common, .. } => common.lake.secret_values(),
+            Command::History { lake, .. } => lake.secret_values(),
         }
     }
 }
@@ -137,9 +167,10 @@ impl lake::config::FromEnvironment for Cli {
                 kafka.read_environment(vars);
                 common.lake.read_environment(vars);
             }
-            Command::Shell { common }
+            Command::Shell { common, .. }
             | Command::Query { common, .. }
             | Command::InitSql { common, .. } => common.lake.read_environment(vars),
+            Command::History { lake, .. } => lake.read_environment(vars),
         }
     }
 }
@@ -153,6 +184,12 @@ pub struct Common {
     /// before the installed extension (for machines that cannot download it).
     #[arg(long, env = "DUCKDB_HTTPFS_EXTENSION", value_name = "PATH")]
     pub httpfs_extension: Option<PathBuf>,
+    /// A local delta.duckdb_extension file to LOAD for the delta_scan views,
+    /// tried before the installed extension (for machines that cannot
+    /// download it). Without the extension the views read the files the
+    /// Delta logs list, with the same rows.
+    #[arg(long, env = "DUCKDB_DELTA_EXTENSION", value_name = "PATH")]
+    pub delta_extension: Option<PathBuf>,
     /// Where local mirrors of s3:// lakes are kept (used when httpfs cannot
     /// be loaded, or with --mirror). [default: mirror/ in the --cache-dir]
     #[arg(long, env = "INSPECTOR_MIRROR_DIR", value_name = "DIR")]
@@ -160,9 +197,23 @@ pub struct Common {
     /// Read an s3:// lake through the local mirror even if httpfs loads.
     #[arg(long)]
     pub mirror: bool,
+    /// Build every view from the file list of its Delta snapshot, read by the
+    /// inspector, instead of DuckDB's delta_scan (same rows; for debugging).
+    #[arg(long)]
+    pub file_list: bool,
 }
 
-fn open(common: &Common, cache: &CacheArgs) -> anyhow::Result<Session> {
+/// `--as-of`: which snapshot of every table the views read.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TimeTravel {
+    /// Read every table as of a Delta version (e.g. 12) or an instant
+    /// (RFC 3339, e.g. 2026-12-01T15:00:00Z: the newest version committed
+    /// then). A table without that snapshot raises an error when read.
+    #[arg(long, value_name = "VERSION|TIMESTAMP", value_parser = snapshot::parse_as_of)]
+    pub as_of: Option<AsOf>,
+}
+
+fn open(common: &Common, cache: &CacheArgs, time_travel: &TimeTravel) -> anyhow::Result<Session> {
     let lake = Lake::open(&common.lake).map_err(|e| anyhow!(e))?;
     let mirror_dir = match &common.mirror_dir {
         Some(dir) => dir.clone(),
@@ -171,8 +222,11 @@ fn open(common: &Common, cache: &CacheArgs) -> anyhow::Result<Session> {
     tracing::debug!(settings = %common.lake.masked(), mirror_dir = %mirror_dir.display(), "opening the lake");
     let options = Options {
         httpfs_extension: common.httpfs_extension.clone(),
-        mirror_dir,
+        delta_extension: common.delta_extension.clone(),
         mirror: common.mirror,
+        file_list: common.file_list,
+        as_of: time_travel.as_of.unwrap_or(AsOf::Latest),
+        ..Options::new(mirror_dir)
     };
     Session::open(lake, &options)
 }
@@ -181,8 +235,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let cache = &cli.cache;
     match cli.command {
-        Command::Shell { common } => {
-            let mut session = open(&common, cache)?;
+        Command::Shell {
+            time_travel,
+            common,
+        } => {
+            let mut session = open(&common, cache, &time_travel)?;
             drop(stdout); // the shell prints as it goes
             let history = cache.dir()?.join("inspector_history");
             shell::run(&mut session, &history)
@@ -190,9 +247,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query {
             sql,
             format,
+            time_travel,
             common,
         } => {
-            let session = open(&common, cache)?;
+            let session = open(&common, cache, &time_travel)?;
             let result = output::query(&session.conn, &sql)?;
             output::write(&result, format, &mut stdout)
         }
@@ -201,7 +259,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             kafka,
             common,
         } => {
-            let session = open(&common, cache)?;
+            let session = open(&common, cache, &TimeTravel::default())?;
             let report = status::gather(&session, &kafka)?;
             match format {
                 StatusFormat::Text => write!(stdout, "{}", report.text())?,
@@ -213,11 +271,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::InitSql {
             with_secrets,
+            time_travel,
             common,
         } => {
-            let session = open(&common, cache)?;
+            let session = open(&common, cache, &time_travel)?;
             write!(stdout, "{}", session.init_sql(with_secrets))?;
             stdout.flush().context("cannot write the SQL")
+        }
+        Command::History {
+            table,
+            limit,
+            format,
+            lake,
+        } => {
+            let lake = Lake::open(&lake).map_err(|e| anyhow!(e))?;
+            let commits = history::history(&lake, &table, limit as usize)?;
+            output::write(&commits, format, &mut stdout)
         }
     }
 }

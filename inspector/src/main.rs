@@ -13,7 +13,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // The Delta kernel logs, as errors, the answers the inspector
+            // expects and reports itself (no such version, no log yet).
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,buoyant_kernel=off".into()),
         )
         .init();
     match inspector::run(cli) {

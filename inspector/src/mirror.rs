@@ -1,15 +1,17 @@
-//! A local copy of an S3 lake's `bronze/` and `dead_letters/` objects, every
-//! table's at once (so a new table arrives with the next sync), for when
-//! DuckDB cannot load httpfs (docs/DESIGN.md §6). It is read like a local
-//! lake; the tables and their contracts are found in the lake itself.
+//! A local copy of the data files of an S3 lake's Delta snapshots, every
+//! table's at once, for when DuckDB cannot load httpfs (docs/DESIGN.md §6).
+//! The views read the copies by the snapshot's file list; the tables, their
+//! logs and their contracts are read from the lake itself.
 //!
-//! Each sync lists the lake through `lake.store`, downloads only objects that
-//! are new or changed (size and ETag differ from the manifest), and deletes
-//! local files whose objects are gone, so the mirror equals the lake as of
-//! the listing. Files are written beside and renamed, so a reader never sees
-//! half a Parquet file.
+//! Each sync is given the keys the snapshots in use hold, lists the lake's
+//! `bronze/` and `dead_letters/` through `lake.store`, downloads only the
+//! wanted objects that are new or changed (size and ETag differ from the
+//! manifest), and deletes every other local file, so the mirror holds
+//! exactly those snapshots: never a crashed attempt's leftover, a removed
+//! (compacted) file or the log itself. Files are written beside and renamed,
+//! so a reader never sees half a Parquet file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -58,12 +60,32 @@ impl Mirror {
         Mirror { root }
     }
 
-    pub async fn sync(&self, lake: &Lake) -> anyhow::Result<SyncStats> {
+    /// Makes the mirror hold exactly the objects `wanted` (lake-relative
+    /// keys under `bronze/` and `dead_letters/`); one the lake does not
+    /// have is an error naming it.
+    pub async fn sync(&self, lake: &Lake, wanted: &BTreeSet<String>) -> anyhow::Result<SyncStats> {
         std::fs::create_dir_all(&self.root).with_context(|| {
             format!("cannot create the mirror directory {}", self.root.display())
         })?;
         let old = self.read_manifest();
-        let listed = list(lake).await?;
+        let listed: Vec<ObjectMeta> = list(lake)
+            .await?
+            .into_iter()
+            .filter(|meta| wanted.contains(meta.location.as_ref()))
+            .collect();
+        if listed.len() < wanted.len() {
+            let found: BTreeSet<&str> = listed.iter().map(|m| m.location.as_ref()).collect();
+            let missing = wanted
+                .iter()
+                .find(|key| !found.contains(key.as_str()))
+                .map(String::as_str)
+                .unwrap_or_default();
+            anyhow::bail!(
+                "mirror: {} is in a Delta snapshot but not in the lake ({} such files)",
+                lake.url_of(missing),
+                wanted.len() - listed.len()
+            );
+        }
         let (manifest, stale) = self.diff(&old, &listed);
         let downloaded = stale.len();
         self.download_all(lake, stale).await?;
@@ -166,7 +188,7 @@ impl Mirror {
     }
 }
 
-/// Every object under the prefixes the views read.
+/// Every object under the prefixes of the tables.
 async fn list(lake: &Lake) -> anyhow::Result<Vec<ObjectMeta>> {
     let mut listed = Vec::new();
     for prefix in PREFIXES {
@@ -251,27 +273,40 @@ mod tests {
             .expect("put");
     }
 
+    fn keys(keys: &[&str]) -> BTreeSet<String> {
+        keys.iter().map(|k| k.to_string()).collect()
+    }
+
     #[tokio::test]
     async fn copies_only_changes_and_deletes_what_is_gone() {
         let source = tempfile::tempdir().expect("tempdir");
         let target = tempfile::tempdir().expect("tempdir");
         let lake = lake_at(source.path());
         let mirror = Mirror::new(target.path(), "lake", "some/prefix");
+        let a_key = "bronze/events/event_date=2026-01-01/a.parquet";
+        let b_key = "dead_letters/events/event_date=2026-01-01/b.parquet";
+        let c_key = "bronze/events/event_date=2026-01-02/c.parquet";
+        put(&lake, a_key, b"aaa").await;
+        put(&lake, b_key, b"bb").await;
+        // Not in any snapshot: a crashed attempt's file, the log.
         put(
             &lake,
-            "bronze/events/event_date=2026-01-01/a.parquet",
-            b"aaa",
+            "bronze/events/event_date=2026-01-01/orphan.parquet",
+            b"o",
         )
         .await;
         put(
             &lake,
-            "dead_letters/events/kafka-events-p0/b.parquet",
-            b"bb",
+            "bronze/events/_delta_log/00000000000000000000.json",
+            b"{}",
         )
         .await;
         put(&lake, "_checkpoints/events/files/raw-events.json", b"{}").await;
 
-        let stats = mirror.sync(&lake).await.expect("sync");
+        let stats = mirror
+            .sync(&lake, &keys(&[a_key, b_key]))
+            .await
+            .expect("sync");
         assert_eq!(
             stats,
             SyncStats {
@@ -280,17 +315,23 @@ mod tests {
                 deleted: 0
             }
         );
-        let a = mirror
-            .root
-            .join("bronze/events/event_date=2026-01-01/a.parquet");
+        let a = mirror.root.join(a_key);
         assert_eq!(std::fs::read(&a).expect("mirrored"), b"aaa");
         assert!(mirror
             .root
             .starts_with(target.path().join("lake/some/prefix")));
         assert!(!mirror.root.join("_checkpoints").exists());
+        assert!(!mirror.root.join("bronze/events/_delta_log").exists());
+        assert!(!mirror
+            .root
+            .join("bronze/events/event_date=2026-01-01/orphan.parquet")
+            .exists());
 
         // Nothing changed: nothing downloaded.
-        let stats = mirror.sync(&lake).await.expect("sync");
+        let stats = mirror
+            .sync(&lake, &keys(&[a_key, b_key]))
+            .await
+            .expect("sync");
         assert_eq!(
             stats,
             SyncStats {
@@ -300,19 +341,13 @@ mod tests {
             }
         );
 
-        // One object rewritten, one deleted, one new.
-        put(
-            &lake,
-            "dead_letters/events/kafka-events-p0/b.parquet",
-            b"bbbb",
-        )
-        .await;
-        lake.store
-            .delete(&Lake::path("bronze/events/event_date=2026-01-01/a.parquet"))
+        // One object rewritten, one no longer in the snapshot, one new.
+        put(&lake, b_key, b"bbbb").await;
+        put(&lake, c_key, b"c").await;
+        let stats = mirror
+            .sync(&lake, &keys(&[b_key, c_key]))
             .await
-            .expect("delete");
-        put(&lake, "bronze/events/event_date=2026-01-02/c.parquet", b"c").await;
-        let stats = mirror.sync(&lake).await.expect("sync");
+            .expect("sync");
         assert_eq!(
             stats,
             SyncStats {
@@ -322,9 +357,20 @@ mod tests {
             }
         );
         assert!(!a.exists() && !a.parent().expect("dir").exists());
-        let b = mirror
-            .root
-            .join("dead_letters/events/kafka-events-p0/b.parquet");
-        assert_eq!(std::fs::read(b).expect("mirrored"), b"bbbb");
+        assert_eq!(
+            std::fs::read(mirror.root.join(b_key)).expect("mirrored"),
+            b"bbbb"
+        );
+
+        // A file of the snapshot that the lake lost: named.
+        lake.store.delete(&Lake::path(c_key)).await.expect("delete");
+        let err = mirror
+            .sync(&lake, &keys(&[b_key, c_key]))
+            .await
+            .expect_err("missing");
+        assert!(
+            err.to_string().contains("c.parquet is in a Delta snapshot"),
+            "{err}"
+        );
     }
 }

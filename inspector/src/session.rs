@@ -1,18 +1,32 @@
 //! One in-memory DuckDB connection with the lake's schemas and views.
 //!
-//! How the views reach the files depends on the lake: a local lake is read in
+//! Every view reads one snapshot of its Delta table (docs/DESIGN.md §6):
+//! the newest, or the one `--as-of` names. Two readers give the same rows
+//! and columns:
+//!
+//! * [`Reader::DeltaScan`]: DuckDB's `delta` extension reads the log itself
+//!   (`delta_scan`), when it loads: from `--delta-extension`, else the
+//!   installed one, else `INSTALL delta` within a deadline;
+//! * [`Reader::FileList`]: the inspector reads the log ([`crate::snapshot`])
+//!   and hands the snapshot's files to `read_parquet`; always available, used
+//!   when the extension does not load, through the mirror, and with
+//!   `--file-list`.
+//!
+//! How DuckDB reaches the files depends on the lake: a local lake is read in
 //! place; an S3 lake through httpfs when it loads, else through the local
-//! mirror (docs/DESIGN.md §6). [`Session::refresh`] re-discovers the tables
-//! and re-checks which have files, so a table created later gets its views
-//! and a view that started as the empty placeholder picks up data written
-//! later; the shell calls it before every statement.
+//! [`Mirror`] of the snapshots' files. [`Session::refresh`] re-discovers the
+//! tables and re-reads each log, rebuilding a view whose snapshot changed
+//! (a new version, the first files of a table, a table created later); the
+//! shell calls it before every statement.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
+use arrow::datatypes::Schema;
+use delta::{AsOf, DataFile};
 use duckdb::Connection;
 use lake::contract::Contract;
 use lake::layout::{CONTRACTS, EVENTS};
@@ -20,20 +34,41 @@ use lake::store::Location;
 use lake::Lake;
 
 use crate::mirror::Mirror;
+use crate::snapshot::{self, Snapshot};
 use crate::tables::{self, Tables};
 use crate::views::{self, literal, Layer};
 
-/// `INSTALL httpfs` downloads from the internet; offline it must not hang.
+/// `INSTALL <extension>` downloads from the internet; offline it must not hang.
 const INSTALL_DEADLINE: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone)]
 pub struct Options {
     /// A local `httpfs.duckdb_extension` to LOAD before trying the installed one.
     pub httpfs_extension: Option<PathBuf>,
+    /// A local `delta.duckdb_extension` to LOAD before trying the installed one.
+    pub delta_extension: Option<PathBuf>,
     /// Where mirrors of S3 lakes live.
     pub mirror_dir: PathBuf,
     /// Read an S3 lake through the mirror even if httpfs would load.
     pub mirror: bool,
+    /// Build every view from the snapshot's file list, never `delta_scan`.
+    pub file_list: bool,
+    /// The snapshot every view reads.
+    pub as_of: AsOf,
+}
+
+impl Options {
+    /// The defaults for a lake: newest snapshots, delta_scan where it loads.
+    pub fn new(mirror_dir: PathBuf) -> Options {
+        Options {
+            httpfs_extension: None,
+            delta_extension: None,
+            mirror_dir,
+            mirror: false,
+            file_list: false,
+            as_of: AsOf::Latest,
+        }
+    }
 }
 
 /// How the views reach the lake's files.
@@ -44,6 +79,15 @@ pub enum Access {
     Mirror(Mirror),
 }
 
+/// How a view finds the files of its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// `delta_scan` of the table: DuckDB's delta extension reads the log.
+    DeltaScan,
+    /// `read_parquet` of the files the inspector read from the log.
+    FileList,
+}
+
 pub struct Session {
     pub conn: Connection,
     pub lake: Lake,
@@ -51,6 +95,13 @@ pub struct Session {
     rt: tokio::runtime::Runtime,
     /// The setup SQL run so far, as run and with the secret key redacted, for `init-sql`.
     setup: Vec<(String, String)>,
+    /// Whether DuckDB's delta extension is loaded.
+    delta_loaded: bool,
+    /// How new views are built.
+    reader: Reader,
+    /// `--file-list`: `init-sql` prints the file lists too.
+    file_list: bool,
+    as_of: AsOf,
     /// The tables found by the last refresh.
     tables: Tables,
     /// Per table and layer: the view in place.
@@ -60,12 +111,18 @@ pub struct Session {
 /// What a view was built from; it is rebuilt when that changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Basis {
-    Files,
-    /// No files yet: a placeholder typed by the stored contract at this key,
-    /// or, without one, by the built-in schema (`events`, dead letters).
+    /// The snapshot at `version`, which has files.
+    Snapshot { version: u64, reader: Reader },
+    /// No files: a placeholder typed by the table's Delta schema at
+    /// `version`, else (no log) by the stored contract at this key, else by
+    /// the built-in schema (`events`, dead letters).
     Empty {
+        version: Option<u64>,
         contract: Option<String>,
     },
+    /// `--as-of` names a snapshot the table does not have: a view that
+    /// raises this.
+    Unavailable(String),
 }
 
 struct View {
@@ -74,19 +131,25 @@ struct View {
     /// the placeholder with (a table without files and without a usable
     /// stored contract).
     sql: Option<String>,
+    /// What `init-sql` prints for it: the `delta_scan` form of a file-list
+    /// view, unless the views read the mirror or `--file-list` was given.
+    printed: Option<String>,
 }
 
 impl Session {
     pub fn open(lake: Lake, options: &Options) -> anyhow::Result<Session> {
-        let mut session = Session::connect(lake)?;
+        let mut session = Session::connect(lake, options)?;
         session.access = session.choose_access(options)?;
+        if !options.file_list && !matches!(session.access, Access::Mirror(_)) {
+            session.load_delta(options.delta_extension.as_deref());
+        }
         session.define_views(&options.mirror_dir)?;
         Ok(session)
     }
 
     /// The runtime and an in-memory DuckDB with the schemas, views not yet
     /// defined.
-    fn connect(lake: Lake) -> anyhow::Result<Session> {
+    fn connect(lake: Lake, options: &Options) -> anyhow::Result<Session> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -98,6 +161,10 @@ impl Session {
             access: Access::Httpfs,
             rt,
             setup: Vec::new(),
+            delta_loaded: false,
+            reader: Reader::FileList,
+            file_list: options.file_list,
+            as_of: options.as_of,
             tables: Tables::new(),
             views: BTreeMap::new(),
             lake,
@@ -156,6 +223,28 @@ impl Session {
         }
     }
 
+    /// The delta extension, for `delta_scan` views. Without it the views are
+    /// file lists, which read the same rows: a note in the log, and a
+    /// warning only when the file the user named does not load.
+    fn load_delta(&mut self, extension: Option<&Path>) {
+        match self.load_extension("delta", extension) {
+            Ok(loaded) => {
+                let load = format!("-- Delta tables through DuckDB's delta extension.\n{loaded}\n");
+                self.setup.push((load.clone(), load));
+                self.delta_loaded = true;
+                self.reader = Reader::DeltaScan;
+            }
+            Err(why) if extension.is_some() => eprintln!(
+                "inspector: warning: the delta extension is unavailable ({why}); \
+                 the views read the files the Delta logs list"
+            ),
+            Err(why) => tracing::info!(
+                %why,
+                "the delta extension is unavailable; the views read the files the Delta logs list"
+            ),
+        }
+    }
+
     /// The first [`Session::refresh`], which also proves the access works.
     fn define_views(&mut self, mirror_dir: &Path) -> anyhow::Result<()> {
         let Err(e) = self.refresh() else {
@@ -176,6 +265,7 @@ impl Session {
             mirror.root.display()
         );
         self.access = Access::Mirror(mirror);
+        self.reader = Reader::FileList;
         // Views made before the failure read through httpfs.
         self.views.clear();
         self.refresh()
@@ -183,36 +273,7 @@ impl Session {
 
     /// Loads httpfs and creates the S3 secret; the error lists every attempt.
     fn try_httpfs(&mut self, extension: Option<&Path>) -> Result<(), String> {
-        let mut failures = Vec::new();
-        let mut attempts = Vec::new();
-        if let Some(path) = extension {
-            attempts.push(format!("LOAD {};", literal(&path.display().to_string())));
-        }
-        attempts.push("LOAD httpfs;".to_string());
-        let mut loaded = None;
-        for sql in attempts {
-            match self.conn.execute_batch(&sql) {
-                Ok(()) => {
-                    loaded = Some(sql);
-                    break;
-                }
-                Err(e) => failures.push(format!(
-                    "{}: {}",
-                    sql.trim_end_matches(';'),
-                    first_line(&e.to_string())
-                )),
-            }
-        }
-        let loaded = match loaded {
-            Some(sql) => sql,
-            None => match self.install_httpfs() {
-                Ok(()) => "INSTALL httpfs;\nLOAD httpfs;".to_string(),
-                Err(e) => {
-                    failures.push(format!("INSTALL httpfs: {e}"));
-                    return Err(failures.join("; "));
-                }
-            },
-        };
+        let loaded = self.load_extension("httpfs", extension)?;
         let load = format!("-- S3 through DuckDB's httpfs extension.\n{loaded}\n");
         self.setup.push((load.clone(), load));
         let real = views::s3_secret(&self.lake.args, true)?;
@@ -229,23 +290,53 @@ impl Session {
         Ok(())
     }
 
-    /// `INSTALL httpfs; LOAD httpfs` with a deadline. The install runs on a
+    /// Loads the extension `name`: from the file `extension`, else the
+    /// installed one, else `INSTALL` within [`INSTALL_DEADLINE`]. Returns the
+    /// SQL that worked; the error lists every attempt.
+    fn load_extension(&self, name: &str, extension: Option<&Path>) -> Result<String, String> {
+        let mut failures = Vec::new();
+        let mut attempts = Vec::new();
+        if let Some(path) = extension {
+            attempts.push(format!("LOAD {};", literal(&path.display().to_string())));
+        }
+        attempts.push(format!("LOAD {name};"));
+        for sql in attempts {
+            match self.conn.execute_batch(&sql) {
+                Ok(()) => return Ok(sql),
+                Err(e) => failures.push(format!(
+                    "{}: {}",
+                    sql.trim_end_matches(';'),
+                    first_line(&e.to_string())
+                )),
+            }
+        }
+        match self.install_extension(name) {
+            Ok(()) => Ok(format!("INSTALL {name};\nLOAD {name};")),
+            Err(e) => {
+                failures.push(format!("INSTALL {name}: {e}"));
+                Err(failures.join("; "))
+            }
+        }
+    }
+
+    /// `INSTALL <name>; LOAD <name>` with a deadline. The install runs on a
     /// cloned connection in a thread that is abandoned (and interrupted) if
     /// the download stalls, so an offline machine waits at most the deadline.
-    fn install_httpfs(&self) -> Result<(), String> {
+    fn install_extension(&self, name: &str) -> Result<(), String> {
         let clone = self.conn.try_clone().map_err(|e| e.to_string())?;
         let interrupt = clone.interrupt_handle();
         let (tx, rx) = mpsc::channel();
+        let install = format!("INSTALL {name};");
         std::thread::spawn(move || {
             let result = clone
-                .execute_batch("INSTALL httpfs;")
+                .execute_batch(&install)
                 .map_err(|e| first_line(&e.to_string()));
             let _ = tx.send(result);
         });
         match rx.recv_timeout(INSTALL_DEADLINE) {
             Ok(Ok(())) => self
                 .conn
-                .execute_batch("LOAD httpfs;")
+                .execute_batch(&format!("LOAD {name};"))
                 .map_err(|e| first_line(&e.to_string())),
             Ok(Err(e)) => Err(e),
             Err(_) => {
@@ -272,11 +363,30 @@ impl Session {
         }
     }
 
-    /// Syncs the mirror (if any), finds the tables, and points each view at
-    /// its files, or at the empty placeholder while a table has none.
+    /// Syncs the mirror (if any), finds the tables, reads each table's log
+    /// and points each view at its snapshot, or at the empty placeholder
+    /// while the snapshot has no files.
     pub fn refresh(&mut self) -> anyhow::Result<()> {
+        let tables = self.rt.block_on(tables::discover(&self.lake))?;
+        let mut snapshots = Vec::new();
+        for table in tables.keys() {
+            for layer in Layer::ALL {
+                let (prefix, view) = (layer.prefix(table), layer.view(table));
+                let read = snapshot::read(&self.lake, &prefix, &view, self.as_of);
+                snapshots.push((table.clone(), layer, self.rt.block_on(read)?));
+            }
+        }
         if let Access::Mirror(mirror) = &self.access {
-            let stats = self.rt.block_on(mirror.sync(&self.lake))?;
+            let wanted: BTreeSet<String> = snapshots
+                .iter()
+                .flat_map(|(table, layer, snapshot)| {
+                    let prefix = layer.prefix(table);
+                    files_of(snapshot)
+                        .iter()
+                        .map(move |f| format!("{prefix}/{}", f.path))
+                })
+                .collect();
+            let stats = self.rt.block_on(mirror.sync(&self.lake, &wanted))?;
             if stats.downloaded > 0 || stats.deleted > 0 {
                 eprintln!(
                     "inspector: mirror {}: {} objects ({} downloaded, {} deleted)",
@@ -287,7 +397,6 @@ impl Session {
                 );
             }
         }
-        let tables = self.rt.block_on(tables::discover(&self.lake))?;
         // A table whose every object was deleted: a view over no files would fail.
         let gone: Vec<(String, Layer)> = self
             .views
@@ -299,10 +408,9 @@ impl Session {
             self.drop_view(&table, layer)?;
             self.views.remove(&(table, layer));
         }
-        for (table, contract) in &tables {
-            for layer in Layer::ALL {
-                self.refresh_view(table, layer, contract.as_deref())?;
-            }
+        for (table, layer, snapshot) in &snapshots {
+            let contract = tables.get(table).cloned().flatten();
+            self.refresh_view(table, *layer, contract.as_deref(), snapshot)?;
         }
         self.tables = tables;
         Ok(())
@@ -312,53 +420,235 @@ impl Session {
         &mut self,
         table: &str,
         layer: Layer,
-        contract: Option<&str>,
+        stored_contract: Option<&str>,
+        snapshot: &Snapshot,
     ) -> anyhow::Result<()> {
-        let files = self.url_of(&layer.files_key(table));
-        let count: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM glob(?)", [files.as_str()], |row| {
-                row.get(0)
-            })
-            .with_context(|| format!("cannot list {files}"))?;
-        let basis = match layer {
-            _ if count > 0 => Basis::Files,
-            Layer::Bronze => Basis::Empty {
-                contract: contract.map(String::from),
+        let contract = match layer {
+            Layer::Bronze => stored_contract.map(String::from),
+            Layer::DeadLetters => None,
+        };
+        let basis = match snapshot {
+            Snapshot::Files { version, files } if !files.is_empty() => Basis::Snapshot {
+                version: *version,
+                reader: self.reader,
             },
-            Layer::DeadLetters => Basis::Empty { contract: None },
+            Snapshot::Files { version, .. } => Basis::Empty {
+                version: Some(*version),
+                contract,
+            },
+            Snapshot::NoLog => Basis::Empty {
+                version: None,
+                contract,
+            },
+            Snapshot::Unavailable(why) => Basis::Unavailable(why.clone()),
         };
         let key = (table.to_string(), layer);
         if self.views.get(&key).is_some_and(|v| v.basis == basis) {
             return Ok(());
         }
-        let sql = match &basis {
-            Basis::Files => Some(layer.data_view(table, &files)),
-            Basis::Empty { contract } => self.placeholder(table, layer, contract.as_deref())?,
+        let view = match &basis {
+            Basis::Snapshot { version, reader } => {
+                match self.data_view(table, layer, *version, *reader, files_of(snapshot)) {
+                    Ok(view) => view,
+                    // The extension loaded but cannot read this lake: the
+                    // file list reads the same snapshot.
+                    Err(e) if *reader == Reader::DeltaScan => {
+                        eprintln!(
+                            "inspector: warning: delta_scan cannot read {} ({}); \
+                             the views read the files the Delta logs list",
+                            layer.view(table),
+                            first_line(&format!("{e:#}"))
+                        );
+                        self.reader = Reader::FileList;
+                        return self.refresh_view(table, layer, stored_contract, snapshot);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Basis::Empty { version, contract } => {
+                let sql = self.placeholder(table, layer, *version, contract.as_deref())?;
+                if let Some(sql) = &sql {
+                    self.execute_view(table, layer, sql)?;
+                }
+                View {
+                    basis: basis.clone(),
+                    printed: sql.clone(),
+                    sql,
+                }
+            }
+            Basis::Unavailable(why) => {
+                let sql = layer.unavailable_view(table, why);
+                self.execute_view(table, layer, &sql)?;
+                View {
+                    basis: basis.clone(),
+                    printed: Some(sql.clone()),
+                    sql: Some(sql),
+                }
+            }
         };
-        match &sql {
-            Some(sql) => self.conn.execute_batch(sql).with_context(|| {
-                format!("cannot create the view {} over {files}", layer.view(table))
-            })?,
-            None => self.drop_view(table, layer)?,
+        if view.sql.is_none() {
+            self.drop_view(table, layer)?;
         }
-        self.views.insert(key, View { basis, sql });
+        self.views.insert(key, View { basis, ..view });
         Ok(())
     }
 
-    /// The empty view of a table without files, typed by the stored
-    /// contract at `contract`, else by the built-in schema; `None` when there
-    /// is no usable schema (a one-line warning says why a contract is not).
+    /// Creates the view of a snapshot with files.
+    fn data_view(
+        &self,
+        table: &str,
+        layer: Layer,
+        version: u64,
+        reader: Reader,
+        files: &[DataFile],
+    ) -> anyhow::Result<View> {
+        let pinned = match self.as_of {
+            AsOf::Latest => None,
+            AsOf::Version(_) | AsOf::Timestamp(_) => Some(version),
+        };
+        let delta_sql = || {
+            let url = self.url_of(&layer.prefix(table));
+            layer.delta_view(table, &url, pinned)
+        };
+        let sql = match reader {
+            Reader::DeltaScan => delta_sql(),
+            Reader::FileList => self.file_list_sql(table, layer, version, files)?,
+        };
+        self.execute_view(table, layer, &sql)?;
+        let printed = if self.prints_file_lists() {
+            sql.clone()
+        } else {
+            delta_sql()
+        };
+        Ok(View {
+            basis: Basis::Snapshot { version, reader },
+            sql: Some(sql),
+            printed: Some(printed),
+        })
+    }
+
+    fn execute_view(&self, table: &str, layer: Layer, sql: &str) -> anyhow::Result<()> {
+        self.conn.execute_batch(sql).with_context(|| {
+            format!(
+                "cannot create the view {} over {}",
+                layer.view(table),
+                self.url_of(&layer.prefix(table))
+            )
+        })
+    }
+
+    /// The file-list view of the snapshot at `version`: the table's columns
+    /// in its order, whatever columns the files have.
+    fn file_list_sql(
+        &self,
+        table: &str,
+        layer: Layer,
+        version: u64,
+        files: &[DataFile],
+    ) -> anyhow::Result<String> {
+        let prefix = layer.prefix(table);
+        let mut paths: Vec<(String, Option<String>)> = files
+            .iter()
+            .map(|f| {
+                let path = self.url_of(&format!("{prefix}/{}", f.path));
+                (path, f.event_date.clone())
+            })
+            .collect();
+        paths.sort();
+        let list: Vec<String> = paths.iter().map(|(p, _)| literal(p)).collect();
+        let in_files = self
+            .describe(&format!(
+                "SELECT * FROM read_parquet([{}], union_by_name = true)",
+                list.join(", ")
+            ))
+            .with_context(|| format!("cannot read the files of {}", layer.view(table)))?;
+        let schema = self
+            .rt
+            .block_on(snapshot::schema(&self.lake, &prefix, version))?;
+        let of_table = self.table_columns(&schema, &in_files)?;
+        let columns = views::file_list_columns(layer, &of_table, &in_files);
+        Ok(layer.file_list_view(table, &self.url_of(&prefix), version, &columns, &paths))
+    }
+
+    /// The columns of `schema` with their DuckDB types as DuckDB spells
+    /// them; a column of a type the inspector cannot name takes the files'
+    /// type, or is left out if no file has it.
+    fn table_columns(
+        &self,
+        schema: &Schema,
+        in_files: &[(String, String)],
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let mut typed = Vec::new();
+        let mut casts = Vec::new();
+        for field in schema.fields() {
+            if let Some(ty) = views::duckdb_type(field.data_type()) {
+                casts.push(format!(
+                    "CAST(NULL AS {ty}) AS {}",
+                    views::identifier(field.name())
+                ));
+                typed.push(field.name().clone());
+            }
+        }
+        let spelled: BTreeMap<String, String> = if casts.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.describe(&format!("SELECT {}", casts.join(", ")))?
+                .into_iter()
+                .collect()
+        };
+        Ok(schema
+            .fields()
+            .iter()
+            .filter_map(|field| {
+                let name = field.name();
+                let ty = spelled.get(name).cloned().or_else(|| {
+                    in_files
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, ty)| ty.clone())
+                })?;
+                Some((name.clone(), ty))
+            })
+            .collect())
+    }
+
+    /// Column names and types of a query, from DuckDB's `DESCRIBE`.
+    fn describe(&self, query: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare(&format!("DESCRIBE {query}"))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Whether `init-sql` prints the session's file lists rather than
+    /// `delta_scan`: through the mirror (the official CLI reads the mirror
+    /// as this session does), or when asked to.
+    fn prints_file_lists(&self) -> bool {
+        self.file_list || matches!(self.access, Access::Mirror(_))
+    }
+
+    /// The empty view of a table without files, typed by its Delta schema
+    /// at `version`, else by the stored contract at `contract`, else by the
+    /// built-in schema; `None` when there is no usable schema (a one-line
+    /// warning says why a contract is not).
     fn placeholder(
         &self,
         table: &str,
         layer: Layer,
+        version: Option<u64>,
         contract: Option<&str>,
     ) -> anyhow::Result<Option<String>> {
         let view = layer.view(table);
-        let schema = match (layer, contract) {
-            (Layer::DeadLetters, _) => lake::schema::dead_letters(),
-            (Layer::Bronze, Some(key)) => {
+        let schema = match (layer, version, contract) {
+            (_, Some(version), _) => {
+                self.rt
+                    .block_on(snapshot::schema(&self.lake, &layer.prefix(table), version))?
+            }
+            (Layer::DeadLetters, None, _) => lake::schema::dead_letters(),
+            (Layer::Bronze, None, Some(key)) => {
                 match self.rt.block_on(tables::read_contract(&self.lake, key))? {
                     Ok(contract) => lake::schema::bronze(&contract),
                     Err(why) => {
@@ -367,9 +657,11 @@ impl Session {
                     }
                 }
             }
-            (Layer::Bronze, None) if table == EVENTS => lake::schema::bronze(&Contract::events()),
+            (Layer::Bronze, None, None) if table == EVENTS => {
+                lake::schema::bronze(&Contract::events())
+            }
             // Only dead letters so far, and no contract: no columns to give it.
-            (Layer::Bronze, None) => return Ok(None),
+            (Layer::Bronze, None, None) => return Ok(None),
         };
         match layer.empty_view(table, &schema) {
             Ok(sql) => Ok(Some(sql)),
@@ -399,8 +691,33 @@ impl Session {
             .is_some_and(|v| v.sql.is_some())
     }
 
+    /// Whether the view of `table` in `layer` can be read: it exists and is
+    /// not the error of a snapshot that does not exist.
+    pub fn is_readable(&self, table: &str, layer: Layer) -> bool {
+        self.views
+            .get(&(table.to_string(), layer))
+            .is_some_and(|v| v.sql.is_some() && !matches!(v.basis, Basis::Unavailable(_)))
+    }
+
+    /// The Delta version the view of `table` in `layer` reads; `None`
+    /// without a log (or without that snapshot).
+    pub fn version(&self, table: &str, layer: Layer) -> Option<u64> {
+        match &self.views.get(&(table.to_string(), layer))?.basis {
+            Basis::Snapshot { version, .. } => Some(*version),
+            Basis::Empty { version, .. } => *version,
+            Basis::Unavailable(_) => None,
+        }
+    }
+
+    /// How the views read their snapshots.
+    pub fn reader(&self) -> Reader {
+        self.reader
+    }
+
     /// The SQL that recreates this session's schemas and views in another
-    /// DuckDB client; the secret key only `with_secrets`.
+    /// DuckDB client; the secret key only `with_secrets`. The views are
+    /// `delta_scan`s, for a client that loads the delta extension, except
+    /// through the mirror or with `--file-list`.
     pub fn init_sql(&self, with_secrets: bool) -> String {
         let mut out = format!(
             "-- The lake {} as DuckDB schemas and views; generated by `inspector init-sql`.\n",
@@ -417,16 +734,28 @@ impl Session {
             out.push('\n');
             out.push_str(if with_secrets { real } else { shown });
         }
+        if !self.delta_loaded && !self.prints_file_lists() {
+            out.push_str(
+                "\n-- Delta tables through DuckDB's delta extension (`INSTALL delta;` once, where\n\
+                 -- DuckDB can download it), or run `inspector init-sql --file-list`.\nLOAD delta;\n",
+            );
+        }
+        if self.prints_file_lists() {
+            out.push_str(
+                "\n-- The views list the files of the snapshots as of now: \
+                 run `inspector init-sql` again after new commits.\n",
+            );
+        }
         for ((table, layer), view) in &self.views {
             out.push('\n');
-            if view.basis != Basis::Files {
+            if let Basis::Empty { .. } = view.basis {
                 out.push_str(&format!(
-                    "-- {} has no files yet under {}: run `inspector init-sql` again once it has.\n",
+                    "-- {} has no files yet in {}: run `inspector init-sql` again once it has.\n",
                     layer.view(table),
-                    self.url_of(&layer.files_key(table))
+                    self.url_of(&layer.prefix(table))
                 ));
             }
-            match &view.sql {
+            match &view.printed {
                 Some(sql) => out.push_str(sql),
                 None => out.push_str(&format!(
                     "-- No view {}: no usable contract under {}/ to type an empty one.\n",
@@ -444,8 +773,8 @@ impl Session {
     }
 
     /// One line saying what the views read.
-    pub fn describe(&self) -> String {
-        match &self.access {
+    pub fn describe_access(&self) -> String {
+        let mut out = match &self.access {
             Access::Local { root } => format!("local lake {}", root.display()),
             Access::Httpfs => format!("{} through httpfs", self.lake.url_of("")),
             Access::Mirror(mirror) => format!(
@@ -453,7 +782,28 @@ impl Session {
                 self.lake.url_of(""),
                 mirror.root.display()
             ),
+        };
+        out.push_str(match self.reader {
+            Reader::DeltaScan => ", Delta tables read by delta_scan",
+            Reader::FileList => ", Delta tables read as their logs' file lists",
+        });
+        match self.as_of {
+            AsOf::Latest => {}
+            AsOf::Version(v) => out.push_str(&format!(", as of version {v}")),
+            AsOf::Timestamp(t) => out.push_str(&format!(
+                ", as of {}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            )),
         }
+        out
+    }
+}
+
+/// The files of a snapshot; none for the others.
+fn files_of(snapshot: &Snapshot) -> &[DataFile] {
+    match snapshot {
+        Snapshot::Files { files, .. } => files,
+        Snapshot::NoLog | Snapshot::Unavailable(_) => &[],
     }
 }
 
@@ -499,11 +849,7 @@ mod tests {
             ..Default::default()
         })
         .expect("local lake");
-        let options = Options {
-            httpfs_extension: None,
-            mirror_dir: root.join("mirror"),
-            mirror: false,
-        };
+        let options = Options::new(root.join("mirror"));
         let mut session = Session::open(lake, &options).expect("session");
         assert_eq!(session.tables().collect::<Vec<_>>(), [EVENTS]);
         assert!(session.has_view(EVENTS, Layer::Bronze));

@@ -31,7 +31,7 @@ pub fn run(session: &mut Session, history: &Path) -> anyhow::Result<()> {
     println!(
         "inspector shell: DuckDB {} over {}",
         duckdb_version(session),
-        session.describe()
+        session.describe_access()
     );
     let views: Vec<String> = session
         .tables()

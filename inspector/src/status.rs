@@ -1,6 +1,7 @@
 //! `inspector status`: per table, where each source's checkpoint stands, how
-//! many rows the views hold and why records were dead-lettered; and how far
-//! the consumer lags behind Kafka. Kafka being unreachable is reported, not
+//! many rows the views hold (counted through them, so only committed files),
+//! which version of its Delta table each view reads, and why records were
+//! dead-lettered; and how far the consumer lags behind Kafka. Kafka being unreachable is reported, not
 //! fatal: the lake can be inspected without a broker.
 
 use std::collections::BTreeMap;
@@ -48,6 +49,8 @@ pub struct TableReport {
     checkpoints: Checkpoints,
     /// View → rows; 0 for a view that does not exist (it has no files).
     counts: Vec<(String, i64)>,
+    /// View → the version of its Delta table; `None`: no log yet.
+    versions: Vec<(String, Option<u64>)>,
     error_codes: Vec<(String, i64)>,
 }
 
@@ -92,7 +95,10 @@ pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
     for (table, report) in &mut tables {
         for layer in Layer::ALL {
             let view = layer.view(table);
-            let n = if session.has_view(table, layer) {
+            report
+                .versions
+                .push((view.clone(), session.version(table, layer)));
+            let n = if session.is_readable(table, layer) {
                 session
                     .conn
                     .query_row(&format!("SELECT count(*) FROM {view}"), [], |row| {
@@ -104,12 +110,12 @@ pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
             };
             report.counts.push((view, n));
         }
-        if session.has_view(table, Layer::DeadLetters) {
+        if session.is_readable(table, Layer::DeadLetters) {
             report.error_codes = error_codes(session, &Layer::DeadLetters.view(table))?;
         }
     }
     Ok(Report {
-        lake: session.describe(),
+        lake: session.describe_access(),
         tables,
         lag,
         brokers: kafka.kafka_bootstrap_servers.clone(),
@@ -338,6 +344,18 @@ impl TableReport {
             .map(|(v, n)| vec![v.clone(), n.to_string()])
             .collect();
         out.push_str(&aligned(&rows, "  "));
+        out.push_str("\ndelta tables\n");
+        let rows: Vec<Vec<String>> = self
+            .versions
+            .iter()
+            .map(|(v, version)| {
+                vec![
+                    v.clone(),
+                    version.map_or("no log yet".into(), |n| format!("version {n}")),
+                ]
+            })
+            .collect();
+        out.push_str(&aligned(&rows, "  "));
         out.push_str("\ndead letters by error_code (top 10)\n");
         if self.error_codes.is_empty() {
             out.push_str("  none\n");
@@ -363,6 +381,7 @@ impl TableReport {
         json!({
             "checkpoints": checkpoints,
             "rows": self.counts.iter().map(|(v, n)| (v.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "versions": self.versions.iter().map(|(v, n)| (v.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "dead_letter_error_codes": self.error_codes.iter()
                 .map(|(c, n)| json!({ "error_code": c, "count": n }))
                 .collect::<Vec<_>>(),

@@ -3,20 +3,38 @@
 //! httpfs needs. Pure text generation, so `init-sql` prints exactly what a
 //! session runs.
 //!
-//! A view reads every Parquet file of its table. When there is none yet,
-//! `read_parquet` would fail, so the view is a typed placeholder with zero
-//! rows instead, derived from the consumer's Arrow schema (one definition).
+//! Every table is a Delta table, and a view reads one snapshot of it, in one
+//! of two forms with the same columns in the same order (the table's columns,
+//! `event_date` last, and for dead letters `raw_text`):
+//!
+//! * [`Layer::delta_view`]: `delta_scan` of the table's URL, by DuckDB's
+//!   `delta` extension, which reads the log itself;
+//! * [`Layer::file_list_view`]: `read_parquet` of the exact files of the
+//!   snapshot, as the inspector read them from the log.
+//!
+//! A table with no files in its snapshot, or no log yet, is a typed
+//! placeholder with zero rows instead ([`Layer::empty_view`]), derived from
+//! the table's Delta schema or the consumer's Arrow schema (one definition).
+//! A snapshot that does not exist (`--as-of` before the table, or past its
+//! newest version) is a view that raises the reason when it is read
+//! ([`Layer::unavailable_view`]).
 
 use arrow::datatypes::{DataType, Schema, TimeUnit};
 use lake::layout::{bronze_prefix, dead_letters_prefix, BRONZE, DEAD_LETTERS};
 use lake::LakeArgs;
 
 pub const SCHEMAS: &str = include_str!("../sql/schemas.sql");
-const BRONZE_VIEW: &str = include_str!("../sql/bronze_view.sql");
-const DEAD_LETTERS_VIEW: &str = include_str!("../sql/dead_letters_view.sql");
+const DELTA_VIEW: &str = include_str!("../sql/delta_view.sql");
+const FILE_LIST_VIEW: &str = include_str!("../sql/file_list_view.sql");
 
 /// Stands in for the secret key in printed SQL.
 pub const SECRET_PLACEHOLDER: &str = "<AWS_SECRET_ACCESS_KEY>";
+
+/// The partition column of every table: last in every view.
+pub const PARTITION: &str = delta::PARTITION;
+
+/// What dead-letter views add after `event_date`.
+const RAW_TEXT: &str = "TRY(decode(raw_payload)) AS raw_text";
 
 /// One of the two layers the consumer writes for every table, each a DuckDB
 /// schema.
@@ -33,50 +51,125 @@ impl Layer {
     /// identifiers (lower case, digits, `_`), and after the schema's dot
     /// even a keyword (`bronze.order`) parses, so they need no quoting.
     pub fn view(self, table: &str) -> String {
-        let schema = match self {
+        format!("{}.{table}", self.schema())
+    }
+
+    /// The DuckDB schema, which is also the lake's top-level folder.
+    pub fn schema(self) -> &'static str {
+        match self {
             Layer::Bronze => BRONZE,
             Layer::DeadLetters => DEAD_LETTERS,
-        };
-        format!("{schema}.{table}")
-    }
-
-    /// The table's files relative to the lake root. Both layers keep exactly
-    /// one directory level above their files: the `event_date=` partition
-    /// for bronze, the source tag for dead letters.
-    pub fn files_key(self, table: &str) -> String {
-        let prefix = match self {
-            Layer::Bronze => bronze_prefix(table),
-            Layer::DeadLetters => dead_letters_prefix(table),
-        };
-        format!("{prefix}/*/*.parquet")
-    }
-
-    /// Columns the view has beyond those stored in the files, in view order.
-    fn extra_columns(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Layer::Bronze => &[("event_date", "DATE")],
-            Layer::DeadLetters => &[("raw_text", "VARCHAR")],
         }
     }
 
-    /// `CREATE OR REPLACE VIEW` of `table` over the files matching `files`
-    /// (a local glob or an s3:// URL glob).
-    pub fn data_view(self, table: &str, files: &str) -> String {
-        let template = match self {
-            Layer::Bronze => BRONZE_VIEW,
-            Layer::DeadLetters => DEAD_LETTERS_VIEW,
+    /// `bronze.events` → (Bronze, `events`); a bare `events` is bronze.
+    pub fn parse_view(name: &str) -> Option<(Layer, &str)> {
+        match name.split_once('.') {
+            None => Some((Layer::Bronze, name)),
+            Some((BRONZE, table)) => Some((Layer::Bronze, table)),
+            Some((DEAD_LETTERS, table)) => Some((Layer::DeadLetters, table)),
+            Some(_) => None,
+        }
+    }
+
+    /// The root of the table's Delta table, relative to the lake root.
+    pub fn prefix(self, table: &str) -> String {
+        match self {
+            Layer::Bronze => bronze_prefix(table),
+            Layer::DeadLetters => dead_letters_prefix(table),
+        }
+    }
+
+    /// Columns the view has beyond those of the table's schema (without
+    /// `event_date`), in view order.
+    fn extra_columns(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Layer::Bronze => &[(PARTITION, "DATE")],
+            Layer::DeadLetters => &[(PARTITION, "DATE"), ("raw_text", "VARCHAR")],
+        }
+    }
+
+    /// What follows `event_date` in a data view's select list.
+    fn after_partition(self) -> &'static str {
+        match self {
+            Layer::Bronze => "",
+            Layer::DeadLetters => RAW_TEXT,
+        }
+    }
+
+    /// `CREATE OR REPLACE VIEW` of `table` over `delta_scan` of the Delta
+    /// table at `url` (an s3:// URL or a local absolute directory), at
+    /// `version` or, without one, at whatever is newest when it is read.
+    pub fn delta_view(self, table: &str, url: &str, version: Option<u64>) -> String {
+        let extra = match self.after_partition() {
+            "" => String::new(),
+            more => format!(", {more}"),
         };
-        template
-            .replace("{view}", &self.view(table))
-            .replace("{files}", &literal(files))
+        fill(
+            DELTA_VIEW,
+            &[
+                ("view", &self.view(table)),
+                ("url", url),
+                ("table", &literal(url)),
+                (
+                    "at",
+                    &version.map_or(String::new(), |v| format!(" at version {v}")),
+                ),
+                ("extra", &extra),
+                (
+                    "version",
+                    &version.map_or(String::new(), |v| format!(", version => {v}")),
+                ),
+            ],
+        )
+    }
+
+    /// `CREATE OR REPLACE VIEW` of `table` over `files` (local paths or
+    /// s3:// URLs, each with its `event_date` from the log), the snapshot at
+    /// `version` of the Delta table at `url`, selecting `columns` (see
+    /// [`file_list_columns`]).
+    pub fn file_list_view(
+        self,
+        table: &str,
+        url: &str,
+        version: u64,
+        columns: &[String],
+        files: &[(String, Option<String>)],
+    ) -> String {
+        let partitions: Vec<String> = files
+            .iter()
+            .map(|(f, date)| {
+                let date = date
+                    .as_deref()
+                    .map_or("NULL".to_string(), |d| format!("DATE {}", literal(d)));
+                format!("    ({}, {date})", literal(f))
+            })
+            .collect();
+        let files: Vec<String> = files
+            .iter()
+            .map(|(f, _)| format!("        {}", literal(f)))
+            .collect();
+        let columns: Vec<String> = columns.iter().map(|c| format!("    {c}")).collect();
+        fill(
+            FILE_LIST_VIEW,
+            &[
+                ("view", &self.view(table)),
+                ("table", url),
+                ("version", &version.to_string()),
+                ("columns", &columns.join(",\n")),
+                ("files", &files.join(",\n")),
+                ("partitions", &partitions.join(",\n")),
+            ],
+        )
     }
 
     /// The view of `table` with the columns of `schema` (the Arrow schema of
-    /// its files) and no rows, for a table without files yet.
+    /// its files, `event_date` optional) and no rows, for a table without
+    /// files yet.
     pub fn empty_view(self, table: &str, schema: &Schema) -> Result<String, String> {
         let view = self.view(table);
         let mut columns = Vec::new();
-        for field in schema.fields() {
+        for field in schema.fields().iter().filter(|f| f.name() != PARTITION) {
             let ty = duckdb_type(field.data_type()).ok_or_else(|| {
                 format!(
                     "{view}: column {} has Arrow type {} that the inspector cannot map to DuckDB",
@@ -101,6 +194,73 @@ impl Layer {
             list.join(",\n")
         ))
     }
+
+    /// A view that raises `message` whenever it is read (`DESCRIBE` still
+    /// works), for a snapshot that does not exist, so the other views stay
+    /// usable.
+    pub fn unavailable_view(self, table: &str, message: &str) -> String {
+        let view = self.view(table);
+        format!(
+            "-- {message}\nCREATE OR REPLACE VIEW {view} AS\n\
+             SELECT * FROM (SELECT CAST(NULL AS VARCHAR) AS unavailable)\n\
+             WHERE error({}) IS NULL;\n",
+            literal(message)
+        )
+    }
+}
+
+/// The select list of a file-list view: every column of the table's schema
+/// (`table`, name and DuckDB type, `event_date` skipped) in its order, then
+/// `event_date` (and `raw_text`). `files` are the columns the files have
+/// (from DuckDB's `DESCRIBE`; both lists spell types as DuckDB does): a column no file has yet is a typed NULL, one of
+/// another type is cast, as `delta_scan` does. Columns only the files have
+/// are left out, as `delta_scan` leaves them out.
+pub fn file_list_columns(
+    layer: Layer,
+    table: &[(String, String)],
+    files: &[(String, String)],
+) -> Vec<String> {
+    let mut columns = Vec::new();
+    for (name, ty) in table.iter().filter(|(name, _)| name != PARTITION) {
+        let column = identifier(name);
+        match files.iter().find(|(file_name, _)| file_name == name) {
+            Some((_, file_ty)) if file_ty == ty => columns.push(column),
+            Some(_) => columns.push(format!("CAST({column} AS {ty}) AS {column}")),
+            None => columns.push(format!("CAST(NULL AS {ty}) AS {column}")),
+        }
+    }
+    columns.push(format!("partition_of.{PARTITION}"));
+    match layer.after_partition() {
+        "" => {}
+        more => columns.push(more.to_string()),
+    }
+    columns
+}
+
+/// `template` with every `{name}` of `values` replaced, in one pass, so a
+/// value that contains a `{name}` stays as it is.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    'scan: while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        rest = &rest[open..];
+        for (name, value) in values {
+            if let Some(after) = rest
+                .strip_prefix('{')
+                .and_then(|r| r.strip_prefix(name))
+                .and_then(|r| r.strip_prefix('}'))
+            {
+                out.push_str(value);
+                rest = after;
+                continue 'scan;
+            }
+        }
+        out.push('{');
+        rest = &rest[1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An always-null column (`"type": "null"`). Arrow writes it to Parquet as
@@ -262,6 +422,7 @@ mod tests {
             "CAST(NULL AS BLOB) AS \"raw_payload\"",
             "CAST(NULL AS VARCHAR) AS \"raw_text\"",
             "CAST(NULL AS INTEGER) AS \"source_partition\"",
+            "CAST(NULL AS DATE) AS \"event_date\",\n    CAST(NULL AS VARCHAR) AS \"raw_text\"",
         ] {
             assert!(dead.contains(column), "{column} in {dead}");
         }
@@ -294,30 +455,95 @@ mod tests {
     }
 
     #[test]
-    fn data_views_quote_their_glob() {
-        let sql = Layer::Bronze.data_view("events", "/tmp/it's/bronze/events/*/*.parquet");
+    fn delta_views_put_event_date_last() {
+        let sql = Layer::Bronze.delta_view("events", "/tmp/it's/bronze/events", None);
         assert!(
-            sql.contains("read_parquet(\n    '/tmp/it''s/bronze/events/*/*.parquet',"),
+            sql.contains("SELECT * EXCLUDE (event_date), event_date\nFROM delta_scan('/tmp/it''s/bronze/events');"),
             "{sql}"
         );
-        assert!(sql.contains("hive_types = {'event_date': DATE}"), "{sql}");
-        assert!(sql.contains("CREATE OR REPLACE VIEW bronze.events AS"));
+        assert!(
+            sql.contains("CREATE OR REPLACE VIEW bronze.events AS"),
+            "{sql}"
+        );
+        let sql = Layer::DeadLetters.delta_view("orders", "s3://lake/dead_letters/orders", Some(7));
+        assert!(
+            sql.contains("event_date, TRY(decode(raw_payload)) AS raw_text\nFROM delta_scan('s3://lake/dead_letters/orders', version => 7);"),
+            "{sql}"
+        );
+        assert!(sql.contains("at version 7"), "{sql}");
+        assert!(!sql.contains('{') || sql.contains("{'"), "{sql}");
+    }
+
+    #[test]
+    fn file_list_views_name_every_file_and_column() {
+        let columns = file_list_columns(
+            Layer::DeadLetters,
+            &[
+                ("a".into(), "BIGINT".into()),
+                ("event_date".into(), "DATE".into()),
+                ("late".into(), "VARCHAR".into()),
+                ("n".into(), "BIGINT".into()),
+            ],
+            &[
+                ("n".into(), "INTEGER".into()),
+                ("a".into(), "BIGINT".into()),
+                ("only_in_files".into(), "VARCHAR".into()),
+                ("event_date".into(), "DATE".into()),
+            ],
+        );
+        assert_eq!(
+            columns,
+            [
+                "\"a\"",
+                "CAST(NULL AS VARCHAR) AS \"late\"",
+                "CAST(\"n\" AS BIGINT) AS \"n\"",
+                "partition_of.event_date",
+                "TRY(decode(raw_payload)) AS raw_text",
+            ]
+        );
+        let sql = Layer::Bronze.file_list_view(
+            "events",
+            "/lake/bronze/events",
+            3,
+            &["\"a\"".into(), "partition_of.event_date".into()],
+            &[
+                ("/lake/it's/x.parquet".into(), Some("2026-11-22".into())),
+                ("/lake/{columns}.parquet".into(), None),
+            ],
+        );
+        assert!(
+            sql.contains("    [\n        '/lake/it''s/x.parquet',\n        '/lake/{columns}.parquet'\n    ],"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("SELECT\n    \"a\",\n    partition_of.event_date\nFROM read_parquet("),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("('/lake/it''s/x.parquet', DATE '2026-11-22'),\n    ('/lake/{columns}.parquet', NULL)"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("version 3 of the Delta table /lake/bronze/events"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn unavailable_views_raise_their_reason() {
         let sql =
-            Layer::DeadLetters.data_view("orders", "s3://lake/dead_letters/orders/*/*.parquet");
+            Layer::Bronze.unavailable_view("events", "bronze.events has no version 9 (it's at 2)");
         assert!(
-            sql.contains("TRY(decode(raw_payload)) AS raw_text"),
+            sql.contains("error('bronze.events has no version 9 (it''s at 2)')"),
             "{sql}"
         );
-        assert!(sql.contains("CREATE OR REPLACE VIEW dead_letters.orders AS"));
-        assert!(!sql.contains("{files}") && !sql.contains("{view}"));
+        assert_eq!(Layer::parse_view("events"), Some((Layer::Bronze, "events")));
         assert_eq!(
-            Layer::DeadLetters.files_key("events"),
-            "dead_letters/events/*/*.parquet"
+            Layer::parse_view("dead_letters.orders"),
+            Some((Layer::DeadLetters, "orders"))
         );
-        assert_eq!(
-            Layer::Bronze.files_key("orders"),
-            "bronze/orders/*/*.parquet"
-        );
+        assert_eq!(Layer::parse_view("silver.orders"), None);
+        assert_eq!(Layer::DeadLetters.prefix("events"), "dead_letters/events");
     }
 
     #[test]

@@ -198,7 +198,10 @@ fn init_sql_recreates_the_views_in_another_duckdb() {
     let sql = ok(&run(root, &["init-sql"]));
     assert!(sql.contains("CREATE SCHEMA IF NOT EXISTS bronze;"), "{sql}");
     assert!(
-        sql.contains(&format!("'{}/bronze/events/*/*.parquet'", root.display())),
+        sql.contains(&format!(
+            "FROM delta_scan('{}/bronze/events');",
+            root.display()
+        )),
         "{sql}"
     );
     assert!(!sql.contains("httpfs") && !sql.contains("SECRET"), "{sql}");

@@ -1,7 +1,8 @@
 //! Test support shared by the integration tests of the workspace: a moto S3
 //! server on a free loopback port, a fault-injecting HTTP proxy to put in
-//! front of it ([`FaultProxy`]), and the path of DuckDB's httpfs extension
-//! from the `duckdb-extension-httpfs` wheel, and the bad-input [`corpus`]. Nothing here is used in production.
+//! front of it ([`FaultProxy`]), the paths of DuckDB's httpfs and delta
+//! extensions from the `duckdb-extension-httpfs` and `duckdb-extension-delta`
+//! wheels, and the bad-input [`corpus`]. Nothing here is used in production.
 
 pub mod corpus;
 pub mod proxy;
@@ -94,18 +95,30 @@ impl Drop for Moto {
 /// The httpfs extension for the bundled DuckDB 1.5.5, from the
 /// `duckdb-extension-httpfs==1.5.5` wheel (`.ci/run` installs it).
 pub fn httpfs_extension() -> String {
+    wheel_extension("httpfs")
+}
+
+/// The delta extension for the bundled DuckDB 1.5.5, from the
+/// `duckdb-extension-delta==1.5.5` wheel (`.ci/run` installs it).
+pub fn delta_extension() -> String {
+    wheel_extension("delta")
+}
+
+/// `<name>.duckdb_extension` of the `duckdb-extension-<name>==1.5.5` wheel.
+fn wheel_extension(name: &str) -> String {
+    let module = format!("duckdb_extension_{name}");
     let out = Command::new("python3")
         .args([
             "-c",
-            "import duckdb_extension_httpfs, os; print(os.path.dirname(duckdb_extension_httpfs.__file__))",
+            &format!("import {module}, os; print(os.path.dirname({module}.__file__))"),
         ])
         .output()
         .expect("python3 runs");
     let dir = String::from_utf8_lossy(&out.stdout);
-    let path = Path::new(dir.trim()).join("extensions/v1.5.5/httpfs.duckdb_extension");
+    let path = Path::new(dir.trim()).join(format!("extensions/v1.5.5/{name}.duckdb_extension"));
     assert!(
         out.status.success() && path.exists(),
-        "the httpfs extension is missing: pip install 'duckdb-extension-httpfs==1.5.5'"
+        "the {name} extension is missing: pip install 'duckdb-extension-{name}==1.5.5'"
     );
     path.display().to_string()
 }

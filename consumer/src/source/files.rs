@@ -45,7 +45,14 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     }
     let mut batch = MicroBatch::new(source.clone(), ctx.table.clone());
     loop {
-        let keys = list_after(lake, prefix, state.checkpoint.after_key()).await?;
+        // After what is buffered, not only after what is committed: a batch
+        // not yet flushed at the end of a pass keeps its objects.
+        let buffered = match &batch.range {
+            Some(Range::Files { last_key, .. }) => Some(last_key.clone()),
+            _ => None,
+        };
+        let after = buffered.as_deref().or(state.checkpoint.after_key());
+        let keys = list_after(lake, prefix, after).await?;
         let mut objects =
             futures::stream::iter(keys.iter().map(|key| fetch(ctx, key))).buffered(PREFETCH);
         while let Some(object) = objects.next().await {

@@ -58,7 +58,11 @@ pub struct Env {
 impl Env {
     pub fn new() -> Env {
         Env {
-            vars: vec![("RUST_LOG".into(), "info".into())],
+            vars: vec![
+                ("RUST_LOG".into(), "info".into()),
+                // The inspector reads the Delta tables with delta_scan.
+                ("DUCKDB_DELTA_EXTENSION".into(), testkit::delta_extension()),
+            ],
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }

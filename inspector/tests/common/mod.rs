@@ -1,5 +1,8 @@
 //! Shared by the integration tests: a small lake written with the consumer's
-//! schemas (the `events` table, and an `orders` table with nested columns), and running the real `inspector` binary in a clean environment.
+//! schemas (the `events` table, and an `orders` table with nested columns),
+//! each data file committed to its table's Delta log as the consumer commits
+//! a micro-batch, and running the real `inspector` binary in a clean
+//! environment (with DuckDB's delta extension from the pip wheel).
 
 #![allow(dead_code)] // each test file uses its own part
 
@@ -17,6 +20,8 @@ use lake::checkpoint::{Checkpoint, Totals};
 use lake::contract::Contract;
 use lake::layout::{contract_key, default_raw_prefix, SourceId, EVENTS};
 use lake::position::{Intent, Position, Range};
+use lake::Lake;
+use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::json;
 
 pub const SECRET: &str = "s3cr3t-never-printed";
@@ -219,7 +224,7 @@ pub fn lake_objects() -> Vec<(String, Vec<u8>)> {
             )])),
         ),
         (
-            "dead_letters/events/kafka-events-p0/00000000000000000000-00000000000000000019.parquet".to_string(),
+            "dead_letters/events/event_date=2026-01-02/kafka-events-p0-00000000000000000000-00000000000000000019.parquet".to_string(),
             parquet(&dead_letters()),
         ),
     ];
@@ -231,9 +236,119 @@ pub fn write_local_lake(root: &Path) {
     write_objects(root, lake_objects());
 }
 
+/// The local lake at `root`.
+pub fn local_lake(root: &Path) -> Lake {
+    Lake::open(&lake::LakeArgs {
+        lake_url: root.display().to_string(),
+        ..Default::default()
+    })
+    .expect("local lake")
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Writes `objects` into the local lake at `root` and commits its data files.
 pub fn write_objects(root: &Path, objects: Vec<(String, Vec<u8>)>) {
+    runtime().block_on(store_objects(&local_lake(root), objects));
+}
+
+/// Uploads `objects`, then commits every Parquet object under `bronze/<t>/`
+/// or `dead_letters/<t>/` to that table's Delta log, one commit per object in
+/// key order (created with the first object's schema, as the consumer
+/// creates it), like micro-batches of the source `fixture`.
+pub async fn store_objects(lake: &Lake, objects: Vec<(String, Vec<u8>)>) {
+    lake.ensure_bucket(true).await.expect("bucket");
+    let mut tables: std::collections::BTreeMap<String, Vec<(String, Vec<u8>)>> = Default::default();
     for (key, bytes) in objects {
-        put(root, &key, &bytes);
+        lake.store
+            .put(&Lake::path(&key), PutPayload::from(bytes.clone()))
+            .await
+            .expect("put");
+        let mut parts = key.splitn(3, '/');
+        if let (Some(layer @ ("bronze" | "dead_letters")), Some(table), Some(file)) =
+            (parts.next(), parts.next(), parts.next())
+        {
+            if file.ends_with(".parquet") && !file.starts_with("_delta_log/") {
+                tables
+                    .entry(format!("{layer}/{table}"))
+                    .or_default()
+                    .push((file.to_string(), bytes));
+            }
+        }
+    }
+    for (prefix, mut files) in tables {
+        files.sort();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            bytes::Bytes::from(files[0].1.clone()),
+        )
+        .expect("parquet");
+        let mut table = delta::Table::open_or_create(lake, &prefix, reader.schema())
+            .await
+            .expect("Delta table");
+        for (path, bytes) in files {
+            commit(&mut table, &path, &bytes).await;
+        }
+    }
+}
+
+/// Commits the removal of the file `path` from the table under `prefix`
+/// (as a compaction or vacuum would, without deleting the object): the
+/// next version's snapshot no longer has it.
+pub async fn remove_file(lake: &Lake, prefix: &str, path: &str) -> u64 {
+    let table = delta::Table::open(lake, prefix, delta::AsOf::Latest)
+        .await
+        .expect("open")
+        .expect("a table");
+    let version = table.version() + 1;
+    let now = chrono::Utc::now().timestamp_millis();
+    let lines = [
+        json!({"commitInfo": {"timestamp": now, "operation": "DELETE", "operationParameters": {}}}),
+        json!({"remove": {"path": path, "deletionTimestamp": now, "dataChange": true,
+                          "extendedFileMetadata": false}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    lake.store
+        .put_opts(
+            &Lake::path(&format!("{prefix}/_delta_log/{version:020}.json")),
+            PutPayload::from(text.into_bytes()),
+            object_store::PutMode::Create.into(),
+        )
+        .await
+        .expect("commit the removal");
+    version
+}
+
+/// Commits the uploaded file `path` (relative to the table) of `bytes`.
+pub async fn commit(table: &mut delta::Table, path: &str, bytes: &[u8]) -> u64 {
+    let rows = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes.to_vec()),
+    )
+    .expect("parquet")
+    .metadata()
+    .file_metadata()
+    .num_rows() as u64;
+    let file = delta::DataFile {
+        path: path.to_string(),
+        event_date: path
+            .split('/')
+            .find_map(|p| p.strip_prefix("event_date="))
+            .map(String::from),
+        size: bytes.len() as i64,
+        rows,
+    };
+    let through = table.version() as i64 + 1;
+    match table
+        .append("fixture", through, &[file])
+        .await
+        .expect("commit")
+    {
+        delta::Committed::Version(v) => v,
+        other => panic!("{path}: {other:?}"),
     }
 }
 
@@ -362,7 +477,8 @@ pub fn orders_objects() -> Vec<(String, Vec<u8>)> {
             parquet(&orders(&[order(3, "2026-01-02", &["sku_00004"])])),
         ),
         (
-            "dead_letters/orders/files-raw-orders/000000000000.parquet".into(),
+            "dead_letters/orders/event_date=2026-01-02/files-raw-orders-000000000000.parquet"
+                .into(),
             parquet(&order_dead_letters()),
         ),
         (
@@ -388,6 +504,9 @@ pub fn inspector(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
         .env("XDG_CACHE_HOME", dir.join("cache"))
         // A closed port: status must report the lag as n/a, not fail.
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        // delta_scan views, as where the extension is installed; tests of
+        // the file-list views pass --file-list.
+        .env("DUCKDB_DELTA_EXTENSION", testkit::delta_extension())
         .args(args);
     for (key, value) in env {
         command.env(key, value);
@@ -425,12 +544,19 @@ pub struct Shell {
 
 impl Shell {
     pub fn start(root: &Path) -> Shell {
+        Shell::start_with(root, &[])
+    }
+
+    /// `inspector shell ARGS`.
+    pub fn start_with(root: &Path, args: &[&str]) -> Shell {
         let mut child = Command::new(env!("CARGO_BIN_EXE_inspector"))
             .env_clear()
             .current_dir(root)
             .env("HOME", root)
             .env("LAKE_URL", root)
+            .env("DUCKDB_DELTA_EXTENSION", testkit::delta_extension())
             .arg("shell")
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

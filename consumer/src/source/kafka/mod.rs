@@ -184,7 +184,14 @@ async fn flush(
 ) -> anyhow::Result<()> {
     let commits = partitions.iter_mut().filter_map(|(p, part)| {
         let batch = part.batch.take()?;
-        Some(async move { (*p, ctx.committer.commit(&ctx.delta, &mut part.state, batch).await) })
+        Some(async move {
+            (
+                *p,
+                ctx.committer
+                    .commit(&ctx.delta, &mut part.state, batch)
+                    .await,
+            )
+        })
     });
     let results: HashMap<i32, anyhow::Result<Outcome>> = futures::future::join_all(commits)
         .await
