@@ -12,11 +12,11 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-                // The Delta kernel logs every snapshot it builds at INFO.
-                .add_directive("buoyant_kernel=warn".parse().expect("a directive"))
-                .add_directive("deltalake_core=warn".parse().expect("a directive")),
+            // The Delta kernel logs every snapshot it builds, and expected
+            // cases such as a table without a log yet, as errors.
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,buoyant_kernel=off,deltalake_core=warn")
+            }),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

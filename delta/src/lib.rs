@@ -235,7 +235,7 @@ impl Table {
 
     /// The version of the snapshot in hand.
     pub fn version(&self) -> u64 {
-        self.table.version().unwrap_or(0) as u64
+        self.table.version().unwrap_or(0)
     }
 
     /// Reads the commits made since the snapshot in hand; returns the

@@ -51,12 +51,18 @@ async fn a_range_is_committed_once(lake: &Lake) {
         .expect("open");
     let a = put(lake, "event_date=2026-11-22/a.parquet", vec![1, 2, 3]).await;
     assert_eq!(
-        table.append("p0", 9, &[a.clone()]).await.expect("commit"),
+        table
+            .append("p0", 9, std::slice::from_ref(&a))
+            .await
+            .expect("commit"),
         Committed::Version(1)
     );
     assert_eq!(table.committed_through("p0").await.expect("txn"), Some(9));
     assert_eq!(
-        table.append("p0", 9, &[a.clone()]).await.expect("replay"),
+        table
+            .append("p0", 9, std::slice::from_ref(&a))
+            .await
+            .expect("replay"),
         Committed::Already
     );
     // The zombie read the table before the commit: it is told, not duplicated.
@@ -94,7 +100,8 @@ async fn a_range_is_committed_once(lake: &Lake) {
 
     // History, newest first, with what each commit added.
     let history = table.history(10).await.expect("history");
-    let summary: Vec<(u64, &str, u64, u64, Vec<(String, i64)>)> = history
+    type Summary<'a> = (u64, &'a str, u64, u64, Vec<(String, i64)>);
+    let summary: Vec<Summary> = history
         .iter()
         .map(|c| {
             (

@@ -374,7 +374,11 @@ fn a_lake_of_the_previous_layout_is_converted_in_place() {
     for table in ["bronze/events", "dead_letters/events"] {
         std::fs::remove_dir_all(lake.join(table).join("_delta_log")).expect("drop the log");
         for file in parquet_files(&lake.join(table)) {
-            let name = file.file_name().unwrap().to_string_lossy().to_string();
+            let name = file
+                .file_name()
+                .expect("a name")
+                .to_string_lossy()
+                .to_string();
             // <tag>-<range>-<attempt>.parquet → <tag>-<range>.parquet
             let stem = name.trim_end_matches(".parquet");
             let old = &stem[..stem.rfind('-').expect("attempt")];
@@ -386,7 +390,7 @@ fn a_lake_of_the_previous_layout_is_converted_in_place() {
                     .join(tag)
                     .join(format!("{}.parquet", &range[1..]))
             };
-            std::fs::create_dir_all(target.parent().unwrap()).expect("mkdir");
+            std::fs::create_dir_all(target.parent().expect("a folder")).expect("mkdir");
             std::fs::rename(&file, &target).expect("rename");
             files.push((target.clone(), std::fs::read(&target).expect("read")));
         }
@@ -395,7 +399,7 @@ fn a_lake_of_the_previous_layout_is_converted_in_place() {
         let dir = dir.expect("entry").path();
         if dir
             .file_name()
-            .unwrap()
+            .expect("a name")
             .to_string_lossy()
             .starts_with("event_date=")
         {

@@ -303,10 +303,22 @@ fn proxy_without_rules_forwards_the_whole_pipeline() {
         tail(&condensed(&run.stderr), 4000)
     );
     assert_eq!(s.proxy.injected_total(), 0);
+    // Every Delta log entry is created with If-None-Match too.
+    let versions = |view: &str| {
+        let out = s.direct.run(
+            "inspector",
+            &["history", view, "--limit", "100000", "--format", "json"],
+        );
+        let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        history.as_array().expect("commits").len() as u64
+    };
+    let log_entries = versions("bronze.events") + versions("dead_letters.events");
+    assert!(log_entries > 2 * 10, "{log_entries} Delta commits");
     assert_eq!(
         s.proxy.requests(Op::PutIfNoneMatch),
-        3 + 2,
-        "one checkpoint creation per partition, and two by the startup probe of conditional writes"
+        3 + 2 + log_entries,
+        "one checkpoint creation per partition, two by the startup probe of conditional writes, \
+         and one per Delta log entry"
     );
     assert!(
         s.proxy.requests(Op::PutIfMatch) >= 2 * 3 * 10,

@@ -59,7 +59,7 @@ impl Env {
     pub fn new() -> Env {
         Env {
             vars: vec![
-                ("RUST_LOG".into(), "info".into()),
+                ("RUST_LOG".into(), "info,buoyant_kernel=off".into()),
                 // The inspector reads the Delta tables with delta_scan.
                 ("DUCKDB_DELTA_EXTENSION".into(), testkit::delta_extension()),
             ],
