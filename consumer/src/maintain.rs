@@ -18,7 +18,7 @@ use object_store::ObjectStoreExt;
 use tracing::{info, warn};
 
 /// The lake tables to maintain: `only`, or every folder under `bronze/`.
-pub async fn tables(lake: &Lake, only: Option<&str>) -> anyhow::Result<Vec<String>> {
+async fn tables(lake: &Lake, only: Option<&str>) -> anyhow::Result<Vec<String>> {
     if let Some(table) = only {
         return Ok(vec![table.to_string()]);
     }
@@ -43,34 +43,43 @@ fn prefixes(table: &str) -> [String; 2] {
     ]
 }
 
+/// The prefixes of the Delta tables to maintain: both of `only`'s, or of
+/// every table's, that have a log.
+async fn existing(lake: &Lake, only: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
+    for table in tables(lake, only).await? {
+        for prefix in prefixes(&table) {
+            if delta::Table::open(lake, &prefix, delta::AsOf::Latest)
+                .await?
+                .is_some()
+            {
+                found.push(prefix);
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// `consumer compact`: one line per table compacted.
 pub async fn compact(
     lake: &Lake,
     only: Option<&str>,
     options: delta::CompactOptions,
 ) -> anyhow::Result<()> {
-    for table in tables(lake, only).await? {
-        for prefix in prefixes(&table) {
-            if delta::Table::open(lake, &prefix, delta::AsOf::Latest)
-                .await?
-                .is_none()
-            {
-                continue;
-            }
-            let report = delta::compact(lake, &prefix, options).await?;
-            println!(
-                "{prefix}: {} files in {} partitions rewritten as {} ({} rows){}",
-                report.files_removed,
-                report.partitions.len(),
-                report.files_added,
-                report.rows_rewritten,
-                report
-                    .version
-                    .map_or(" — nothing to do".to_string(), |v| format!(
-                        ", version {v}"
-                    ))
-            );
-        }
+    for prefix in existing(lake, only).await? {
+        let report = delta::compact(lake, &prefix, options).await?;
+        println!(
+            "{prefix}: {} files in {} partitions rewritten as {} ({} rows){}",
+            report.files_removed,
+            report.partitions.len(),
+            report.files_added,
+            report.rows_rewritten,
+            report
+                .version
+                .map_or(" — nothing to do".to_string(), |v| format!(
+                    ", version {v}"
+                ))
+        );
     }
     Ok(())
 }
@@ -82,23 +91,15 @@ pub async fn vacuum(
     retain: Duration,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    for table in tables(lake, only).await? {
-        for prefix in prefixes(&table) {
-            if delta::Table::open(lake, &prefix, delta::AsOf::Latest)
-                .await?
-                .is_none()
-            {
-                continue;
-            }
-            let report = delta::vacuum(lake, &prefix, retain, dry_run).await?;
-            let verb = if dry_run { "would delete" } else { "deleted" };
-            println!(
-                "{prefix}: {verb} {} files ({} bytes) older than {}",
-                report.files_deleted.len(),
-                report.bytes_deleted,
-                humantime::format_duration(retain)
-            );
-        }
+    for prefix in existing(lake, only).await? {
+        let report = delta::vacuum(lake, &prefix, retain, dry_run).await?;
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        println!(
+            "{prefix}: {verb} {} files ({} bytes) older than {}",
+            report.files_deleted.len(),
+            report.bytes_deleted,
+            humantime::format_duration(retain)
+        );
     }
     Ok(())
 }

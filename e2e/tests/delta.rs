@@ -266,7 +266,7 @@ fn compaction_and_vacuum() {
     assert!(printed.contains("bronze/events:"), "{printed}");
     let partitions = env.count("SELECT count(DISTINCT event_date) FROM bronze.events");
     assert_eq!(
-        snapshot_files(&lake, "bronze/events"),
+        snapshot_files(&env, "bronze/events"),
         partitions as usize,
         "one file per partition after compaction"
     );
@@ -308,16 +308,8 @@ fn compaction_and_vacuum() {
 }
 
 /// The number of files in the current snapshot of the table at `prefix`.
-fn snapshot_files(lake: &Path, prefix: &str) -> usize {
-    let lake = lake::Lake::open(&lake::LakeArgs {
-        lake_url: lake.display().to_string(),
-        ..Default::default()
-    })
-    .expect("lake");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+fn snapshot_files(env: &Env, prefix: &str) -> usize {
+    let (lake, runtime) = env.lake();
     runtime.block_on(async {
         let table = delta::Table::open(&lake, prefix, delta::AsOf::Latest)
             .await

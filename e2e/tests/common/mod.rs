@@ -168,6 +168,35 @@ impl Env {
         rows.get(0)?.as_object()?.values().next()?.as_u64()
     }
 
+    /// The lake this test's binaries write, opened from the same settings,
+    /// with a runtime to call it from a test.
+    pub fn lake(&self) -> (lake::Lake, tokio::runtime::Runtime) {
+        let var = |key: &str| {
+            self.vars
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let mut lake_url = var("LAKE_URL").expect("LAKE_URL");
+        if !lake_url.contains("://") && !lake_url.starts_with('/') {
+            lake_url = self.dir.path().join(lake_url).display().to_string();
+        }
+        let lake = lake::Lake::open(&lake::LakeArgs {
+            lake_url,
+            aws_endpoint_url: var("AWS_ENDPOINT_URL"),
+            aws_access_key_id: var("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
+            aws_region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            ..Default::default()
+        })
+        .expect("lake");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        (lake, runtime)
+    }
+
     /// A single number from a one-row, one-column query.
     pub fn count(&self, sql: &str) -> u64 {
         let rows = self.query(sql);
@@ -275,29 +304,7 @@ pub fn assert_exactly_once(env: &Env, summary: &Value) {
 /// dead-letter log is the end of the checkpoint's last range (neither is
 /// past it).
 pub fn assert_txns_match_checkpoints(env: &Env, table: &str) {
-    let var = |key: &str| {
-        env.vars
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    };
-    let mut lake_url = var("LAKE_URL").expect("LAKE_URL");
-    if !lake_url.contains("://") && !lake_url.starts_with('/') {
-        lake_url = env.dir.path().join(lake_url).display().to_string();
-    }
-    let lake = lake::Lake::open(&lake::LakeArgs {
-        lake_url,
-        aws_endpoint_url: var("AWS_ENDPOINT_URL"),
-        aws_access_key_id: var("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
-        aws_region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
-        ..Default::default()
-    })
-    .expect("lake");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (lake, runtime) = env.lake();
     runtime.block_on(async {
         use futures::TryStreamExt;
         use lake::layout;
