@@ -119,6 +119,58 @@ fn an_independent_delta_reader_sees_the_same_tables() {
     );
 }
 
+/// The official DuckDB CLI, set up by `inspector init-sql` (httpfs, the S3
+/// secret, the delta extension and `delta_scan` views), reads an S3 lake
+/// written from Kafka with the producer's exact counts.
+#[test]
+fn the_duckdb_cli_reads_the_s3_tables_with_delta_scan() {
+    let moto = Moto::start();
+    let kafka = Kafka::start("events-delta-cli", 3);
+    let env = Env::kafka(&moto, &kafka, "lake-delta-cli");
+    let mut args = PRODUCE.to_vec();
+    args.extend(["--sink", "kafka"]);
+    let summary = env.produce(&args);
+    env.run(
+        "consumer",
+        &["--source", "kafka", "--once", "--flush-records", "2000"],
+    );
+    assert_exactly_once(&env, &summary);
+    let init = env.run("inspector", &["init-sql", "--with-secrets"]);
+    let init_sql = String::from_utf8_lossy(&init.stdout).to_string();
+    assert!(
+        init_sql.contains("delta_scan('s3://lake-delta-cli/bronze/events"),
+        "{init_sql}"
+    );
+    let init_file = env.dir.path().join("lake.sql");
+    std::fs::write(&init_file, &init_sql).expect("write init sql");
+    let count = |sql: &str| -> u64 {
+        let out = std::process::Command::new("duckdb")
+            .args(["-noheader", "-csv", "-init"])
+            .arg(&init_file)
+            .args(["-c", sql])
+            .output()
+            .expect("the duckdb CLI (pip install duckdb-cli==1.5.5)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "duckdb {sql}: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text.lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("duckdb {sql}: not a number: {text}"))
+    };
+    assert_eq!(
+        count("SELECT count(DISTINCT event_id) FROM bronze.events"),
+        num(&summary, "valid_records")
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM dead_letters.events"),
+        num(&summary, "invalid_records") + num(&summary, "corrupt_batches")
+    );
+}
+
 /// A reader counting `bronze.events` in a loop while the consumer ingests
 /// and compacts never sees the count go down or past the producer's total.
 #[test]
