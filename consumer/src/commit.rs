@@ -188,10 +188,13 @@ impl Committer {
             .iter()
             .filter(|f| pending.contains(&f.layer))
             .collect();
+        let uploading = std::time::Instant::now();
         retry("upload", Attempts::Forever, || {
             write::upload(&self.lake, &uploads, self.upload_concurrency)
         })
         .await?;
+        let upload_ms = uploading.elapsed().as_millis() as u64;
+        let committing = std::time::Instant::now();
         let mut versions = Vec::new();
         for layer in pending {
             let added: Vec<delta::DataFile> = uploads
@@ -218,6 +221,7 @@ impl Committer {
                 }
             }
         }
+        let delta_commit_ms = committing.elapsed().as_millis() as u64;
         let next = state.checkpoint.committed(bronze_rows, dead_letter_rows);
         let outcome = self.write_checkpoint(state, next).await?;
         if outcome == Outcome::Committed {
@@ -231,6 +235,8 @@ impl Committer {
                 files = uploads.len(),
                 bronze_version = version(Layer::Bronze),
                 dead_letters_version = version(Layer::DeadLetters),
+                upload_ms,
+                delta_commit_ms,
                 "micro-batch committed"
             );
         }
