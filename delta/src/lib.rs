@@ -48,6 +48,10 @@ pub const PARTITION: &str = "event_date";
 /// replays at most this many JSON commits after the newest checkpoint.
 pub const CHECKPOINT_INTERVAL: u64 = 100;
 
+/// How often a commit is tried again after another commit of its source
+/// landed first without covering its range, before it counts as lost.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
 /// One Parquet object of a table, as its log records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataFile {
@@ -261,6 +265,12 @@ impl Table {
         if let Some(known) = self.txns.get(source) {
             return Ok(*known);
         }
+        // A source not seen yet is looked up in the newest log, not in a
+        // snapshot that may be minutes old (a partition assigned later).
+        self.refresh().await?;
+        if let Some(known) = self.txns.get(source) {
+            return Ok(*known);
+        }
         let version = self
             .table
             .snapshot()?
@@ -280,38 +290,54 @@ impl Table {
         through: i64,
         files: &[DataFile],
     ) -> anyhow::Result<Committed> {
-        if self
-            .committed_through(source)
-            .await?
-            .is_some_and(|v| v >= through)
-        {
-            return Ok(Committed::Already);
-        }
         let now = Utc::now().timestamp_millis();
-        let actions = files
+        let actions: Vec<Action> = files
             .iter()
             .map(|f| Action::Add(add(f, now, true)))
             .collect();
-        let properties = CommitProperties::default()
-            .with_application_transaction(Transaction::new(source, through));
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(vec![PARTITION.into()]),
             predicate: None,
         };
-        match self.commit_actions(properties, actions, operation).await {
-            Ok(version) => Ok(Committed::Version(version)),
-            Err(DeltaTableError::Transaction {
-                source: TransactionError::CommitConflict(conflict),
-            }) => match self.committed_through(source).await? {
-                Some(v) if v >= through => Ok(Committed::Already),
-                committed if matches!(conflict, CommitConflictError::ConcurrentTransaction) => {
-                    Ok(Committed::Lost { committed })
+        for attempt in 1.. {
+            let committed = self.committed_through(source).await?;
+            if committed.is_some_and(|v| v >= through) {
+                return Ok(Committed::Already);
+            }
+            let properties = CommitProperties::default()
+                .with_application_transaction(Transaction::new(source, through));
+            match self
+                .commit_actions(properties, actions.clone(), operation.clone())
+                .await
+            {
+                Ok(version) => return Ok(Committed::Version(version)),
+                // A commit of this source landed since the snapshot in hand:
+                // an earlier range (the snapshot was behind) or this one (a
+                // replay, a zombie). The next round reads the log again.
+                Err(DeltaTableError::Transaction {
+                    source:
+                        TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
+                }) if attempt < CONFLICT_ATTEMPTS => {}
+                Err(DeltaTableError::Transaction {
+                    source: TransactionError::CommitConflict(conflict),
+                }) => {
+                    return match self.committed_through(source).await? {
+                        Some(v) if v >= through => Ok(Committed::Already),
+                        committed
+                            if matches!(conflict, CommitConflictError::ConcurrentTransaction) =>
+                        {
+                            Ok(Committed::Lost { committed })
+                        }
+                        _ => anyhow::bail!(
+                            "commit of {source} through {through} conflicts: {conflict}"
+                        ),
+                    };
                 }
-                _ => anyhow::bail!("commit of {source} through {through} conflicts: {conflict}"),
-            },
-            Err(e) => Err(e.into()),
+                Err(e) => return Err(e.into()),
+            }
         }
+        unreachable!("the loop returns")
     }
 
     /// One commit on top of the snapshot in hand (Delta rebases it over

@@ -71,12 +71,27 @@ fn signal(child: &Background, sig: &str) {
 fn spawn_consumer(env: &Env, extra: &[&str]) -> Background {
     let mut args = vec!["--source", "kafka", "--flush-interval", "500ms"];
     args.extend(extra);
+    // Each consumer's log, kept in the test's directory for a failure to show.
+    let log = env.dir.path().join(format!("consumer-{}.log", free_port()));
     Background(
         env.command("consumer", &args)
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn consumer"),
     )
+}
+
+/// The last lines every consumer of `env` logged.
+fn consumer_logs(env: &Env) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(env.dir.path()).expect("dir").flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("consumer-") && name.ends_with(".log") {
+            let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            text.push_str(&format!("== {name}\n{}\n", tail(&log, 3000)));
+        }
+    }
+    text
 }
 
 fn wait_for_bronze(env: &Env, expected: u64) {
@@ -161,7 +176,11 @@ fn zombie_consumer_is_refused_after_its_partitions_moved() {
     }
     for mut consumer in [zombie, successor] {
         let status = consumer.0.wait().expect("wait");
-        assert!(status.success(), "consumer exited with {status}");
+        assert!(
+            status.success(),
+            "consumer exited with {status}\n{}",
+            consumer_logs(&env)
+        );
     }
     assert_exactly_once(&env, &summary);
 }
