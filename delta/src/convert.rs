@@ -14,15 +14,13 @@ use arrow::datatypes::Schema;
 use chrono::NaiveDate;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::{Action, DataType as KernelType, StructType};
-use deltalake_core::operations::create::CreateBuilder;
-use deltalake_core::TableProperty;
 use futures::{StreamExt, TryStreamExt};
 use lake::Lake;
 use object_store::ObjectMeta;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::ParquetObjectReader;
 
-use crate::{add, builder, AsOf, DataFile, Table, CHECKPOINT_INTERVAL, PARTITION};
+use crate::{add, create, AsOf, DataFile, Table, PARTITION};
 
 /// Footers read at once.
 const CONCURRENCY: usize = 16;
@@ -108,22 +106,12 @@ pub async fn convert(lake: &Lake, prefix: &str, schema: &Schema) -> anyhow::Resu
         .try_collect()
         .await?;
 
-    let mut create = CreateBuilder::new()
-        .with_log_store(builder(lake, prefix)?.build_storage()?)
-        .with_columns(wanted.fields().cloned())
-        .with_configuration_property(
-            TableProperty::CheckpointInterval,
-            Some(CHECKPOINT_INTERVAL.to_string()),
-        )
-        .with_actions(
-            files
-                .iter()
-                .map(|(file, modified)| Action::Add(add(file, *modified, true))),
-        );
-    if wanted.field(PARTITION).is_none() {
-        create = create.with_column(PARTITION, KernelType::DATE, true, None);
-    }
-    match create.with_partition_columns([PARTITION]).await {
+    let create = create(lake, prefix, &wanted)?.with_actions(
+        files
+            .iter()
+            .map(|(file, modified)| Action::Add(add(file, *modified, true))),
+    );
+    match create.await {
         Ok(table) => {
             let files: Vec<DataFile> = files.into_iter().map(|(file, _)| file).collect();
             Ok(ConvertReport {

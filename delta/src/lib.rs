@@ -153,22 +153,7 @@ impl Table {
         let mut table = match Table::open(lake, prefix, AsOf::Latest).await? {
             Some(table) => table,
             None => {
-                let mut create = CreateBuilder::new()
-                    .with_log_store(builder(lake, prefix)?.build_storage()?)
-                    .with_columns(wanted.fields().cloned())
-                    .with_configuration_property(
-                        TableProperty::CheckpointInterval,
-                        Some(CHECKPOINT_INTERVAL.to_string()),
-                    );
-                if wanted.field(PARTITION).is_none() {
-                    create = create.with_column(
-                        PARTITION,
-                        deltalake_core::kernel::DataType::DATE,
-                        true,
-                        None,
-                    );
-                }
-                match create.with_partition_columns([PARTITION]).await {
+                match create(lake, prefix, &wanted)?.await {
                     Ok(table) => Table::new(table),
                     // Another consumer created it first.
                     Err(DeltaTableError::Transaction {
@@ -440,6 +425,28 @@ impl Table {
         }
         Ok(commit)
     }
+}
+
+/// Creates the table under `prefix` with `wanted`'s columns, `event_date`
+/// (added if `wanted` lacks it) as its partition column, and a log
+/// checkpoint every [`CHECKPOINT_INTERVAL`] commits.
+fn create(lake: &Lake, prefix: &str, wanted: &StructType) -> anyhow::Result<CreateBuilder> {
+    let mut create = CreateBuilder::new()
+        .with_log_store(builder(lake, prefix)?.build_storage()?)
+        .with_columns(wanted.fields().cloned())
+        .with_configuration_property(
+            TableProperty::CheckpointInterval,
+            Some(CHECKPOINT_INTERVAL.to_string()),
+        );
+    if wanted.field(PARTITION).is_none() {
+        create = create.with_column(
+            PARTITION,
+            deltalake_core::kernel::DataType::DATE,
+            true,
+            None,
+        );
+    }
+    Ok(create.with_partition_columns([PARTITION]))
 }
 
 /// The `add` action of `file`.
