@@ -106,7 +106,7 @@ pub async fn convert(lake: &Lake, prefix: &str, schema: &Schema) -> anyhow::Resu
         .try_collect()
         .await?;
 
-    let create = create(lake, prefix, &wanted)?.with_actions(
+    let create = create(lake, prefix, wanted)?.with_actions(
         files
             .iter()
             .map(|(file, modified)| Action::Add(add(file, *modified, true))),
