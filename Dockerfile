@@ -1,10 +1,10 @@
-# One image for the producer, consumer and inspector (docker-compose.yml).
+# One image for the producer, consumer, refiner and inspector (docker-compose.yml).
 #
 # Stage `build` compiles the dependencies from the manifests alone first
 # (stage `manifests`), so editing the project's code does not recompile DuckDB
 # and librdkafka (about 30 minutes on 2 cores the first time); stage `httpfs`
 # takes DuckDB's httpfs and delta extensions from their PyPI wheels; the runtime stage is
-# Debian slim with the three binaries, run as a non-root user.
+# Debian slim with the four binaries and the SQL models, run as a non-root user.
 #
 # Checked without Docker by tests/stack/check_stack.py (run by `make test`):
 # the dependency build sees every workspace member, the binaries match the
@@ -39,16 +39,16 @@ WORKDIR /src
 
 # 1. The dependencies, from the manifests and placeholders.
 COPY --from=manifests /src ./
-RUN cargo build --release --locked -p producer -p consumer -p inspector \
+RUN cargo build --release --locked -p producer -p consumer -p refiner -p inspector \
  && find . -path ./target -prune -o -name Cargo.toml ! -path ./Cargo.toml -execdir rm -rf src \;
 
 # 2. The project itself. COPY keeps the files' modification times, which can
 #    be older than the placeholders': touch them so cargo rebuilds our crates.
 COPY . .
 RUN find . -path ./target -prune -o -type f -exec touch {} + \
- && cargo build --release --locked -p producer -p consumer -p inspector \
+ && cargo build --release --locked -p producer -p consumer -p refiner -p inspector \
  && mkdir -p /out \
- && cp target/release/producer target/release/consumer target/release/inspector /out/
+ && cp target/release/producer target/release/consumer target/release/refiner target/release/inspector /out/
 
 # DuckDB's httpfs and delta extensions for the bundled DuckDB 1.5.5, from
 # their PyPI wheels (x86_64 and aarch64), so `make duckdb` reads the s3://
@@ -66,7 +66,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
         ca-certificates libssl3 zlib1g libstdc++6 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 --user-group lake
-COPY --from=build /out/producer /out/consumer /out/inspector /usr/local/bin/
+COPY --from=build /out/producer /out/consumer /out/refiner /out/inspector /usr/local/bin/
+# The refiner's silver and gold models; mount another directory over it, or
+# set MODELS_DIR, to run your own.
+COPY models /opt/lakehouse/models
+ENV MODELS_DIR=/opt/lakehouse/models
 COPY --from=httpfs /httpfs.duckdb_extension /opt/duckdb/httpfs.duckdb_extension
 COPY --from=httpfs /delta.duckdb_extension /opt/duckdb/delta.duckdb_extension
 ENV DUCKDB_HTTPFS_EXTENSION=/opt/duckdb/httpfs.duckdb_extension

@@ -21,7 +21,7 @@ CONSOLE_URL := http://localhost:9001
 S3_URL := http://localhost:9000
 KAFKA_HOST := localhost:19092
 # The services `make logs` follows, e.g. `make logs LOGS="minio-init topic-init"`.
-LOGS ?= producer consumer
+LOGS ?= producer consumer refiner
 # True when the docker CLI, Compose v2 and a running Docker engine are all there.
 DOCKER_OK := command -v docker >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && docker info >/dev/null 2>&1
 NO_DOCKER_HINT := Without Docker, \`make demo\` runs the whole job on this machine (file source, local lake, DuckDB), then \`make duckdb\` opens it.
@@ -31,7 +31,7 @@ NO_DOCKER_HINT := Without Docker, \`make demo\` runs the whole job on this machi
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build the three binaries (release)
+build: ## build the binaries (release)
 	cargo build --release --workspace --bins
 
 # `make demo CONTRACT=orders` runs the same job for contracts/orders.schema.json
@@ -42,13 +42,20 @@ DEMO_CONTRACT := $(if $(filter events,$(CONTRACT)),,--contract contracts/$(CONTR
 demo: build ## run the whole job with no Docker: files → local lake → DuckDB (CONTRACT=orders|clicks|sensor_readings for another table)
 	rm -rf $(DEMO_LAKE) && mkdir -p $(DEMO_LAKE)
 	LAKE_URL=$(DEMO_LAKE) $(BIN)/producer --sink files --batches 500 --batch-size 200 --rate 0 \
-	  --corrupt-ratio 0.02 --invalid-ratio 0.01 --seed 42 --summary $(DATA_DIR)/demo-summary.json $(DEMO_CONTRACT)
+	  --corrupt-ratio 0.02 --invalid-ratio 0.01 --duplicate-ratio 0.01 --late-ratio 0.01 --seed 42 --summary $(DATA_DIR)/demo-summary.json $(DEMO_CONTRACT)
 	LAKE_URL=$(DEMO_LAKE) $(BIN)/consumer --source files --once $(DEMO_CONTRACT)
 	@echo; echo "producer summary:"; cat $(DATA_DIR)/demo-summary.json; echo
 	LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector query \
 	  "SELECT (SELECT count(*) FROM bronze.$(CONTRACT)) AS bronze_$(CONTRACT), (SELECT count(*) FROM dead_letters.$(CONTRACT)) AS dead_letters"
 	LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector query \
 	  "SELECT error_kind, error_code, count(*) AS n FROM dead_letters.$(CONTRACT) GROUP BY ALL ORDER BY n DESC, error_code"
+	LAKE_URL=$(DEMO_LAKE) $(BIN)/refiner --once --models models
+	@echo; echo "silver and gold (models/):"
+	@LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector query \
+	  "SELECT (SELECT count(*) FROM silver.$(CONTRACT)) AS silver_$(CONTRACT), (SELECT count(*) FROM bronze.$(CONTRACT)) AS bronze_$(CONTRACT)"
+	@if [ "$(CONTRACT)" = events ]; then \
+	  LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector query "SELECT * EXCLUDE (event_date) FROM gold.events_per_minute ORDER BY minute, event_type LIMIT 8" && \
+	  LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector query "SELECT * EXCLUDE (event_date) FROM gold.funnel_daily ORDER BY day"; fi
 	@echo; echo "explore it: make duckdb (without Docker), or LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector shell"
 
 test: build ## run every test (unit, end to end on moto S3 + mock Kafka)
@@ -80,10 +87,12 @@ PIN := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
 # records); the backlog run has ten times as many batches. pathbench sends the
 # same batches through Kafka (same flags and seed).
 BENCH_PRODUCE = $(BIN)/producer --sink files --batch-size 500 --rate 0 --corrupt-ratio 0.02 --invalid-ratio 0.01 --seed 1
-BENCH_PIP = duckdb==1.5.5 pyarrow pyspark matplotlib 'moto[server]' 'duckdb-extension-httpfs==1.5.5'
+BENCH_PIP = duckdb==1.5.5 pyarrow pyspark matplotlib 'moto[server]' 'duckdb-extension-httpfs==1.5.5' \
+  'duckdb-extension-delta==1.5.5' 'duckdb-cli==1.5.5'
 
-bench: build ## benchmarks on one core: hot path, Kafka → local/S3, memory at 1x/10x, freshness, DuckDB/pyarrow/PySpark; table + JSON + chart in bench/results/
-	@python3 -c "import duckdb, pyarrow, pyspark, matplotlib, moto, duckdb_extension_httpfs" 2>/dev/null || \
+bench: build ## benchmarks on one core: hot path, Kafka → local/S3 with Delta commit times, memory at 1x/10x, freshness, count(*) after 10,000 commits, DuckDB/pyarrow/PySpark; table + JSON + chart in bench/results/
+	@python3 -c "import duckdb, pyarrow, pyspark, matplotlib, moto, duckdb_extension_httpfs, duckdb_extension_delta" 2>/dev/null && \
+	  command -v duckdb >/dev/null || \
 	  python3 -m pip install -q $(BENCH_PIP)
 	@for n in 1 10; do test -f $(BENCH_DATA)/summary-$${n}x.json || { rm -rf $(BENCH_DATA)/lake-$${n}x && \
 	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x $(BENCH_PRODUCE) --batches $$((4000 * n)) --summary $(BENCH_DATA)/summary-$${n}x.json; }; done
@@ -105,6 +114,7 @@ bench: build ## benchmarks on one core: hot path, Kafka → local/S3, memory at 
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-400p-1x --partitions 400 | tee -a $(BENCH_RESULTS)/whole-path.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-400p-10x --batches 40000 --partitions 400 | tee -a $(BENCH_RESULTS)/whole-path.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path freshness | tee $(BENCH_RESULTS)/freshness.json
+	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path log-read --commits 10000 | tee $(BENCH_RESULTS)/delta-log.json
 	set -o pipefail; $(PIN) python3 bench/peers.py --dataset $(BENCH_DATA)/lake-1x --work $(BENCH_DATA)/peers | tee $(BENCH_RESULTS)/peers.json
 	python3 bench/report.py --results $(BENCH_RESULTS)
 
@@ -119,7 +129,7 @@ check-docker:
 	  echo "make $(MAKECMDGOALS): the Docker engine is not running or not reachable ('docker info' failed): start Docker." >&2; \
 	  echo "$(NO_DOCKER_HINT)" >&2; exit 1; }
 
-start: check-docker ## build the image if needed, start MinIO, Redpanda, the init steps, producer and consumer
+start: check-docker ## build the image if needed, start MinIO, Redpanda, the init steps, producer, consumer and refiner
 	$(COMPOSE) up -d --build
 	@echo
 	@echo "The stack is starting; the pipeline waits for MinIO, Redpanda and the init steps (make logs follows it)."
@@ -127,11 +137,11 @@ start: check-docker ## build the image if needed, start MinIO, Redpanda, the ini
 	@echo "  S3 API         $(S3_URL)   bucket lake; pipeline user AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from .env"
 	@echo "  Kafka          $(KAFKA_HOST)        topic events, 3 partitions"
 	@echo "  DuckDB         make duckdb             bronze.events, dead_letters.events"
-	@echo "  make stop stops producer and consumer (MinIO stays up); make clean removes everything."
+	@echo "  make stop stops producer, consumer and refiner (MinIO stays up); make clean removes everything."
 
-stop: check-docker ## stop producer and consumer; MinIO stays up so the console still shows the data
-	$(COMPOSE) stop producer consumer
-	@echo "producer and consumer stopped; MinIO is still up: $(CONSOLE_URL) (make start resumes, make clean removes everything)"
+stop: check-docker ## stop producer, consumer and refiner; MinIO stays up so the console still shows the data
+	$(COMPOSE) stop producer consumer refiner
+	@echo "producer, consumer and refiner stopped; MinIO is still up: $(CONSOLE_URL) (make start resumes, make clean removes everything)"
 
 clean: ## remove the whole stack with its volumes (MinIO, Redpanda) and the local data
 	@if $(DOCKER_OK); then \

@@ -19,7 +19,12 @@ import re
 import sys
 
 # The files the bench target and the other benchmarks write, in table order.
-KNOWN = ["hot-path", "whole-path", "consumer-memory", "peers", "freshness"]
+KNOWN = ["hot-path", "whole-path", "consumer-memory", "peers", "freshness", "delta-log"]
+# The same steps before every table was a Delta table (the README's figures
+# of the last run before it): events/s, to show what the commits cost.
+BASELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline.json")
+# Throughput with Delta commits within this much of the figures before them.
+VS_BEFORE_DELTA = 0.10
 # The targets, as the README's Benchmarks section states them.
 HOT_PATH_EVENTS_PER_S = 1_000_000
 VS_DUCKDB = 1.5
@@ -105,7 +110,7 @@ def main():
     header = ("measurement", "events", "events/s", "MB/s", "seconds", "peak RSS MiB", "Parquet MB", "notes")
     table = [header]
     for name in names:
-        if name == "freshness":
+        if name in ("freshness", "delta-log"):
             continue
         if not results[name]:
             table.append((name, "", "", "", "", "", "", "not measured"))
@@ -123,6 +128,9 @@ def main():
                     notes.append(f"JVM start-up {row['startup_seconds']:.1f} s (not timed)")
             if "skipped" in row:
                 notes.append("skipped: " + str(row["skipped"])[:70])
+            if "delta_commit_ms" in row:
+                c = row["delta_commit_ms"]
+                notes.append(f"Delta commit p50 {c['p50']} ms, p99 {c['p99']} ms over {row.get('micro_batches')} micro-batches")
             if row.get("exit_status"):
                 notes.append(f"exit status {row['exit_status']}")
             table.append((
@@ -151,6 +159,28 @@ def main():
         fresh, fresh_limit = None, None
         print("freshness: not measured")
 
+    # Delta: throughput beside the figures before it, and reading a long log.
+    with open(BASELINE) as f:
+        before = json.load(f)
+    now = {r["step"]: r for n in ("consumer-memory", "whole-path") for r in results[n] or [] if "step" in r}
+    compared = [(step, before["events_per_s"][step], now[step]["events_per_s"])
+                for step in before["events_per_s"] if now.get(step, {}).get("events_per_s")]
+    print()
+    print(f"with Delta commits vs before ({before['source']}; runs on this machine vary by up to 20 %):")
+    for step, then, today in compared:
+        print(f"  {step:<34} {then:>10,} -> {today:>10,} events/s ({today / then:.2f}x)")
+    log_read = (results["delta-log"] or [None])[0]
+    if log_read:
+        print(f"\ncount(*) of bronze.events after {log_read['commits']:,} Delta commits "
+              f"({log_read['rows']:,} rows, checkpoint every {log_read['checkpoint_interval']}; "
+              f"written in {log_read['write_seconds']:.0f} s), median wall time of whole processes:")
+        by_reader = {}
+        for r in log_read["readers"]:
+            by_reader.setdefault(r["reader"], {})[r["table"]] = r["seconds"]
+        for reader, t in by_reader.items():
+            print(f"  {reader:<32} with checkpoints {t.get('with_checkpoints', float('nan')):6.2f} s, "
+                  f"without {t.get('without_checkpoints', float('nan')):6.2f} s")
+
     # The targets.
     ours = [r for n in ("consumer-memory", "whole-path") for r in results[n] or [] if "peak_rss_mib" in r]
     top = max(ours, key=lambda r: r["peak_rss_mib"], default=None)
@@ -174,6 +204,9 @@ def main():
          f"p99 {fresh['p99_s']:.2f} s vs {fresh_limit:g} s" if fresh else "",
          fresh and fresh["p99_s"] <= fresh_limit),
     ]
+    targets.append((f"throughput with Delta within {VS_BEFORE_DELTA:.0%} of before",
+                    "; ".join(f"{s} {b / a:.2f}x" for s, a, b in compared),
+                    all(b >= a * (1 - VS_BEFORE_DELTA) for _, a, b in compared) if compared else None))
     targets = [{"target": t, "measured": m, "verdict": verdict(None if ok is None else bool(ok))}
                for t, m, ok in targets]
     print()

@@ -35,10 +35,12 @@ use url::Url;
 
 mod compact;
 mod convert;
+mod replace;
 mod vacuum;
 
 pub use compact::{compact, CompactOptions, CompactReport, DEFAULT_TARGET_SIZE};
 pub use convert::{convert, ConvertReport};
+pub use replace::Replaced;
 pub use vacuum::{vacuum, VacuumReport};
 
 /// The hive partition column of every table.

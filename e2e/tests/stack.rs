@@ -74,6 +74,7 @@ fn compose_file_dockerfile_and_init_script_pass_every_check() {
         "policy",
         "dockerfile-workspace",
         "dockerfile-binaries",
+        "dockerfile-models",
         "makefile",
     ] {
         assert!(
@@ -379,7 +380,10 @@ fn make_dry_run_shows_each_targets_commands() {
         ),
         (
             "stop",
-            &["docker info", "docker compose stop producer consumer"],
+            &[
+                "docker info",
+                "docker compose stop producer consumer refiner",
+            ],
         ),
         (
             "clean",
@@ -617,7 +621,7 @@ fn stack_targets_drive_docker_compose() {
     let calls = fake.calls();
     for call in [
         "docker compose up -d --build",
-        "docker compose stop producer consumer",
+        "docker compose stop producer consumer refiner",
         "docker compose logs --follow --tail=200 producer consumer",
         "docker image inspect lakehouse:local",
         "docker compose build producer",

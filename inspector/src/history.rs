@@ -13,15 +13,20 @@ use delta::{AsOf, Commit, Table};
 use lake::store::Location;
 use lake::Lake;
 
-use crate::output::Output;
-use crate::snapshot::rfc3339_millis;
-use crate::tables::is_table_name;
-use crate::views::Layer;
+use lakedb::snapshot::rfc3339_millis;
+use lakedb::tables::is_table_name;
+use lakedb::views::Layer;
 
-/// `bronze.events`, `dead_letters.orders`, or `events` (bronze).
+use crate::output::Output;
+
+/// `bronze.events`, `dead_letters.orders`, `gold.events_per_minute`, or
+/// `events` (bronze).
 pub fn parse_table(name: &str) -> anyhow::Result<(Layer, String)> {
     let (layer, table) = Layer::parse_view(name.trim()).ok_or_else(|| {
-        anyhow!("table {name:?}: expected bronze.<table>, dead_letters.<table> or <table>")
+        anyhow!(
+            "table {name:?}: expected bronze.<table>, dead_letters.<table>, silver.<table>, \
+             gold.<table> or <table>"
+        )
     })?;
     anyhow::ensure!(
         is_table_name(table),
@@ -131,7 +136,15 @@ mod tests {
             parse_table("dead_letters.orders").expect("dead letters"),
             (Layer::DeadLetters, "orders".into())
         );
-        assert!(parse_table("silver.orders").is_err());
+        assert_eq!(
+            parse_table("gold.events_per_minute").expect("gold"),
+            (Layer::Gold, "events_per_minute".into())
+        );
+        assert_eq!(
+            parse_table("silver.orders").expect("silver"),
+            (Layer::Silver, "orders".into())
+        );
+        assert!(parse_table("platinum.orders").is_err());
         assert!(parse_table("bronze.Orders").is_err());
         assert!(parse_table("bronze.").is_err());
     }

@@ -1,26 +1,21 @@
-//! The inspector: opens DuckDB with the schemas `bronze` and `dead_letters`
-//! and, for every table of the lake the consumer writes, the views
-//! `bronze.<table>` and `dead_letters.<table>` (docs/DESIGN.md §6), then
-//! offers a shell, one-shot queries, a status report, and the same SQL for
-//! the official `duckdb` CLI.
+//! The inspector: opens the lake in DuckDB through [`lakedb`] (the schemas
+//! `bronze`, `dead_letters`, `silver` and `gold`, the views
+//! `bronze.<table>` and `dead_letters.<table>` for every table the consumer
+//! writes and `silver.<model>` / `gold.<model>` for every table the refiner
+//! writes; docs/DESIGN.md §6), then offers a shell, one-shot queries, a
+//! status report, the commits of a table, and the same SQL for the official
+//! `duckdb` CLI.
 //!
-//! Every table is a Delta table and every view reads one snapshot of it,
-//! the newest or the one `--as-of` names: [`tables`] finds the tables,
-//! [`snapshot`] reads their logs, [`views`] writes the SQL (`delta_scan`, or
-//! `read_parquet` of the snapshot's file list), [`session`] decides how
-//! DuckDB reaches the files (in place, httpfs, or the local [`mirror`]),
-//! [`output`] prints results, [`shell`], [`status`] and [`history`] are the
-//! interactive and reporting front ends.
+//! [`lakedb::session`] opens DuckDB over the lake's Delta snapshots (in
+//! place, through httpfs, or through a local mirror); here, [`output`]
+//! prints results, and [`shell`], [`status`] and [`history`] are the
+//! interactive and reporting front ends. The inspector alone links
+//! librdkafka, for the Kafka lag in `status`.
 
 pub mod history;
-pub mod mirror;
 pub mod output;
-pub mod session;
 pub mod shell;
-pub mod snapshot;
 pub mod status;
-pub mod tables;
-pub mod views;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -31,16 +26,17 @@ use clap::{Args, Parser, Subcommand};
 use delta::AsOf;
 use lake::config::KafkaArgs;
 use lake::{Lake, LakeArgs};
+use lakedb::session::{Options, Session};
+use lakedb::snapshot;
 
 use crate::output::Format;
-use crate::session::{Options, Session};
 use crate::status::StatusFormat;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "inspector",
     version,
-    about = "Look at the lake with DuckDB: bronze.<table> and dead_letters.<table> for every table."
+    about = "Look at the lake with DuckDB: bronze.<table> and dead_letters.<table> for every table, silver.<model> and gold.<model> for every model."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -104,9 +100,10 @@ pub enum Command {
     },
     /// The commits of one Delta table, newest first.
     ///
-    /// TABLE is bronze.<table>, dead_letters.<table>, or <table> for bronze.
+    /// TABLE is bronze.<table>, dead_letters.<table>, silver.<model>,
+    /// gold.<model>, or <table> for bronze.
     History {
-        /// e.g. bronze.events, dead_letters.orders, events.
+        /// e.g. bronze.events, dead_letters.orders, gold.events_per_minute, events.
         table: String,
         /// How many commits, newest first.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
@@ -117,7 +114,8 @@ pub enum Command {
         #[command(flatten)]
         lake: LakeArgs,
     },
-    /// Per table: checkpoints, row counts and dead-letter reasons; Kafka lag.
+    /// Per table: checkpoints, row counts and dead-letter reasons; the silver
+    /// and gold tables; Kafka lag.
     Status {
         /// Output format; json has the same content.
         #[arg(long, value_enum, default_value = "text")]
@@ -226,6 +224,7 @@ fn open(common: &Common, cache: &CacheArgs, time_travel: &TimeTravel) -> anyhow:
         mirror: common.mirror,
         file_list: common.file_list,
         as_of: time_travel.as_of.unwrap_or(AsOf::Latest),
+        program: "inspector",
         ..Options::new(mirror_dir)
     };
     Session::open(lake, &options)

@@ -45,7 +45,7 @@ pub fn query(conn: &Connection, sql: &str) -> anyhow::Result<Output> {
 
 /// DuckDB errors span lines (a caret under the query); the first says it all.
 fn one_line(e: duckdb::Error) -> anyhow::Error {
-    anyhow::anyhow!(crate::session::first_line(&e.to_string()))
+    anyhow::anyhow!(lakedb::session::first_line(&e.to_string()))
 }
 
 pub fn write(output: &Output, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {

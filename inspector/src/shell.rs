@@ -7,9 +7,9 @@ use std::path::Path;
 
 use rustyline::error::ReadlineError;
 
+use lakedb::session::Session;
+
 use crate::output::{self, Format};
-use crate::session::Session;
-use crate::views::Layer;
 
 const HELP: &str = "\
 Statements end with ; and may span lines. Examples:
@@ -34,9 +34,7 @@ pub fn run(session: &mut Session, history: &Path) -> anyhow::Result<()> {
         session.describe_access()
     );
     let views: Vec<String> = session
-        .tables()
-        .flat_map(|table| Layer::ALL.map(|layer| (table, layer)))
-        .filter(|(table, layer)| session.has_view(table, *layer))
+        .views()
         .map(|(table, layer)| layer.view(table))
         .collect();
     println!(

@@ -1,8 +1,9 @@
 //! `inspector status`: per table, where each source's checkpoint stands, how
 //! many rows the views hold (counted through them, so only committed files),
 //! which version of its Delta table each view reads, and why records were
-//! dead-lettered; and how far the consumer lags behind Kafka. Kafka being unreachable is reported, not
-//! fatal: the lake can be inspected without a broker.
+//! dead-lettered; the same rows and versions for the silver and gold tables;
+//! and how far the consumer lags behind Kafka. Kafka being unreachable is
+//! reported, not fatal: the lake can be inspected without a broker.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,9 +20,9 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
 
-use crate::session::Session;
-use crate::tables::is_table_name;
-use crate::views::Layer;
+use lakedb::session::Session;
+use lakedb::tables::is_table_name;
+use lakedb::views::Layer;
 
 /// How long the brokers get to answer, in total.
 const KAFKA_DEADLINE: Duration = Duration::from_secs(3);
@@ -39,6 +40,8 @@ pub struct Report {
     lake: String,
     /// Every table of the lake or of its checkpoints, by name.
     tables: BTreeMap<String, TableReport>,
+    /// The silver and gold views: (view, rows, version).
+    models: Vec<(String, i64, Option<u64>)>,
     lag: Result<Vec<PartitionLag>, String>,
     brokers: String,
 }
@@ -98,28 +101,41 @@ pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
             report
                 .versions
                 .push((view.clone(), session.version(table, layer)));
-            let n = if session.is_readable(table, layer) {
-                session
-                    .conn
-                    .query_row(&format!("SELECT count(*) FROM {view}"), [], |row| {
-                        row.get(0)
-                    })
-                    .with_context(|| format!("cannot count {view}"))?
-            } else {
-                0
-            };
-            report.counts.push((view, n));
+            report.counts.push((view, count(session, table, layer)?));
         }
         if session.is_readable(table, Layer::DeadLetters) {
             report.error_codes = error_codes(session, &Layer::DeadLetters.view(table))?;
         }
     }
+    let mut models = Vec::new();
+    for layer in Layer::MODELS {
+        for model in session.models(layer) {
+            let rows = count(session, model, layer)?;
+            models.push((layer.view(model), rows, session.version(model, layer)));
+        }
+    }
     Ok(Report {
         lake: session.describe_access(),
         tables,
+        models,
         lag,
         brokers: kafka.kafka_bootstrap_servers.clone(),
     })
+}
+
+/// The rows of the view of `table` in `layer`; 0 for a view that does not
+/// exist (nothing to type it with yet).
+fn count(session: &Session, table: &str, layer: Layer) -> anyhow::Result<i64> {
+    if !session.is_readable(table, layer) {
+        return Ok(0);
+    }
+    let view = layer.view(table);
+    session
+        .conn
+        .query_row(&format!("SELECT count(*) FROM {view}"), [], |row| {
+            row.get(0)
+        })
+        .with_context(|| format!("cannot count {view}"))
 }
 
 /// The ten most frequent error codes of the dead-letter view `view`.
@@ -255,6 +271,22 @@ impl Report {
             out.push_str(&format!("\ntable {table}\n\n"));
             out.push_str(&report.text(table));
         }
+        out.push_str("\nsilver and gold tables\n");
+        if self.models.is_empty() {
+            out.push_str("  none yet\n");
+        }
+        let rows: Vec<Vec<String>> = self
+            .models
+            .iter()
+            .map(|(view, rows, version)| {
+                vec![
+                    view.clone(),
+                    format!("{rows} rows"),
+                    version.map_or("no log".into(), |n| format!("version {n}")),
+                ]
+            })
+            .collect();
+        out.push_str(&aligned(&rows, "  "));
         out.push_str(&format!("\nkafka lag ({})\n", self.brokers));
         match &self.lag {
             Err(why) => out.push_str(&format!("  lag: n/a ({why})\n")),
@@ -304,6 +336,14 @@ impl Report {
         out["lake"] = json!(self.lake);
         out["kafka_lag"] = lag;
         out["tables"] = json!(tables);
+        out["models"] = json!({
+            "rows": self.models.iter()
+                .map(|(v, n, _)| (v.clone(), json!(n)))
+                .collect::<serde_json::Map<_, _>>(),
+            "versions": self.models.iter()
+                .map(|(v, _, version)| (v.clone(), json!(version)))
+                .collect::<serde_json::Map<_, _>>(),
+        });
         out
     }
 }

@@ -446,7 +446,8 @@ fn history_lists_the_commits() {
         "{table}"
     );
     for (name, expected) in [
-        ("silver.events", "expected bronze.<table>"),
+        ("platinum.events", "expected bronze.<table>"),
+        ("silver.events", "silver.events has no Delta log"),
         ("bronze.orders", "bronze.orders has no Delta log"),
     ] {
         let out = run(root, &["history", name]);

@@ -17,6 +17,9 @@ use crate::position::{Intent, Range};
 pub const EVENTS: &str = "events";
 pub const BRONZE: &str = "bronze";
 pub const DEAD_LETTERS: &str = "dead_letters";
+/// The refiner's layers (docs/DESIGN.md §6): one Delta table per model.
+pub const SILVER: &str = "silver";
+pub const GOLD: &str = "gold";
 pub const CHECKPOINTS: &str = "_checkpoints";
 /// The contract in force for each table and version (docs/DESIGN.md §12).
 pub const CONTRACTS: &str = "_contracts";
@@ -32,6 +35,16 @@ pub fn bronze_prefix(table: &str) -> String {
 /// `dead_letters/<table>`
 pub fn dead_letters_prefix(table: &str) -> String {
     format!("{DEAD_LETTERS}/{table}")
+}
+
+/// `silver/<model>`
+pub fn silver_prefix(model: &str) -> String {
+    format!("{SILVER}/{model}")
+}
+
+/// `gold/<model>`
+pub fn gold_prefix(model: &str) -> String {
+    format!("{GOLD}/{model}")
 }
 
 /// `_checkpoints/<table>`

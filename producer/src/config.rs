@@ -39,6 +39,18 @@ pub struct Config {
     /// Share of records, 0 to 1, of readable batches that break one schema rule.
     #[arg(long, env = "PRODUCER_INVALID_RATIO", allow_negative_numbers = true, value_name = "F", default_value_t = 0.01, value_parser = parse_ratio)]
     pub invalid_ratio: f64,
+    /// Share of valid records, 0 to 1, replaced by an unchanged re-send of one of the last
+    /// 1,000 unique valid records (a client's retry: same text, same key, same event time).
+    #[arg(long, env = "PRODUCER_DUPLICATE_RATIO", allow_negative_numbers = true, value_name = "F", default_value_t = 0.0, value_parser = parse_ratio)]
+    pub duplicate_ratio: f64,
+    /// Share of records, 0 to 1, whose event time is --late-by earlier than it would be
+    /// (late events; they stay valid).
+    #[arg(long, env = "PRODUCER_LATE_RATIO", allow_negative_numbers = true, value_name = "F", default_value_t = 0.0, value_parser = parse_ratio)]
+    pub late_ratio: f64,
+    /// How far into the past a late event's time goes: a whole number of milliseconds,
+    /// more than 0 and at most 100 years (e.g. 10m, 90s, 2h 30m).
+    #[arg(long, env = "PRODUCER_LATE_BY", value_name = "DURATION", default_value = "10m", value_parser = parse_late_by)]
+    pub late_by: Duration,
     /// Seed of the generator: the same seed and flags give byte-identical batches.
     #[arg(
         long,
@@ -180,6 +192,26 @@ fn parse_ratio(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Whole milliseconds, because event times are written to the millisecond
+/// and a late event is exactly this much earlier; at most 100 years, so that
+/// with `--start-time` from 1970 every time keeps a four-digit year.
+fn parse_late_by(text: &str) -> Result<Duration, String> {
+    // humantime's year, so that `100y` itself is accepted.
+    const MAX: Duration = Duration::from_secs(100 * 31_557_600);
+    let late_by = lake::config::parse_duration(text)?;
+    if late_by.is_zero() {
+        Err(format!("must be more than 0, got {text}"))
+    } else if late_by > MAX {
+        Err(format!("must be at most 100 years (100y), got {text}"))
+    } else if late_by.subsec_nanos() % 1_000_000 != 0 {
+        Err(format!(
+            "must be a whole number of milliseconds, got {text}"
+        ))
+    } else {
+        Ok(late_by)
+    }
+}
+
 fn parse_rate(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .trim()
@@ -227,6 +259,8 @@ mod tests {
         assert_eq!(c.period(), Some(Duration::from_millis(100)));
         assert_eq!(c.corrupt_ratio, 0.02);
         assert_eq!(c.invalid_ratio, 0.01);
+        assert_eq!((c.duplicate_ratio, c.late_ratio), (0.0, 0.0));
+        assert_eq!(c.late_by, Duration::from_secs(600));
         assert_eq!(c.seed, 42);
         assert_eq!(c.sink, SinkKind::Kafka);
         assert_eq!(c.users, 1000);
@@ -283,8 +317,22 @@ mod tests {
             "/tmp/s.json",
             "--start-time",
             "2026-01-01T01:00:00+01:00",
+            "--duplicate-ratio",
+            "0.2",
+            "--late-ratio",
+            "1",
+            "--late-by",
+            "1h 30m 250ms",
         ])
         .expect("valid flags");
+        assert_eq!((c.duplicate_ratio, c.late_ratio), (0.2, 1.0));
+        assert_eq!(c.late_by, Duration::from_millis(5_400_250));
+        assert_eq!(
+            parse(&["--late-by", "100y"])
+                .map(|c| c.late_by.as_secs())
+                .ok(),
+            Some(3_155_760_000)
+        );
         assert_eq!(
             (c.batches, c.batch_size, c.seed, c.sink),
             (Some(5), 3, 7, SinkKind::Files)
@@ -299,6 +347,12 @@ mod tests {
             ("--corrupt-ratio", "1.5"),
             ("--invalid-ratio", "-0.1"),
             ("--invalid-ratio", "NaN"),
+            ("--duplicate-ratio", "1.01"),
+            ("--late-ratio", "-0.5"),
+            ("--late-by", "soon"),
+            ("--late-by", "0s"),
+            ("--late-by", "1500us"),
+            ("--late-by", "101y"),
             ("--rate", "-1"),
             ("--batches", "-3"),
             ("--rate", "1e-9"),

@@ -288,7 +288,7 @@ mod tests {
     /// Valid records to corrupt.
     fn records(seed: u64) -> Vec<Record> {
         let mut g = Generator::new(settings(seed));
-        (0..20).map(|_| g.event()).collect()
+        (0..20).map(|_| g.event(0)).collect()
     }
 
     /// What the consumer does first with a message: read it as an array.

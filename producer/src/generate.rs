@@ -1,14 +1,18 @@
 //! Users, events and batches. One `SmallRng` seeded from `--seed` drives every
-//! choice, in a fixed order, so the same seed and flags give byte-identical
-//! batches; the clock is never consulted. Batch `k` depends only on the flags
+//! choice, in a fixed order (duplicates and late events draw from a stream of
+//! their own, [`crate::arrival`]), so the same seed and flags give
+//! byte-identical batches; the clock is never consulted. Batch `k` depends only on the flags
 //! and on batches `0..k`, so `--batches` cuts the same stream at a different
 //! place.
+
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde_json::Value;
 
+use crate::arrival::{Arrival, Arrivals};
 use crate::corrupt::{self, BatchFault, RecordFault};
 use crate::draw::pick;
 use crate::record::{to_json, Record};
@@ -55,6 +59,9 @@ pub enum Content {
 pub struct Batch {
     pub payload: Vec<u8>,
     pub content: Content,
+    /// The duplicates and late events among its valid records; none in a
+    /// corrupt batch.
+    pub arrivals: Arrivals,
 }
 
 /// What the generator needs from the command line.
@@ -65,6 +72,9 @@ pub struct Settings {
     pub batch_size: u64,
     pub corrupt_ratio: f64,
     pub invalid_ratio: f64,
+    pub duplicate_ratio: f64,
+    pub late_ratio: f64,
+    pub late_by: Duration,
     pub start_time: DateTime<Utc>,
 }
 
@@ -76,6 +86,9 @@ impl Settings {
             batch_size: c.batch_size,
             corrupt_ratio: c.corrupt_ratio,
             invalid_ratio: c.invalid_ratio,
+            duplicate_ratio: c.duplicate_ratio,
+            late_ratio: c.late_ratio,
+            late_by: c.late_by,
             start_time: c.start_time,
         }
     }
@@ -87,6 +100,7 @@ pub struct Generator {
     settings: Settings,
     /// event_ts of the next event, milliseconds since the epoch.
     next_ts_ms: i64,
+    arrival: Arrival<Record>,
 }
 
 impl Generator {
@@ -102,8 +116,9 @@ impl Generator {
         Generator {
             rng,
             users,
-            settings,
             next_ts_ms,
+            arrival: Arrival::new(&settings),
+            settings,
         }
     }
 
@@ -113,8 +128,13 @@ impl Generator {
 
     pub fn next_batch(&mut self) -> Batch {
         let corrupt = self.rng.random_bool(self.settings.corrupt_ratio);
+        let mut late = Vec::with_capacity(self.settings.batch_size as usize);
         let mut records: Vec<Record> = (0..self.settings.batch_size)
-            .map(|_| self.event())
+            .map(|_| {
+                let late_ms = self.arrival.lateness_ms();
+                late.push(late_ms > 0);
+                self.event(late_ms)
+            })
             .collect();
         if corrupt {
             let fault = pick(&mut self.rng, &BatchFault::ALL);
@@ -122,9 +142,10 @@ impl Generator {
             return Batch {
                 payload,
                 content: Content::Corrupt(fault),
+                arrivals: Arrivals::default(),
             };
         }
-        let faults = records
+        let faults: Vec<Option<RecordFault>> = records
             .iter_mut()
             .map(|record| {
                 if !self.rng.random_bool(self.settings.invalid_ratio) {
@@ -135,14 +156,18 @@ impl Generator {
                 Some(fault)
             })
             .collect();
+        let valid: Vec<bool> = faults.iter().map(Option::is_none).collect();
+        let arrivals = self.arrival.resend(&mut records, &valid, &late);
         Batch {
             payload: to_json(&records),
             content: Content::Records(faults),
+            arrivals,
         }
     }
 
-    /// A valid event (docs/DESIGN.md §3), the next one in time.
-    pub(crate) fn event(&mut self) -> Record {
+    /// A valid event (docs/DESIGN.md §3), the next one in time, its event_ts
+    /// `late_ms` earlier than that (a late event) if not 0.
+    pub(crate) fn event(&mut self, late_ms: i64) -> Record {
         let rng = &mut self.rng;
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
@@ -156,7 +181,7 @@ impl Generator {
 
         let ts_ms = self.next_ts_ms;
         self.next_ts_ms += rng.random_range(0..=MAX_GAP_MS);
-        let event_ts = format_ts(ts_ms, pick(rng, &OFFSETS_SECS));
+        let event_ts = format_ts(ts_ms - late_ms, pick(rng, &OFFSETS_SECS));
 
         let product = rng.random_range(1..=500);
         let page = match event_type {
@@ -218,6 +243,7 @@ fn weighted(rng: &mut SmallRng, table: &[(&'static str, u32)]) -> &'static str {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::summary::Summary;
     use serde_json::value::RawValue;
     use std::collections::HashSet;
 
@@ -228,6 +254,9 @@ pub(crate) mod tests {
             batch_size: 20,
             corrupt_ratio: 0.1,
             invalid_ratio: 0.1,
+            duplicate_ratio: 0.0,
+            late_ratio: 0.0,
+            late_by: Duration::from_secs(600),
             start_time: DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
                 .expect("valid")
                 .with_timezone(&Utc),
@@ -261,6 +290,87 @@ pub(crate) mod tests {
             .map(|b| b.payload)
             .collect();
         assert_eq!(short[..], a[..5]);
+    }
+
+    /// With duplicates and late events, a run is the run of the same seed
+    /// without them but for those records: a duplicate is the text of an
+    /// earlier valid record in its slot, a late event has its event_ts
+    /// exactly `late_by` earlier and is otherwise unchanged, and the summary's
+    /// unique records are the distinct event_ids.
+    #[test]
+    fn duplicates_resend_earlier_records_and_late_events_are_late_by_exactly() {
+        let plain = Settings {
+            batch_size: 50,
+            ..settings(11)
+        };
+        let mixed = Settings {
+            duplicate_ratio: 0.2,
+            late_ratio: 0.1,
+            late_by: Duration::from_secs(600),
+            ..plain.clone()
+        };
+        let (plain, mixed) = (batches(plain, 200), batches(mixed, 200));
+        let (mut before, mut summary) = (Summary::new(11, "files"), Summary::new(11, "files"));
+        // Texts of the valid records sent so far, and the keys among them.
+        let (mut sent, mut keys) = (HashSet::new(), HashSet::new());
+        let mut late = 0;
+        for (seq, (p, m)) in plain.iter().zip(&mixed).enumerate() {
+            before.add(&format!("b{seq}"), p);
+            summary.add(&format!("b{seq}"), m);
+            assert_eq!(p.content, m.content, "the same records broken, b{seq}");
+            // A corrupt batch's bytes come from its records, late ones
+            // included, so only its lack of duplicates is checked.
+            let Content::Records(faults) = &m.content else {
+                assert_eq!(m.arrivals, Default::default());
+                continue;
+            };
+            let ps: Vec<&RawValue> = serde_json::from_slice(&p.payload).expect("parses");
+            let ms: Vec<&RawValue> = serde_json::from_slice(&m.payload).expect("parses");
+            for (i, fault) in faults.iter().enumerate() {
+                let (text, normal) = (ms[i].get(), ps[i].get());
+                if fault.is_some() {
+                    assert!(!m.arrivals.duplicates.contains(&i) && !m.arrivals.late.contains(&i));
+                    continue;
+                }
+                let event = lake::event::validate_record(text).expect("valid");
+                keys.insert(event.event_id.to_string());
+                if m.arrivals.duplicates.contains(&i) {
+                    assert!(sent.contains(text), "not an earlier valid record: {text}");
+                    continue;
+                }
+                assert!(sent.insert(text.to_string()), "fresh twice: {text}");
+                if m.arrivals.late.contains(&i) {
+                    late += 1;
+                    let on_time = lake::event::validate_record(normal).expect("valid");
+                    assert_eq!(on_time.event_ts_micros - event.event_ts_micros, 600_000_000);
+                    let without_ts = |t: &str| {
+                        let mut v: Value = serde_json::from_str(t).expect("parses");
+                        v.as_object_mut().expect("object").remove("event_ts");
+                        v
+                    };
+                    assert_eq!(without_ts(text), without_ts(normal));
+                } else {
+                    assert_eq!(text, normal);
+                }
+            }
+        }
+        assert_eq!(keys.len() as u64, summary.unique_valid_records);
+        assert_eq!(late, summary.late_records);
+        // Bronze gets as many valid records as without the flags.
+        assert_eq!(
+            (summary.valid_records, summary.invalid_records),
+            (before.valid_records, before.invalid_records)
+        );
+        assert_eq!(
+            summary.unique_valid_records + summary.duplicate_records,
+            summary.valid_records
+        );
+        assert_eq!((before.duplicate_records, before.late_records), (0, 0));
+        let share = |n: u64, of: u64| n as f64 / of as f64;
+        let duplicates = share(summary.duplicate_records, summary.valid_records);
+        let late = share(summary.late_records, summary.unique_valid_records);
+        assert!((0.18..0.22).contains(&duplicates), "{duplicates}");
+        assert!((0.08..0.12).contains(&late), "{late}");
     }
 
     #[test]

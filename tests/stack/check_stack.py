@@ -13,9 +13,11 @@ and against the real binaries:
 * depends_on, healthchecks, restart policies, profiles, images pinned, ports,
   volumes, the Kafka listeners, the topic init step, the MinIO init script and
   its bucket policy (parsed and checked to be least-privilege);
+* the refiner: on the lake only (MinIO and its init step, no Kafka), on the
+  consumer's lake, restarted, and its SQL models in the image (MODELS_DIR);
 * the Dockerfile against the Cargo workspace (manifests, packages, binaries,
-  the httpfs extension's version, shared libraries, non-root user) and
-  .dockerignore against what the build needs;
+  the httpfs extension's version, shared libraries, non-root user, the
+  models) and .dockerignore against what the build needs;
 * the Makefile's service names, image name and URLs against the Compose file.
 
 Usage:
@@ -51,16 +53,30 @@ except ImportError as e:  # pragma: no cover - environment problem
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-BINARIES = ("producer", "consumer", "inspector")
+BINARIES = ("producer", "consumer", "refiner", "inspector")
 # What the stack's binaries need to reach MinIO and Redpanda (docs/DESIGN.md §2).
-REQUIRED_ENV = (
+LAKE_ENV = (
     "LAKE_URL",
     "AWS_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
+)
+KAFKA_ENV = (
     "KAFKA_BOOTSTRAP_SERVERS",
     "KAFKA_TOPIC",
 )
+# The refiner reads the lake only (bronze in, silver and gold out): no Kafka.
+REQUIRED_ENV = {
+    "producer": LAKE_ENV + KAFKA_ENV,
+    "consumer": LAKE_ENV + KAFKA_ENV,
+    "inspector": LAKE_ENV + KAFKA_ENV,
+    "refiner": LAKE_ENV,
+}
+# What every pipeline service must agree on with the consumer: the same lake,
+# reached the same way (AWS_REGION defaults to us-east-1 in every binary).
+LAKE_SETTINGS = ("LAKE_URL", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+# Long-running pipeline services: restarted by Compose, stopped by `make stop`.
+LONG_RUNNING = ("producer", "consumer", "refiner")
 # Read by the binaries without a clap flag: RUST_LOG (tracing), AWS_*
 # (object_store's AmazonS3Builder::from_env), KAFKA_SETTING_* (librdkafka
 # pass-through), HOME / XDG_CACHE_HOME (inspector's history and mirror).
@@ -132,7 +148,7 @@ VAR = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])((?:[^{}]|\{[
 
 
 def interpolate(value, env: dict[str, str], used: set[str], errors: list[str], where: str = ""):
-    """Compose's interpolation of every string value (keys stay as written)."""
+    """Compose's interpolation of every string value (keys stay as written); `used` gets the variables that must be set (no default)."""
     if isinstance(value, dict):
         return {k: interpolate(v, env, used, errors, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
     if isinstance(value, list):
@@ -145,7 +161,8 @@ def interpolate(value, env: dict[str, str], used: set[str], errors: list[str], w
             return "$"
         name = m.group(2) or m.group(5)
         op, arg = m.group(3), m.group(4) or ""
-        used.add(name)
+        if op is None or op in (":?", "?"):  # ${X:-default} and ${X:+alt} need no .env entry
+            used.add(name)
         present = name in env
         nonempty = present and env[name] != ""
         if op is None:
@@ -317,7 +334,7 @@ def parse_help(text: str) -> tuple[dict[str, Flag], list[str]]:
 def load_help(bin_dir: Path, binary: str) -> Help:
     def run(args: list[str]) -> str:
         with tempfile.TemporaryDirectory() as tmp:  # no .env of the repo read
-            env = {k: v for k, v in os.environ.items() if not re.match(r"^(AWS_|KAFKA_|LAKE_|DUCKDB_|INSPECTOR_|PRODUCER_|CONSUMER_)", k)}
+            env = {k: v for k, v in os.environ.items() if not re.match(r"^(AWS_|KAFKA_|LAKE_|DUCKDB_|INSPECTOR_|PRODUCER_|CONSUMER_|REFINER_|REFINE_|MODELS_DIR$)", k)}
             out = subprocess.run([str(bin_dir / binary), *args, "--help"], cwd=tmp, env=env, capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
             raise RuntimeError(f"{binary} {' '.join(args)} --help exited {out.returncode}: {out.stderr.strip()[:300]}")
@@ -455,7 +472,7 @@ class Stack:
     api_port: int = 9000
     internal_port: int | None = None
     ext_port: int | None = None
-    pipe: dict[str, str] = field(default_factory=dict)  # the first pipeline service's environment; they must agree
+    pipe: dict[str, str] = field(default_factory=dict)  # the consumer's environment; the others must agree with it
 
     @property
     def by_binary(self) -> dict[str, str]:
@@ -610,6 +627,7 @@ def check_depends_on(st: Stack, r: Report):
     needs = {
         "producer": {st.broker, st.topic_init},
         "consumer": {st.minio, st.broker, st.minio_init, st.topic_init},
+        "refiner": {st.minio, st.minio_init},
         "inspector": {st.minio, st.minio_init},
     }
     for b, deps in needs.items():
@@ -617,22 +635,34 @@ def check_depends_on(st: Stack, r: Report):
         if n:
             missing = sorted(d for d in deps if d and d not in st.closure(n))
             r.check("depends-on", not missing, f"service {n} ({b}) starts without waiting for {', '.join(missing)}")
+    # The refiner waits for the lake itself, not through the consumer, and not
+    # for Kafka: it never talks to the broker.
+    n = by_binary.get("refiner")
+    if n:
+        direct = depends_on(services[n])
+        for d in (st.minio, st.minio_init):
+            if d:
+                r.check("depends-on", d in direct, f"service {n} (refiner) does not depend on {d} itself: it needs the lake (depends_on {d})")
+        for d in (st.broker, st.topic_init):
+            if d:
+                r.check("depends-on", d not in direct, f"service {n} (refiner) depends on {d}: it reads the lake only, no Kafka")
 
 
 def check_restart_and_profiles(st: Stack, r: Report):
-    """restart, profiles: one-shots can complete, the consumer comes back, the inspector is on demand and the rest starts with `up`."""
+    """restart, profiles: one-shots can complete, the consumer and the refiner come back, the inspector is on demand and the rest starts with `up`."""
     services = st.services
     by_binary = st.by_binary
     one_shots = {dep for s in services.values() for dep, o in depends_on(s).items() if o.get("condition") == "service_completed_successfully"}
     for n in one_shots:
         r.check("restart", services.get(n, {}).get("restart") in (None, "no", "on-failure") or str(services[n].get("restart")).startswith("on-failure"),
                 f"one-shot service {n} has restart: {services.get(n, {}).get('restart')}: it would never complete")
-    if by_binary.get("consumer"):
-        rp = str(services[by_binary["consumer"]].get("restart", "no"))
-        r.check("restart", rp in ("always", "unless-stopped") or rp.startswith("on-failure"), f"service {by_binary['consumer']} (consumer) has no restart policy (restart: {rp})")
+    for b in ("consumer", "refiner"):
+        if by_binary.get(b):
+            rp = str(services[by_binary[b]].get("restart", "no"))
+            r.check("restart", rp in ("always", "unless-stopped") or rp.startswith("on-failure"), f"service {by_binary[b]} ({b}) has no restart policy (restart: {rp})")
     if by_binary.get("inspector"):
         r.check("profiles", bool(services[by_binary["inspector"]].get("profiles")), f"service {by_binary['inspector']} (inspector) is not on demand: give it a profile")
-    for n in (st.minio, st.broker, st.minio_init, st.topic_init, by_binary.get("producer"), by_binary.get("consumer")):
+    for n in (st.minio, st.broker, st.minio_init, st.topic_init, *(by_binary.get(b) for b in LONG_RUNNING)):
         if n:
             r.check("profiles", not services[n].get("profiles"), f"service {n} is in a profile, so `docker compose up` would not start it")
 
@@ -768,7 +798,7 @@ def load_helps(bin_dir: Path, helps: dict[str, Help], r: Report):
 
 
 def check_pipeline(st: Stack, helps: dict[str, Help], r: Report) -> dict[str, str]:
-    """commands, env-required: each pipeline service runs a binary of the workspace, and all of them share keys, topic and lake; returns that environment."""
+    """commands, env-required: each pipeline service runs a binary of the workspace, and all of them share the consumer's lake and keys (and topic, those on Kafka); returns the consumer's environment."""
     pipeline_env: dict[str, dict[str, str]] = {}
     for n, s in st.app_services.items():
         b = st.app_binaries.get(n)
@@ -778,25 +808,45 @@ def check_pipeline(st: Stack, helps: dict[str, Help], r: Report) -> dict[str, st
         env = as_mapping(s.get("environment"))
         pipeline_env[n] = env
         check_pipeline_env(st, n, b, env, r)
+        if b == "refiner":  # a service, not a one-off run (restart would rerun it)
+            one_shot = [x for x in a[1:] if x.split("=")[0] in ("--once", "--check")]
+            r.check("commands", not one_shot, f"service {n}: refiner {' '.join(one_shot)} exits after one round, but the service keeps the models up to date")
         h = helps.get(b)
         if h is None:
             continue
         check_command(n, b, a[1:], env, h, r)
 
-    keys = {n: (e.get("AWS_ACCESS_KEY_ID"), e.get("AWS_SECRET_ACCESS_KEY"), e.get("KAFKA_TOPIC"), e.get("LAKE_URL")) for n, e in pipeline_env.items()}
-    r.check("env-required", len(set(keys.values())) <= 1, f"producer, consumer and inspector disagree on keys, topic or lake: {sorted(keys)}")
-    return next(iter(pipeline_env.values()), {})
+    # One lake: every service's lake settings are the consumer's (it writes
+    # bronze; the refiner reads it and writes silver and gold beside it).
+    def lake(e: dict[str, str]) -> dict[str, str | None]:
+        return {k: e.get(k, "us-east-1" if k == "AWS_REGION" else None) for k in LAKE_SETTINGS}
+
+    ref = st.by_binary.get("consumer")
+    ref = ref if ref in pipeline_env else next(iter(pipeline_env), None)
+    for n, e in pipeline_env.items():
+        if ref is None or n == ref:
+            continue
+        differ = [k for k in LAKE_SETTINGS if lake(e)[k] != lake(pipeline_env[ref])[k]]
+        r.check("env-required", not differ, f"service {n} ({st.app_binaries.get(n)}) and {ref} disagree on the lake: {', '.join(differ)}")
+    # One topic, among the services that use Kafka.
+    topics = {n: e.get("KAFKA_TOPIC") for n, e in pipeline_env.items() if "KAFKA_TOPIC" in REQUIRED_ENV.get(st.app_binaries.get(n) or "", ())}
+    r.check("env-required", len(set(topics.values())) <= 1, f"{', '.join(sorted(topics))} disagree on the topic: {topics}")
+    return pipeline_env.get(ref, {}) if ref else {}
 
 
 def check_pipeline_env(st: Stack, n: str, b: str, env: dict[str, str], r: Report):
     """env-required, env-file: service `n` reaches MinIO and the broker inside the network, in the bucket .env names."""
     minio, broker, dotenv = st.minio, st.broker, st.dotenv
-    for k in REQUIRED_ENV:
+    required = REQUIRED_ENV.get(b, LAKE_ENV + KAFKA_ENV)
+    for k in required:
         r.check("env-required", bool(env.get(k)), f"service {n} ({b}) does not set {k}")
     if minio:
         r.check("env-required", env.get("AWS_ENDPOINT_URL") == f"http://{minio}:{st.api_port}",
                 f"service {n}: AWS_ENDPOINT_URL={env.get('AWS_ENDPOINT_URL')}, want http://{minio}:{st.api_port} (MinIO inside the network)")
-    if broker and st.internal_port:
+    if "KAFKA_BOOTSTRAP_SERVERS" not in required:
+        kafka = sorted(k for k in env if k.startswith("KAFKA_"))
+        r.check("env-read", not kafka, f"service {n} ({b}) sets {', '.join(kafka)}: {b} reads the lake only, no Kafka")
+    elif broker and st.internal_port:
         r.check("env-required", env.get("KAFKA_BOOTSTRAP_SERVERS") == f"{broker}:{st.internal_port}",
                 f"service {n}: KAFKA_BOOTSTRAP_SERVERS={env.get('KAFKA_BOOTSTRAP_SERVERS')}, want {broker}:{st.internal_port} (the internal listener)")
     r.check("env-required", bucket_of(env.get("LAKE_URL", "")) is not None, f"service {n}: LAKE_URL={env.get('LAKE_URL')} is not an s3:// lake")
@@ -944,10 +994,11 @@ def check_policy(script: str, rel: str, bucket: str | None, r: Report):
 
 
 def check_makefile(st: Stack, files: Files, r: Report):
-    """makefile: the services, image and URLs the Makefile names are the Compose file's."""
+    """makefile: the services, image and URLs the Makefile names are the Compose file's, and `make stop` stops the whole pipeline."""
     services, minio, broker = st.services, st.minio, st.broker
     mk = dict(re.findall(r"^([A-Z][A-Z0-9_]*)\s*[:?]?=[ \t]*(.*)$", files.makefile, re.M))
     compose_cmds = re.findall(r"\$\(COMPOSE\)((?:[^\n;\\]|\\\n)*)", files.makefile)
+    stopped: set[str] = set()
     for cmd in compose_cmds:
         words = [w.strip("\"'") for w in cmd.split()]
         for verb in ("stop", "run", "build", "logs"):
@@ -955,8 +1006,14 @@ def check_makefile(st: Stack, files: Files, r: Report):
                 names = [w for w in words[words.index(verb) + 1 :] if not w.startswith("-") and not w.startswith("$(")]
                 if verb == "run":
                     names = names[:1]
+                if verb == "stop":
+                    stopped.update(names)
                 for name in names:
                     r.check("makefile", name in services, f"Makefile: `$(COMPOSE){cmd.strip()}` names service {name}, which docker-compose.yml does not have")
+    for b in LONG_RUNNING:
+        n = st.by_binary.get(b)
+        if n:
+            r.check("makefile", n in stopped, f"Makefile: `make stop` does not stop service {n} ({b}): `$(COMPOSE) stop` names {sorted(stopped)}")
     for name in (mk.get("LOGS") or "").split():
         r.check("makefile", name in services, f"Makefile: LOGS names service {name}, which docker-compose.yml does not have")
     r.check("makefile", mk.get("IMAGE") == st.app_image, f"Makefile IMAGE={mk.get('IMAGE')}, docker-compose.yml builds {st.app_image}")
@@ -986,6 +1043,18 @@ def shared_library_packages(exe: Path) -> list[tuple[str, str]]:
             found.append((os.path.basename(lib), pk))
         _LIBS[exe] = found
     return _LIBS[exe]
+
+
+def copy_parts(args: str) -> tuple[list[str], list[str], str | None]:
+    """A COPY's (--flags, sources, destination), shell or JSON form."""
+    a = args.strip()
+    try:
+        words = [str(w) for w in json.loads(a)] if a.startswith("[") else shlex.split(a)
+    except (ValueError, json.JSONDecodeError):
+        words = a.split()
+    flags = [w for w in words if w.startswith("--")]
+    rest = [w for w in words if not w.startswith("--")]
+    return flags, rest[:-1], (rest[-1] if len(rest) >= 2 else None)
 
 
 def check_dockerfile(files: Files, root: Path, bin_dir: Path, r: Report, services, app_services, app_binaries):
@@ -1032,9 +1101,10 @@ def check_dockerfile(files: Files, root: Path, bin_dir: Path, r: Report, service
         if manifest.exists():
             for b in tomllib.loads(manifest.read_text()).get("bin", []):
                 bins.add(b.get("name", m))
-    wanted = {b for b in app_binaries.values() if b}
+    # What the image must ship: every binary of the stack, whether or not a service runs it yet.
+    wanted = {b for b in app_binaries.values() if b} | set(BINARIES)
     for b in sorted(wanted):
-        r.check("dockerfile-binaries", b in bins, f"docker-compose.yml runs {b}, which is not a binary of the Cargo workspace")
+        r.check("dockerfile-binaries", b in bins, f"the image ships {b} (docker-compose.yml, BINARIES), which is not a binary of the Cargo workspace (members: {', '.join(members)})")
     cargo_builds = [a for a in runs if "cargo build" in a]
     selections = []
     for a in cargo_builds:
@@ -1078,6 +1148,29 @@ def check_dockerfile(files: Files, root: Path, bin_dir: Path, r: Report, service
         r.check("httpfs", ext is not None and any(c.rstrip().endswith(" " + ext) for c in rt_copies),
                 f"Dockerfile: {var}={ext} is not a file the runtime stage copies in")
 
+    # The refiner's SQL models: MODELS_DIR (the image's, or the service's own
+    # MODELS_DIR / --models) is where the runtime stage copies models/, or a
+    # volume mounted into the service.
+    copies = [copy_parts(c) for c in rt_copies]
+    models_dirs = {os.path.normpath(dest) for flags, srcs, dest in copies
+                   if dest and not any(f.startswith("--from") for f in flags) and any(os.path.normpath(x) == "models" for x in srcs)}
+    r.check("dockerfile-models", any((root / "models").rglob("*.sql")), "models/ has no SQL model (models/silver/*.sql, models/gold/*.sql) for the image")
+    m = re.search(r"(?<![A-Z0-9_])MODELS_DIR[= ](\S+)", env_lines)
+    image_dir = m.group(1).strip("\"'") if m else None
+    r.check("dockerfile-models", image_dir is not None and os.path.normpath(image_dir) in models_dirs,
+            f"Dockerfile: ENV MODELS_DIR={image_dir} is not a directory the runtime stage copies models into (COPY models <dir>: {sorted(models_dirs)})")
+    for n, b in app_binaries.items():
+        if b != "refiner":
+            continue
+        s = app_services.get(n) or {}
+        a = argv(s.get("entrypoint")) + argv(s.get("command"))
+        own = (flag_values(a[1:], "--models") or [None])[-1] or as_mapping(s.get("environment")).get("MODELS_DIR")
+        if own:
+            mounted = {os.path.normpath(str(v).split(":")[1]) for v in s.get("volumes") or [] if isinstance(v, str) and ":" in str(v)}
+            mounted |= {os.path.normpath(str(v["target"])) for v in s.get("volumes") or [] if isinstance(v, dict) and v.get("target")}
+            r.check("dockerfile-models", os.path.normpath(own) in models_dirs | mounted,
+                    f"service {n}: the refiner's models directory {own} is neither where the image has models/ ({sorted(models_dirs)}) nor a volume of the service")
+
     # Shared libraries of the built binaries: each one's Debian package in the runtime stage.
     installed = set()
     for a in runtime.all("RUN"):
@@ -1110,6 +1203,16 @@ def check_dockerfile(files: Files, root: Path, bin_dir: Path, r: Report, service
                 cand = (f.parent / inc).resolve()
                 if cand.exists():
                     needed.append(str(cand.relative_to(root)))
+    # What the runtime stage copies from the build context (the models).
+    for flags, srcs, _ in copies:
+        if any(f.startswith("--from") for f in flags):
+            continue
+        for x in srcs:
+            src = root / x
+            if src.is_file():
+                needed.append(os.path.normpath(x))
+            elif src.is_dir():
+                needed += [str(f.relative_to(root)) for f in src.rglob("*") if f.is_file()]
     for p in sorted(set(needed)):
         r.check("dockerignore", not dockerignored(p, pats), f".dockerignore excludes {p}, which the image build needs")
 
@@ -1160,8 +1263,20 @@ MUTATIONS = [
     ("policy", "script", '"Resource": ["arn:aws:s3:::$BUCKET/*"]\n    }', '"Resource": ["arn:aws:s3:::$BUCKET/*"]\n    },'),
     ("dockerfile-workspace", "dockerfile", "COPY --from=manifests /src ./\n", "COPY Cargo.toml Cargo.lock ./\n"),
     ("dockerfile-workspace", "dockerfile", "COPY . .\nRUN find . -path", "RUN find . -path"),
-    ("dockerfile-workspace", "dockerfile", "cargo build --release --locked -p producer -p consumer -p inspector \\\n && mkdir", "cargo build --release --locked --workspace --bins \\\n && mkdir"),
-    ("dockerfile-binaries", "dockerfile", "COPY --from=build /out/producer /out/consumer /out/inspector /usr/local/bin/", "COPY --from=build /out/producer /out/consumer /usr/local/bin/"),
+    ("dockerfile-workspace", "dockerfile", "cargo build --release --locked -p producer -p consumer -p refiner -p inspector \\\n && mkdir", "cargo build --release --locked --workspace --bins \\\n && mkdir"),
+    ("dockerfile-binaries", "dockerfile", "COPY --from=build /out/producer /out/consumer /out/refiner /out/inspector /usr/local/bin/", "COPY --from=build /out/producer /out/consumer /out/refiner /usr/local/bin/"),
+    # The refiner: built, shipped, its models in the image, on the consumer's lake, no Kafka, restarted, stopped.
+    ("dockerfile-binaries", "dockerfile", "COPY --from=build /out/producer /out/consumer /out/refiner /out/inspector /usr/local/bin/", "COPY --from=build /out/producer /out/consumer /out/inspector /usr/local/bin/"),
+    ("dockerfile-binaries", "dockerfile", " -p consumer -p refiner -p inspector \\\n && find", " -p consumer -p inspector \\\n && find"),
+    ("dockerfile-models", "dockerfile", "COPY models /opt/lakehouse/models\n", ""),
+    ("dockerfile-models", "dockerfile", "ENV MODELS_DIR=/opt/lakehouse/models", "ENV MODELS_DIR=/opt/models"),
+    ("dockerignore", "dockerignore", "**/*.parquet\n", "**/*.parquet\nmodels/gold\n"),
+    ("restart", "compose", "    restart: unless-stopped\n    depends_on:\n      minio:\n        condition: service_healthy\n      minio-init:", "    depends_on:\n      minio:\n        condition: service_healthy\n      minio-init:"),
+    ("depends-on", "compose", "      minio-init:\n        condition: service_completed_successfully\n      consumer:", "      topic-init:\n        condition: service_completed_successfully\n      consumer:"),
+    ("env-required", "compose", "      LAKE_URL: s3://lake\n      AWS_ENDPOINT_URL: http://minio:9000\n      AWS_REGION: us-east-1\n      AWS_ACCESS_KEY_ID",
+     "      LAKE_URL: s3://lake/refined\n      AWS_ENDPOINT_URL: http://minio:9000\n      AWS_REGION: us-east-1\n      AWS_ACCESS_KEY_ID"),
+    ("env-read", "compose", "      REFINE_INTERVAL: ${REFINE_INTERVAL:-5s}\n", "      REFINE_INTERVAL: ${REFINE_INTERVAL:-5s}\n      KAFKA_BOOTSTRAP_SERVERS: redpanda:9092\n"),
+    ("commands", "compose", 'command: ["refiner"]', 'command: ["refiner", "--once"]'),
     ("dockerfile-user", "dockerfile", "USER 10001:10001", "USER root"),
     ("dockerfile-libraries", "dockerfile", "ca-certificates libssl3 zlib1g libstdc++6", "ca-certificates zlib1g"),
     ("httpfs", "dockerfile", "ENV DUCKDB_HTTPFS_EXTENSION=/opt/duckdb/httpfs.duckdb_extension", "ENV DUCKDB_HTTPFS_EXTENSION=/opt/httpfs.duckdb_extension"),
@@ -1170,7 +1285,8 @@ MUTATIONS = [
     ("httpfs", "dockerfile", "'duckdb-extension-delta==1.5.5'", "'duckdb-extension-delta==1.4.1'"),
     ("dockerignore", "dockerignore", "**/*.parquet\n", "**/*.parquet\n*/src\n"),
     ("dockerignore", "dockerignore", ".env\n", ""),
-    ("makefile", "makefile", "$(COMPOSE) stop producer consumer", "$(COMPOSE) stop producers consumer"),
+    ("makefile", "makefile", "$(COMPOSE) stop producer consumer refiner", "$(COMPOSE) stop producers consumer refiner"),
+    ("makefile", "makefile", "$(COMPOSE) stop producer consumer refiner", "$(COMPOSE) stop producer consumer"),
     ("makefile", "makefile", "KAFKA_HOST := localhost:19092", "KAFKA_HOST := localhost:9092"),
 ]
 
@@ -1216,7 +1332,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", type=Path, default=ROOT, help="the repository (default: two levels up)")
     default_bins = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release"
-    ap.add_argument("--bin-dir", type=Path, default=default_bins, help="where producer, consumer, inspector are (default: $CARGO_TARGET_DIR/release)")
+    ap.add_argument("--bin-dir", type=Path, default=default_bins, help="where producer, consumer, refiner, inspector are (default: $CARGO_TARGET_DIR/release)")
     ap.add_argument("--self-test", action="store_true", help="check that every check catches a broken copy")
     ap.add_argument("--print-service", metavar="NAME", help="print one service of docker-compose.yml, .env interpolated, as JSON")
     ap.add_argument("-v", "--verbose", action="store_true", help="also list the checks that passed")

@@ -7,13 +7,22 @@
 //!   (same flags and seed, so the same batches), then `consumer --once`
 //!   drains it into a local lake or a bucket on a moto server, pinned to one
 //!   core with one worker thread. Wall time and peak RSS come from
-//!   `bench/measure.py`. The lake's counts, read through the inspector
-//!   (DuckDB), must equal the producer's summary, or the run fails.
+//!   `bench/measure.py`; the Delta commit time per micro-batch (p50, p99,
+//!   max) from the consumer's log. The lake's counts, read through the
+//!   inspector (DuckDB), must equal the producer's summary, or the run fails.
 //! * `freshness`: the consumer runs continuously while the producer sends at a
-//!   steady rate. An event is visible when the Parquet object holding it
-//!   appears under `bronze/` (the `bronze.events` view reads every object
-//!   there); its latency is the first listing that shows the object minus its
-//!   Kafka timestamp, which the producer's client sets when it sends.
+//!   steady rate. An event is visible when the Delta commit that adds the
+//!   Parquet object holding it is in bronze's log (readers see a snapshot);
+//!   its latency is the first listing of the log that shows the commit minus
+//!   its Kafka timestamp, which the producer's client sets when it sends.
+//! * `log-read`: the read side of a long-lived table. One micro-batch goes
+//!   through the real binaries, then `--commits` appends of a copy of its file
+//!   go through the consumer's own Delta code (`delta::Table::append`, a
+//!   checkpoint every 100 commits). `count(*)` of `bronze.events` is timed as
+//!   whole processes (the inspector with DuckDB's `delta_scan`, the inspector
+//!   reading the snapshot's file list itself, and the official DuckDB CLI's
+//!   `delta_scan`), on the table as written and on a copy without its Delta
+//!   checkpoints, so every reader replays every JSON commit.
 //!
 //! Known limit: the mock broker keeps only the last 5 MB of each partition
 //! (`rdkafka_mock.c`), so a backlog is spread over enough partitions to keep
@@ -74,6 +83,14 @@ enum Run {
         #[arg(long)]
         name: String,
     },
+    /// count(*) after `--commits` Delta commits, with and without checkpoints.
+    LogRead {
+        #[arg(long, default_value = "10000")]
+        commits: u64,
+        /// Runs of each reader; the median is reported.
+        #[arg(long, default_value = "3")]
+        runs: usize,
+    },
     /// Produce→visible latency at a steady rate.
     Freshness {
         /// Batches of 500 events per second.
@@ -118,6 +135,7 @@ fn main() -> anyhow::Result<()> {
             seconds,
             flush_interval,
         } => freshness(&work, rate, seconds, flush_interval)?,
+        Run::LogRead { commits, runs } => log_read(&work, commits, runs)?,
     };
     println!("{result}");
     Ok(())
@@ -132,7 +150,7 @@ fn throughput(
 ) -> anyhow::Result<Value> {
     let cluster = mock_cluster(partitions)?;
     let moto = (target == Target::S3).then(testkit::Moto::start);
-    let env = Env::new(work, &cluster, moto.as_ref());
+    let env = Env::new(work, Some(&cluster), moto.as_ref());
     let started = Instant::now();
     let summary = env.produce(&["--rate", "0", "--batches", &batches.to_string()])?;
     eprintln!(
@@ -174,12 +192,36 @@ fn throughput(
         "local"
     });
     result["counts_match"] = json!(true);
+    let log = std::fs::read_to_string(work.join("consumer.log"))?;
+    let mut commit_ms: Vec<u64> = log
+        .lines()
+        .filter(|line| line.contains("micro-batch committed"))
+        .filter_map(|line| field(line, "delta_commit_ms"))
+        .collect();
+    ensure!(
+        !commit_ms.is_empty(),
+        "consumer.log has no committed micro-batch"
+    );
+    commit_ms.sort_unstable();
+    let at = |q: f64| commit_ms[((commit_ms.len() - 1) as f64 * q).round() as usize];
+    result["micro_batches"] = json!(commit_ms.len());
+    result["delta_commit_ms"] = json!({"p50": at(0.5), "p99": at(0.99), "max": at(1.0)});
     Ok(result)
+}
+
+/// The value of `key=<number>` in a log line.
+fn field(line: &str, key: &str) -> Option<u64> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    let digits: String = line[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyhow::Result<Value> {
     let cluster = mock_cluster(3)?;
-    let env = Env::new(work, &cluster, None);
+    let env = Env::new(work, Some(&cluster), None);
     let log = std::fs::File::create(work.join("consumer.log"))?;
     let mut command = env.pinned(0, "consumer", &[]);
     command
@@ -211,12 +253,15 @@ fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyho
     ])?;
     let valid = number(&summary, "valid_records")?;
     let deadline = Duration::from_secs(flush_interval + 60);
+    let mut committed = CommittedFiles::default();
+    let mut committed_rows = 0;
     let all_visible = wait_for(deadline, "every event to be visible", || {
-        parquet_files(&bronze)
+        committed_rows += committed
+            .read_new(&bronze)
             .iter()
             .map(|f| rows(f).unwrap_or(0))
-            .sum::<u64>()
-            == valid
+            .sum::<u64>();
+        committed_rows == valid
     });
     consumer.stop();
     stop.store(true, Ordering::SeqCst);
@@ -261,14 +306,176 @@ fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyho
     }))
 }
 
-/// Polls `dir` every 50 ms until `stop`; when each Parquet object was first
-/// seen, in microseconds since the epoch.
+fn log_read(work: &Path, commits: u64, runs: usize) -> anyhow::Result<Value> {
+    let env = Env::new(work, None, None);
+    let status = env
+        .pinned(
+            1,
+            "producer",
+            &["--sink", "files", "--rate", "0", "--batches", "1"],
+        )
+        .args(["--batch-size", "20", "--seed", "1"])
+        .args(["--corrupt-ratio", "0", "--invalid-ratio", "0"])
+        .env("RUST_LOG", "warn")
+        .status()
+        .context("producer")?;
+    ensure!(status.success(), "the producer failed: {status}");
+    let status = env
+        .pinned(0, "consumer", &["--source", "files", "--once"])
+        .env("RUST_LOG", "warn")
+        .status()
+        .context("consumer")?;
+    ensure!(status.success(), "the consumer failed: {status}");
+
+    let root = work.join("lake");
+    let started = Instant::now();
+    let (version, rows) = append_copies(&root, commits)?;
+    let write_seconds = started.elapsed().as_secs_f64();
+    eprintln!("{commits} commits in {write_seconds:.1} s, table version {version}");
+
+    // The same table without its checkpoints: every reader replays the log.
+    let bare = work.join("lake-without-checkpoints");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&root)
+        .arg(&bare)
+        .status()?;
+    ensure!(status.success(), "cp -a failed: {status}");
+    let log = bare.join("bronze/events/_delta_log");
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&log)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.contains(".checkpoint") || name == "_last_checkpoint" {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    ensure!(removed > 0, "the table has no Delta checkpoints to remove");
+
+    let mut readers = Vec::new();
+    for (table, dir) in [("with_checkpoints", &root), ("without_checkpoints", &bare)] {
+        let inspector = |extra: &[&str]| {
+            let mut command = env.command(binary("inspector"), &["query"]);
+            command
+                .args([
+                    "SELECT count(*) AS n FROM bronze.events",
+                    "--format",
+                    "json",
+                ])
+                .args(extra)
+                .env("LAKE_URL", dir)
+                .env("RUST_LOG", "warn");
+            command
+        };
+        let table_dir = dir.join("bronze/events").display().to_string();
+        let cli = {
+            let sql = format!(
+                "LOAD '{}'; SELECT count(*) AS n FROM delta_scan('{table_dir}');",
+                testkit::delta_extension()
+            );
+            let mut command = env.command("duckdb", &["-json", "-c", &sql]);
+            command.env("RUST_LOG", "warn");
+            command
+        };
+        for (reader, command) in [
+            ("inspector, delta_scan", inspector(&[])),
+            ("inspector, snapshot file list", inspector(&["--file-list"])),
+            ("duckdb 1.5.5 CLI, delta_scan", cli),
+        ] {
+            let seconds = median_seconds(command, runs, rows)?;
+            readers.push(json!({"table": table, "reader": reader, "seconds": seconds}));
+        }
+    }
+    Ok(json!({
+        "step": "log-read",
+        "target": "local",
+        "commits": commits,
+        "table_version": version,
+        "rows": rows,
+        "checkpoint_interval": delta::CHECKPOINT_INTERVAL,
+        "write_seconds": (write_seconds * 1000.0).round() / 1000.0,
+        "readers": readers,
+    }))
+}
+
+/// Appends `commits` copies of bronze's one data file, each in its own Delta
+/// commit with its own `txn` version; the table's version and rows after.
+fn append_copies(root: &Path, commits: u64) -> anyhow::Result<(u64, u64)> {
+    let lake = lake::Lake::open(&lake::LakeArgs {
+        lake_url: root.display().to_string(),
+        ..Default::default()
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut table = delta::Table::open(&lake, "bronze/events", delta::AsOf::Latest)
+            .await?
+            .context("bronze/events has no Delta log")?;
+        let files = table.files().await?;
+        ensure!(
+            files.len() == 1,
+            "bronze/events has {} files, not 1",
+            files.len()
+        );
+        let first = &files[0];
+        let bytes = std::fs::read(root.join("bronze/events").join(&first.path))?;
+        let day = first
+            .event_date
+            .clone()
+            .context("the file has no event_date")?;
+        for n in 1..=commits {
+            let path = format!("event_date={day}/logread-{n:06}.parquet");
+            std::fs::write(root.join("bronze/events").join(&path), &bytes)?;
+            let copy = delta::DataFile {
+                path,
+                ..first.clone()
+            };
+            let committed = table.append("logread", n as i64, &[copy]).await?;
+            ensure!(
+                matches!(committed, delta::Committed::Version(_)),
+                "commit {n}: {committed:?}"
+            );
+        }
+        Ok((table.version(), first.rows * (commits + 1)))
+    })
+}
+
+/// The median wall time of `runs` runs of `command`, each of which must print
+/// `[{"n": rows}]`.
+fn median_seconds(mut command: Command, runs: usize, rows: u64) -> anyhow::Result<f64> {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let out = command.output().with_context(|| format!("{command:?}"))?;
+        times.push(started.elapsed().as_secs_f64());
+        ensure!(
+            out.status.success(),
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let counted: Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| String::from_utf8_lossy(&out.stdout).into_owned())?;
+        ensure!(
+            counted[0]["n"] == rows,
+            "{command:?} counted {counted}, the log holds {rows} rows"
+        );
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2] * 1000.0).round() / 1000.0)
+}
+
+/// Polls the Delta log of the table at `dir` every 50 ms until `stop`; when
+/// each data file's commit was first seen, in microseconds since the epoch.
+/// Readers see a file from its commit on, not from its upload.
 fn watch(dir: &Path, stop: &AtomicBool) -> BTreeMap<PathBuf, i64> {
+    let mut log = CommittedFiles::default();
     let mut seen = BTreeMap::new();
     loop {
         let stopping = stop.load(Ordering::SeqCst);
         let now = micros_now();
-        for file in parquet_files(dir) {
+        for file in log.read_new(dir) {
             seen.entry(file).or_insert(now);
         }
         if stopping {
@@ -278,17 +485,48 @@ fn watch(dir: &Path, stop: &AtomicBool) -> BTreeMap<PathBuf, i64> {
     }
 }
 
-/// `dir/*/*.parquet`: the objects the `bronze.events` view reads. The local
-/// store renames a finished file into place, so a listed file is complete.
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(days) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    days.flatten()
-        .filter_map(|day| std::fs::read_dir(day.path()).ok())
-        .flat_map(|files| files.flatten().map(|f| f.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect()
+/// The data files a table's Delta log adds with new data (compaction's
+/// rewrites, `dataChange: false`, hold rows already counted), read commit
+/// by commit as the log grows.
+#[derive(Default)]
+struct CommittedFiles {
+    commits_read: std::collections::BTreeSet<PathBuf>,
+}
+
+impl CommittedFiles {
+    /// The files of the commits not read before. The local store moves a
+    /// finished object into place, so a listed commit is complete.
+    fn read_new(&mut self, dir: &Path) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir.join("_delta_log")) else {
+            return Vec::new();
+        };
+        let mut commits: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .filter(|p| !self.commits_read.contains(p))
+            .collect();
+        commits.sort();
+        let mut files = Vec::new();
+        for commit in commits {
+            let Ok(text) = std::fs::read_to_string(&commit) else {
+                continue;
+            };
+            for action in text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            {
+                let add = &action["add"];
+                if let (Some(path), Some(true)) =
+                    (add["path"].as_str(), add["dataChange"].as_bool())
+                {
+                    files.push(dir.join(path));
+                }
+            }
+            self.commits_read.insert(commit);
+        }
+        files
+    }
 }
 
 fn rows(file: &Path) -> anyhow::Result<u64> {
@@ -340,18 +578,23 @@ struct Env {
 impl Env {
     fn new(
         work: &Path,
-        cluster: &MockCluster<'_, DefaultProducerContext>,
+        cluster: Option<&MockCluster<'_, DefaultProducerContext>>,
         moto: Option<&testkit::Moto>,
     ) -> Env {
         let mut vars = vec![
-            (
-                "KAFKA_BOOTSTRAP_SERVERS".into(),
-                cluster.bootstrap_servers(),
-            ),
-            ("KAFKA_TOPIC".into(), TOPIC.into()),
-            ("KAFKA_GROUP_ID".into(), "pathbench".into()),
             ("RUST_LOG".into(), "info".into()),
+            ("DUCKDB_DELTA_EXTENSION".into(), testkit::delta_extension()),
         ];
+        if let Some(cluster) = cluster {
+            vars.extend([
+                (
+                    "KAFKA_BOOTSTRAP_SERVERS".into(),
+                    cluster.bootstrap_servers(),
+                ),
+                ("KAFKA_TOPIC".into(), TOPIC.into()),
+                ("KAFKA_GROUP_ID".into(), "pathbench".into()),
+            ]);
+        }
         match moto {
             Some(moto) => vars.extend([
                 ("LAKE_URL".into(), "s3://pathbench".into()),

@@ -14,7 +14,8 @@
 //! batches. The contract's `event_time` field advances from `--start-time`
 //! as `event_ts` does; a top-level field named like a user, customer,
 //! device, account or client id takes one of `--users` values listed at
-//! start; a uuid `key` is random per record, so unique.
+//! start; a uuid `key` is random per record, so unique. Duplicates and late
+//! records are [`crate::arrival`]'s, as for events.
 //!
 //! [`draw`] draws values meant to be valid, [`breakage`] breaks one rule,
 //! [`pattern`] draws strings for regexes and [`json`] is the ordered value
@@ -32,6 +33,7 @@ use lake::event::Rejection;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::arrival::{Arrival, Arrivals};
 use crate::corrupt::{self, BatchFault};
 use crate::draw::pick;
 use crate::generate::{Batch, Content, Settings, MAX_GAP_MS, OFFSETS_SECS};
@@ -52,6 +54,7 @@ pub struct ContractGenerator {
     settings: Settings,
     /// Time of the next record, milliseconds since the epoch.
     next_ts_ms: i64,
+    arrival: Arrival<Json>,
 }
 
 impl ContractGenerator {
@@ -83,8 +86,9 @@ impl ContractGenerator {
             contract,
             decoder,
             drawer,
-            settings,
             next_ts_ms,
+            arrival: Arrival::new(&settings),
+            settings,
         })
     }
 
@@ -95,8 +99,13 @@ impl ContractGenerator {
 
     pub fn next_batch(&mut self) -> Result<Batch> {
         let corrupt = self.drawer.rng.random_bool(self.settings.corrupt_ratio);
+        let mut late = Vec::with_capacity(self.settings.batch_size as usize);
         let mut records: Vec<Json> = (0..self.settings.batch_size)
-            .map(|_| self.record())
+            .map(|_| {
+                let late_ms = self.arrival.lateness_ms();
+                late.push(late_ms > 0);
+                self.record(late_ms)
+            })
             .collect::<Result<_>>()?;
         if corrupt {
             let fault = pick(&mut self.drawer.rng, &BatchFault::ALL);
@@ -104,6 +113,7 @@ impl ContractGenerator {
             return Ok(Batch {
                 payload,
                 content: Content::Corrupt(fault),
+                arrivals: Arrivals::default(),
             });
         }
         let mut codes = Vec::with_capacity(records.len());
@@ -115,15 +125,20 @@ impl ContractGenerator {
             };
             codes.push(broken);
         }
+        let valid: Vec<bool> = codes.iter().map(Option::is_none).collect();
+        let arrivals = self.arrival.resend(&mut records, &valid, &late);
         Ok(Batch {
             payload: to_json(&records),
             content: Content::Contract(codes),
+            arrivals,
         })
     }
 
-    /// A valid record, the next one in time.
-    fn record(&mut self) -> Result<Json> {
-        self.drawer.record_ms = self.next_ts_ms;
+    /// A valid record, the next one in time; if `late_ms` is not 0, a late
+    /// one: drawn as if it happened that much earlier, so its event time and
+    /// the times drawn from it move together and the decoder judges them.
+    fn record(&mut self, late_ms: i64) -> Result<Json> {
+        self.drawer.record_ms = self.next_ts_ms - late_ms;
         self.next_ts_ms += self.drawer.rng.random_range(0..=MAX_GAP_MS);
         self.drawer.offset_secs = pick(&mut self.drawer.rng, &OFFSETS_SECS);
         // The probe at start makes this failing unlikely, not impossible.

@@ -39,6 +39,9 @@ fn settings(seed: u64) -> Settings {
         batch_size: 20,
         corrupt_ratio: 0.1,
         invalid_ratio: 0.3,
+        duplicate_ratio: 0.0,
+        late_ratio: 0.0,
+        late_by: std::time::Duration::from_secs(600),
         start_time: DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
             .expect("valid")
             .with_timezone(&Utc),
@@ -275,7 +278,7 @@ fn the_summary_counts_each_broken_record_under_the_decoders_code() {
         let mut broken = 0;
         for seq in 0..250 {
             let batch = g.next_batch().expect("batch");
-            summary.add(&format!("b{seq}"), &batch.content);
+            summary.add(&format!("b{seq}"), &batch);
             let Content::Contract(codes) = &batch.content else {
                 continue;
             };
@@ -316,7 +319,7 @@ fn summary_counts_what_was_broken_by_code() {
         let (mut corrupt, mut valid) = (0, 0);
         for seq in 0..60 {
             let batch = g.next_batch().expect("batch");
-            summary.add(&format!("b{seq}"), &batch.content);
+            summary.add(&format!("b{seq}"), &batch);
             if matches!(batch.content, Content::Corrupt(_)) {
                 corrupt += 1;
                 assert!(serde_json::from_slice::<Vec<serde_json::Value>>(&batch.payload).is_err());
@@ -403,6 +406,110 @@ fn event_time_advances_over_days_ids_repeat_and_keys_are_unique() {
         (1..=50).collect(),
         "user_id 1..=--users, as for events"
     );
+}
+
+/// For every shipped contract, with duplicates and late records, a run is
+/// the run of the same seed without them but for those records: a duplicate
+/// is the text of an earlier valid record, a late record's event time is
+/// exactly `late_by` earlier (and every other date-time drawn from it moves
+/// with it, nothing else changes), the decoder still accepts it, and the
+/// summary's unique records are the distinct keys.
+#[test]
+fn duplicates_resend_earlier_records_and_late_records_are_late_by_exactly() {
+    const LATE_BY_MICROS: i64 = 90 * 60 * 1_000_000;
+    let timestamp = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|t| lake::event::parse_timestamp(t).ok())
+    };
+    for name in SHIPPED {
+        let contract = load(name);
+        let decoder = Decoder::new(contract.clone());
+        let key = contract
+            .table
+            .key
+            .clone()
+            .expect("shipped contracts have a key");
+        let event_time = contract.table.event_time.clone();
+        let plain = Settings {
+            batch_size: 25,
+            ..settings(21)
+        };
+        let mixed = Settings {
+            duplicate_ratio: 0.2,
+            late_ratio: 0.1,
+            late_by: std::time::Duration::from_secs(90 * 60),
+            ..plain.clone()
+        };
+        let mut p = generator(contract.clone(), plain);
+        let mut m = generator(contract, mixed);
+        let mut summary = Summary::with_modes(21, "files", m.codes());
+        // Texts of the valid records sent so far, and the keys among them.
+        let (mut sent, mut keys) = (HashSet::new(), HashSet::new());
+        let mut late = 0;
+        for seq in 0..160 {
+            let (p, m) = (
+                p.next_batch().expect("batch"),
+                m.next_batch().expect("batch"),
+            );
+            summary.add(&format!("b{seq}"), &m);
+            assert_eq!(
+                p.content, m.content,
+                "{name} b{seq}: the same records broken"
+            );
+            let Content::Contract(codes) = &m.content else {
+                continue;
+            };
+            assert_eq!(&verdicts(&decoder, &m.payload), codes, "{name} b{seq}");
+            let ps: Vec<&serde_json::value::RawValue> =
+                serde_json::from_slice(&p.payload).expect("parses");
+            let ms: Vec<&serde_json::value::RawValue> =
+                serde_json::from_slice(&m.payload).expect("parses");
+            for (i, code) in codes.iter().enumerate() {
+                let (text, normal) = (ms[i].get(), ps[i].get());
+                if code.is_some() {
+                    continue;
+                }
+                let value: serde_json::Value = serde_json::from_str(text).expect("parses");
+                keys.insert(value[&key].to_string());
+                if m.arrivals.duplicates.contains(&i) {
+                    assert!(sent.contains(text), "{name}: not sent before: {text}");
+                    continue;
+                }
+                assert!(sent.insert(text.to_string()), "{name}: fresh twice: {text}");
+                if !m.arrivals.late.contains(&i) {
+                    assert_eq!(text, normal, "{name}");
+                    continue;
+                }
+                late += 1;
+                let on_time: serde_json::Value = serde_json::from_str(normal).expect("parses");
+                let (Some(now), Some(then)) = (value.as_object(), on_time.as_object()) else {
+                    panic!("{name}: not objects: {text}");
+                };
+                assert_eq!(
+                    now.keys().collect::<Vec<_>>(),
+                    then.keys().collect::<Vec<_>>()
+                );
+                for (field, was) in then {
+                    let is = &now[field];
+                    if field == &event_time || is != was {
+                        let shift = timestamp(was).zip(timestamp(is)).map(|(a, b)| a - b);
+                        assert_eq!(shift, Some(LATE_BY_MICROS), "{name} {field}: {text}");
+                    }
+                }
+            }
+        }
+        assert_eq!(keys.len() as u64, summary.unique_valid_records, "{name}");
+        assert_eq!(late, summary.late_records, "{name}");
+        assert_eq!(
+            summary.unique_valid_records + summary.duplicate_records,
+            summary.valid_records
+        );
+        let share = |n: u64, of: u64| n as f64 / of as f64;
+        let duplicates = share(summary.duplicate_records, summary.valid_records);
+        let late = share(summary.late_records, summary.unique_valid_records);
+        assert!((0.17..0.23).contains(&duplicates), "{name}: {duplicates}");
+        assert!((0.08..0.12).contains(&late), "{name}: {late}");
+    }
 }
 
 /// Keywords the shipped contracts do not use, on a contract of their own.

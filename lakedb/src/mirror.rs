@@ -4,7 +4,7 @@
 //! logs and their contracts are read from the lake itself.
 //!
 //! Each sync is given the keys the snapshots in use hold, lists the lake's
-//! `bronze/` and `dead_letters/` through `lake.store`, downloads only the
+//! `bronze/`, `dead_letters/`, `silver/` and `gold/` through `lake.store`, downloads only the
 //! wanted objects that are new or changed (size and ETag differ from the
 //! manifest), and deletes every other local file, so the mirror holds
 //! exactly those snapshots: never a crashed attempt's leftover, a removed
@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
+use lake::layout::{BRONZE, DEAD_LETTERS, GOLD, SILVER};
 use lake::Lake;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 /// The lake prefixes the views read.
-const PREFIXES: [&str; 2] = ["bronze", "dead_letters"];
+const PREFIXES: [&str; 4] = [BRONZE, DEAD_LETTERS, SILVER, GOLD];
 const MANIFEST: &str = ".manifest.json";
 const DOWNLOADS_IN_FLIGHT: usize = 8;
 
@@ -61,7 +62,7 @@ impl Mirror {
     }
 
     /// Makes the mirror hold exactly the objects `wanted` (lake-relative
-    /// keys under `bronze/` and `dead_letters/`); one the lake does not
+    /// keys under the layers' prefixes); one the lake does not
     /// have is an error naming it.
     pub async fn sync(&self, lake: &Lake, wanted: &BTreeSet<String>) -> anyhow::Result<SyncStats> {
         std::fs::create_dir_all(&self.root).with_context(|| {

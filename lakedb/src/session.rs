@@ -1,23 +1,28 @@
 //! One in-memory DuckDB connection with the lake's schemas and views.
 //!
 //! Every view reads one snapshot of its Delta table (docs/DESIGN.md §6):
-//! the newest, or the one `--as-of` names. Two readers give the same rows
-//! and columns:
+//! the newest, or the one [`Options::as_of`] names. Two readers give the
+//! same rows and columns:
 //!
 //! * [`Reader::DeltaScan`]: DuckDB's `delta` extension reads the log itself
-//!   (`delta_scan`), when it loads: from `--delta-extension`, else the
-//!   installed one, else `INSTALL delta` within a deadline;
-//! * [`Reader::FileList`]: the inspector reads the log ([`crate::snapshot`])
+//!   (`delta_scan`), when it loads: from [`Options::delta_extension`], else
+//!   the installed one, else `INSTALL delta` within a deadline;
+//! * [`Reader::FileList`]: the session reads the log ([`crate::snapshot`])
 //!   and hands the snapshot's files to `read_parquet`; always available, used
 //!   when the extension does not load, through the mirror, and with
-//!   `--file-list`.
+//!   [`Options::file_list`], which pins every view to the snapshot whose
+//!   version [`Session::version`] reports.
 //!
 //! How DuckDB reaches the files depends on the lake: a local lake is read in
 //! place; an S3 lake through httpfs when it loads, else through the local
 //! [`Mirror`] of the snapshots' files. [`Session::refresh`] re-discovers the
 //! tables and re-reads each log, rebuilding a view whose snapshot changed
 //! (a new version, the first files of a table, a table created later); the
-//! shell calls it before every statement.
+//! inspector's shell calls it before every statement.
+//!
+//! [`Session::define_files_view`] defines a view of any name over some files
+//! of a table, with the columns of that table's view (for the refiner's
+//! incremental models).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -35,7 +40,7 @@ use lake::Lake;
 
 use crate::mirror::Mirror;
 use crate::snapshot::{self, Snapshot};
-use crate::tables::{self, Tables};
+use crate::tables::{self, Models, Tables};
 use crate::views::{self, literal, Layer};
 
 /// `INSTALL <extension>` downloads from the internet; offline it must not hang.
@@ -55,6 +60,9 @@ pub struct Options {
     pub file_list: bool,
     /// The snapshot every view reads.
     pub as_of: AsOf,
+    /// The program named at the start of the warnings the session prints
+    /// on stderr (`<program>: warning: …`).
+    pub program: &'static str,
 }
 
 impl Options {
@@ -67,6 +75,7 @@ impl Options {
             mirror: false,
             file_list: false,
             as_of: AsOf::Latest,
+            program: "lakedb",
         }
     }
 }
@@ -84,7 +93,7 @@ pub enum Access {
 pub enum Reader {
     /// `delta_scan` of the table: DuckDB's delta extension reads the log.
     DeltaScan,
-    /// `read_parquet` of the files the inspector read from the log.
+    /// `read_parquet` of the files the session read from the log.
     FileList,
 }
 
@@ -102,8 +111,12 @@ pub struct Session {
     /// `--file-list`: `init-sql` prints the file lists too.
     file_list: bool,
     as_of: AsOf,
-    /// The tables found by the last refresh.
+    /// Names the program in warnings.
+    program: &'static str,
+    /// The consumer's tables found by the last refresh.
     tables: Tables,
+    /// The refiner's tables found by the last refresh.
+    models: Models,
     /// Per table and layer: the view in place.
     views: BTreeMap<(String, Layer), View>,
 }
@@ -165,7 +178,9 @@ impl Session {
             reader: Reader::FileList,
             file_list: options.file_list,
             as_of: options.as_of,
+            program: options.program,
             tables: Tables::new(),
+            models: Models::new(),
             views: BTreeMap::new(),
             lake,
         };
@@ -177,7 +192,10 @@ impl Session {
         match self.lake.location.clone() {
             Location::Local { root } => {
                 if options.mirror {
-                    eprintln!("inspector: note: LAKE_URL is a local directory, read in place; --mirror ignored");
+                    eprintln!(
+                        "{}: note: LAKE_URL is a local directory, read in place; --mirror ignored",
+                        self.program
+                    );
                 }
                 Ok(Access::Local { root })
             }
@@ -214,7 +232,8 @@ impl Session {
             Ok(()) => Access::Httpfs,
             Err(why) => {
                 eprintln!(
-                    "inspector: warning: httpfs unavailable ({why}); reading {} through the local mirror {}",
+                    "{}: warning: httpfs unavailable ({why}); reading {} through the local mirror {}",
+                    self.program,
                     self.lake.args.lake_url,
                     mirror.root.display()
                 );
@@ -235,8 +254,9 @@ impl Session {
                 self.reader = Reader::DeltaScan;
             }
             Err(why) if extension.is_some() => eprintln!(
-                "inspector: warning: the delta extension is unavailable ({why}); \
-                 the views read the files the Delta logs list"
+                "{}: warning: the delta extension is unavailable ({why}); \
+                 the views read the files the Delta logs list",
+                self.program
             ),
             Err(why) => tracing::info!(
                 %why,
@@ -260,7 +280,8 @@ impl Session {
         };
         let mirror = Mirror::new(mirror_dir, &bucket, &prefix);
         eprintln!(
-            "inspector: warning: httpfs cannot read the lake ({}); reading it through the local mirror {}",
+            "{}: warning: httpfs cannot read the lake ({}); reading it through the local mirror {}",
+            self.program,
             first_line(&format!("{e:#}")),
             mirror.root.display()
         );
@@ -368,13 +389,17 @@ impl Session {
     /// while the snapshot has no files.
     pub fn refresh(&mut self) -> anyhow::Result<()> {
         let tables = self.rt.block_on(tables::discover(&self.lake))?;
+        let models = self.rt.block_on(tables::discover_models(&self.lake))?;
+        let wanted_views: BTreeSet<(String, Layer)> = tables
+            .keys()
+            .flat_map(|table| Layer::ALL.map(|layer| (table.clone(), layer)))
+            .chain(models.iter().map(|(layer, model)| (model.clone(), *layer)))
+            .collect();
         let mut snapshots = Vec::new();
-        for table in tables.keys() {
-            for layer in Layer::ALL {
-                let (prefix, view) = (layer.prefix(table), layer.view(table));
-                let read = snapshot::read(&self.lake, &prefix, &view, self.as_of);
-                snapshots.push((table.clone(), layer, self.rt.block_on(read)?));
-            }
+        for (table, layer) in &wanted_views {
+            let (prefix, view) = (layer.prefix(table), layer.view(table));
+            let read = snapshot::read(&self.lake, &prefix, &view, self.as_of);
+            snapshots.push((table.clone(), *layer, self.rt.block_on(read)?));
         }
         if let Access::Mirror(mirror) = &self.access {
             let wanted: BTreeSet<String> = snapshots
@@ -389,7 +414,8 @@ impl Session {
             let stats = self.rt.block_on(mirror.sync(&self.lake, &wanted))?;
             if stats.downloaded > 0 || stats.deleted > 0 {
                 eprintln!(
-                    "inspector: mirror {}: {} objects ({} downloaded, {} deleted)",
+                    "{}: mirror {}: {} objects ({} downloaded, {} deleted)",
+                    self.program,
                     mirror.root.display(),
                     stats.objects,
                     stats.downloaded,
@@ -401,7 +427,7 @@ impl Session {
         let gone: Vec<(String, Layer)> = self
             .views
             .keys()
-            .filter(|(table, _)| !tables.contains_key(table))
+            .filter(|key| !wanted_views.contains(*key))
             .cloned()
             .collect();
         for (table, layer) in gone {
@@ -413,6 +439,7 @@ impl Session {
             self.refresh_view(table, *layer, contract.as_deref(), snapshot)?;
         }
         self.tables = tables;
+        self.models = models;
         Ok(())
     }
 
@@ -425,8 +452,17 @@ impl Session {
     ) -> anyhow::Result<()> {
         let contract = match layer {
             Layer::Bronze => stored_contract.map(String::from),
-            Layer::DeadLetters => None,
+            Layer::DeadLetters | Layer::Silver | Layer::Gold => None,
         };
+        let key = (table.to_string(), layer);
+        if layer.is_model() && *snapshot == Snapshot::NoLog {
+            // Its log went away since discovery: like a table that is gone
+            // (a silver or gold table has no schema but its log's).
+            if self.views.remove(&key).is_some() {
+                self.drop_view(table, layer)?;
+            }
+            return Ok(());
+        }
         let basis = match snapshot {
             Snapshot::Files { version, files } if !files.is_empty() => Basis::Snapshot {
                 version: *version,
@@ -442,7 +478,6 @@ impl Session {
             },
             Snapshot::Unavailable(why) => Basis::Unavailable(why.clone()),
         };
-        let key = (table.to_string(), layer);
         if self.views.get(&key).is_some_and(|v| v.basis == basis) {
             return Ok(());
         }
@@ -454,8 +489,9 @@ impl Session {
                     // file list reads the same snapshot.
                     Err(e) if *reader == Reader::DeltaScan => {
                         eprintln!(
-                            "inspector: warning: delta_scan cannot read {} ({}); \
+                            "{}: warning: delta_scan cannot read {} ({}); \
                              the views read the files the Delta logs list",
+                            self.program,
                             layer.view(table),
                             first_line(&format!("{e:#}"))
                         );
@@ -506,19 +542,30 @@ impl Session {
             AsOf::Latest => None,
             AsOf::Version(_) | AsOf::Timestamp(_) => Some(version),
         };
-        let delta_sql = || {
-            let url = self.url_of(&layer.prefix(table));
-            layer.delta_view(table, &url, pinned)
+        let delta_sql = || -> anyhow::Result<String> {
+            let prefix = layer.prefix(table);
+            // Every table written through `delta` has event_date; a silver
+            // or gold table written by another tool may not.
+            let partitioned = !layer.is_model()
+                || self
+                    .rt
+                    .block_on(snapshot::schema(&self.lake, &prefix, version))?
+                    .field_with_name(views::PARTITION)
+                    .is_ok();
+            let url = self.url_of(&prefix);
+            Ok(layer.delta_view_of(table, &url, pinned, partitioned))
         };
         let sql = match reader {
-            Reader::DeltaScan => delta_sql(),
-            Reader::FileList => self.file_list_sql(table, layer, version, files)?,
+            Reader::DeltaScan => delta_sql()?,
+            Reader::FileList => {
+                self.file_list_sql(&layer.view(table), table, layer, version, files)?
+            }
         };
         self.execute_view(table, layer, &sql)?;
         let printed = if self.prints_file_lists() {
             sql.clone()
         } else {
-            delta_sql()
+            delta_sql()?
         };
         Ok(View {
             basis: Basis::Snapshot { version, reader },
@@ -537,10 +584,12 @@ impl Session {
         })
     }
 
-    /// The file-list view of the snapshot at `version`: the table's columns
-    /// in its order, whatever columns the files have.
+    /// The file-list view named `view` of `files` of the table at
+    /// `version`: the table's columns in its order, whatever columns the
+    /// files have.
     fn file_list_sql(
         &self,
+        view: &str,
         table: &str,
         layer: Layer,
         version: u64,
@@ -561,13 +610,54 @@ impl Session {
                 "SELECT * FROM read_parquet([{}], union_by_name = true)",
                 list.join(", ")
             ))
-            .with_context(|| format!("cannot read the files of {}", layer.view(table)))?;
+            .with_context(|| format!("cannot read the files of {view}"))?;
         let schema = self
             .rt
             .block_on(snapshot::schema(&self.lake, &prefix, version))?;
         let of_table = self.table_columns(&schema, &in_files)?;
         let columns = views::file_list_columns(layer, &of_table, &in_files);
-        Ok(layer.file_list_view(table, &self.url_of(&prefix), version, &columns, &paths))
+        Ok(views::file_list_view_named(
+            view,
+            &self.url_of(&prefix),
+            version,
+            &columns,
+            &paths,
+        ))
+    }
+
+    /// Creates or replaces the view `view` (any qualified name, such as
+    /// `changes.bronze__events`; the caller creates its schema) over exactly
+    /// `files` of `table` in `layer`: paths relative to the table's root, as
+    /// [`delta::Table::files`] gives them, of the snapshot at `version` or
+    /// an older one. Its columns, their order and `event_date` are those of
+    /// the file-list view of the table at `version`; no files give a typed
+    /// view with zero rows. Through the mirror, the files must be in a
+    /// snapshot the last [`Session::refresh`] mirrored.
+    pub fn define_files_view(
+        &self,
+        view: &str,
+        layer: Layer,
+        table: &str,
+        version: u64,
+        files: &[DataFile],
+    ) -> anyhow::Result<()> {
+        let sql = if files.is_empty() {
+            let schema =
+                self.rt
+                    .block_on(snapshot::schema(&self.lake, &layer.prefix(table), version))?;
+            layer
+                .empty_view_named(view, &schema)
+                .map_err(|why| anyhow!(why))?
+        } else {
+            self.file_list_sql(view, table, layer, version, files)?
+        };
+        self.conn.execute_batch(&sql).with_context(|| {
+            format!(
+                "cannot create the view {view} over {} files of {}",
+                files.len(),
+                self.url_of(&layer.prefix(table))
+            )
+        })
     }
 
     /// The columns of `schema` with their DuckDB types as DuckDB spells
@@ -652,7 +742,7 @@ impl Session {
                 match self.rt.block_on(tables::read_contract(&self.lake, key))? {
                     Ok(contract) => lake::schema::bronze(&contract),
                     Err(why) => {
-                        eprintln!("inspector: warning: {why}; no empty view {view}");
+                        eprintln!("{}: warning: {why}; no empty view {view}", self.program);
                         return Ok(None);
                     }
                 }
@@ -662,11 +752,13 @@ impl Session {
             }
             // Only dead letters so far, and no contract: no columns to give it.
             (Layer::Bronze, None, None) => return Ok(None),
+            // Only the log knows a model's columns.
+            (Layer::Silver | Layer::Gold, None, _) => return Ok(None),
         };
         match layer.empty_view(table, &schema) {
             Ok(sql) => Ok(Some(sql)),
             Err(why) => {
-                eprintln!("inspector: warning: {why}; no empty view {view}");
+                eprintln!("{}: warning: {why}; no empty view {view}", self.program);
                 Ok(None)
             }
         }
@@ -679,9 +771,28 @@ impl Session {
             .with_context(|| format!("cannot drop the view {view}"))
     }
 
-    /// The tables found by the last refresh, by name.
+    /// The consumer's tables found by the last refresh, by name: each has
+    /// a view in `bronze` and one in `dead_letters` (unless there is nothing
+    /// to type it with yet, see [`Session::has_view`]).
     pub fn tables(&self) -> impl Iterator<Item = &str> {
         self.tables.keys().map(String::as_str)
+    }
+
+    /// The refiner's tables in `layer` (`Layer::Silver` or `Layer::Gold`)
+    /// found by the last refresh, by name; none for the consumer's layers.
+    pub fn models(&self, layer: Layer) -> impl Iterator<Item = &str> {
+        self.models
+            .iter()
+            .filter(move |(l, _)| *l == layer)
+            .map(|(_, model)| model.as_str())
+    }
+
+    /// Every view in place, as (table, layer), by table and then layer.
+    pub fn views(&self) -> impl Iterator<Item = (&str, Layer)> {
+        self.views
+            .iter()
+            .filter(|(_, view)| view.sql.is_some())
+            .map(|((table, layer), _)| (table.as_str(), *layer))
     }
 
     /// Whether the view of `table` in `layer` exists.
@@ -768,6 +879,8 @@ impl Session {
         out
     }
 
+    /// Runs `future` on the session's runtime (for [`delta`] and
+    /// `lake.store` calls from synchronous code).
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.rt.block_on(future)
     }
@@ -876,6 +989,329 @@ mod tests {
         assert!(session
             .conn
             .execute_batch("SELECT * FROM dead_letters.orders")
+            .is_err());
+    }
+}
+
+/// A local lake with Delta tables written as the consumer and the refiner
+/// write them: `delta::Table::open_or_create`, a Parquet file, `append`.
+#[cfg(test)]
+mod lake_tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, TimeUnit};
+    use object_store::{ObjectStoreExt, PutPayload};
+
+    use super::*;
+
+    fn local_lake(root: &Path) -> Lake {
+        Lake::open(&lake::LakeArgs {
+            lake_url: root.display().to_string(),
+            ..Default::default()
+        })
+        .expect("local lake")
+    }
+
+    fn open(root: &Path, options: Options) -> Session {
+        Session::open(local_lake(root), &options).expect("session")
+    }
+
+    fn file_list(root: &Path) -> Options {
+        Options {
+            file_list: true,
+            ..Options::new(root.join("mirror"))
+        }
+    }
+
+    fn count(session: &Session, sql: &str) -> i64 {
+        session
+            .conn
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Every row of `view` as text, sorted.
+    fn rows(session: &Session, view: &str) -> Vec<String> {
+        let sql = format!("SELECT concat_ws('|', *COLUMNS(*)) FROM {view} ORDER BY ALL");
+        let mut stmt = session.conn.prepare(&sql).expect("prepare");
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .expect("query")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("rows");
+        rows
+    }
+
+    fn columns(session: &Session, view: &str) -> Vec<(String, String)> {
+        session
+            .describe(&format!("SELECT * FROM {view}"))
+            .expect("describe")
+    }
+
+    fn parquet(batch: &RecordBatch) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).expect("writer");
+        writer.write(batch).expect("write");
+        writer.close().expect("close");
+        bytes
+    }
+
+    /// Uploads `batch` as `<prefix>/event_date=<date>/<name>.parquet` and
+    /// commits it as the next range of the source `test`.
+    async fn append(
+        lake: &Lake,
+        table: &mut delta::Table,
+        prefix: &str,
+        date: &str,
+        name: &str,
+        batch: &RecordBatch,
+    ) -> DataFile {
+        let bytes = parquet(batch);
+        let file = DataFile {
+            path: format!("event_date={date}/{name}.parquet"),
+            event_date: Some(date.to_string()),
+            size: bytes.len() as i64,
+            rows: batch.num_rows() as u64,
+        };
+        lake.store
+            .put(
+                &Lake::path(&format!("{prefix}/{}", file.path)),
+                PutPayload::from(bytes::Bytes::from(bytes)),
+            )
+            .await
+            .expect("put");
+        let through = table.version() as i64 + 1;
+        let committed = table
+            .append("test", through, std::slice::from_ref(&file))
+            .await
+            .expect("commit");
+        assert!(matches!(committed, delta::Committed::Version(_)));
+        file
+    }
+
+    fn numbers(values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))])
+            .expect("batch")
+    }
+
+    fn per_minute(rows: &[(i64, i64)]) -> RecordBatch {
+        let schema = per_minute_schema();
+        let minutes: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let counts: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(minutes).with_timezone("UTC")),
+                Arc::new(Int64Array::from(counts)),
+            ],
+        )
+        .expect("batch")
+    }
+
+    fn per_minute_schema() -> Arc<Schema> {
+        Arc::new(Schema::new(vec![
+            Field::new(
+                "minute",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("events", DataType::Int64, true),
+        ]))
+    }
+
+    #[test]
+    fn a_files_view_reads_exactly_its_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let lake = local_lake(root);
+        let prefix = Layer::Bronze.prefix("nums");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let files = rt.block_on(async {
+            let mut table = delta::Table::open_or_create(&lake, &prefix, &numbers(&[]).schema())
+                .await
+                .expect("create");
+            let mut files = Vec::new();
+            for (i, (date, values)) in [
+                ("2026-01-01", &[1, 2][..]),
+                ("2026-01-02", &[3, 4, 5][..]),
+                ("2026-01-02", &[6][..]),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let batch = numbers(values);
+                files
+                    .push(append(&lake, &mut table, &prefix, date, &format!("f{i}"), &batch).await);
+            }
+            files
+        });
+        let session = open(root, file_list(root));
+        let version = session
+            .version("nums", Layer::Bronze)
+            .expect("bronze.nums has a log");
+        assert_eq!(version, 3);
+        assert_eq!(count(&session, "SELECT count(*) FROM bronze.nums"), 6);
+
+        session
+            .conn
+            .execute_batch("CREATE SCHEMA changes;")
+            .expect("schema");
+        let subset = [files[2].clone(), files[0].clone()];
+        session
+            .define_files_view(
+                "changes.bronze__nums",
+                Layer::Bronze,
+                "nums",
+                version,
+                &subset,
+            )
+            .expect("files view");
+        assert_eq!(
+            rows(&session, "changes.bronze__nums"),
+            ["1|2026-01-01", "2|2026-01-01", "6|2026-01-02"]
+        );
+        assert_eq!(
+            columns(&session, "changes.bronze__nums"),
+            columns(&session, "bronze.nums")
+        );
+
+        // Redefined over other files: replaced.
+        session
+            .define_files_view(
+                "changes.bronze__nums",
+                Layer::Bronze,
+                "nums",
+                version,
+                &files[1..2],
+            )
+            .expect("files view");
+        assert_eq!(
+            count(&session, "SELECT sum(n) FROM changes.bronze__nums"),
+            12
+        );
+
+        // No files: the same columns, no rows.
+        session
+            .define_files_view("changes.bronze__nums", Layer::Bronze, "nums", version, &[])
+            .expect("empty view");
+        assert_eq!(
+            count(&session, "SELECT count(*) FROM changes.bronze__nums"),
+            0
+        );
+        assert_eq!(
+            columns(&session, "changes.bronze__nums"),
+            columns(&session, "bronze.nums")
+        );
+    }
+
+    /// A gold table, seen through both readers, the delta_scan one where
+    /// the delta extension of the pip wheel loads.
+    #[test]
+    fn gold_tables_are_views_with_their_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let lake = local_lake(root);
+        let prefix = Layer::Gold.prefix("events_per_minute");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let mut table = rt
+            .block_on(delta::Table::open_or_create(
+                &lake,
+                &prefix,
+                &per_minute_schema(),
+            ))
+            .expect("create");
+        // A silver directory without a log is no table; nor is a stray name.
+        std::fs::create_dir_all(root.join("silver/pending/event_date=2026-01-01")).expect("mkdir");
+        std::fs::create_dir_all(root.join("gold/Not-A-Table/_delta_log")).expect("mkdir");
+
+        // A log without files: a typed view with no rows.
+        let mut session = open(root, file_list(root));
+        assert_eq!(
+            session.models(Layer::Gold).collect::<Vec<_>>(),
+            ["events_per_minute"]
+        );
+        assert_eq!(session.models(Layer::Silver).count(), 0);
+        assert_eq!(session.models(Layer::Bronze).count(), 0);
+        assert!(session.has_view("events_per_minute", Layer::Gold));
+        assert!(!session.has_view("pending", Layer::Silver));
+        assert_eq!(session.version("events_per_minute", Layer::Gold), Some(0));
+        assert_eq!(
+            count(&session, "SELECT count(*) FROM gold.events_per_minute"),
+            0
+        );
+        let expected_columns = [
+            ("minute".to_string(), "TIMESTAMP WITH TIME ZONE".to_string()),
+            ("events".to_string(), "BIGINT".to_string()),
+            ("event_date".to_string(), "DATE".to_string()),
+        ];
+        assert_eq!(
+            columns(&session, "gold.events_per_minute"),
+            expected_columns
+        );
+        // The schema is there in every session, the table is not.
+        let err = session
+            .conn
+            .execute_batch("SELECT * FROM gold.nothing")
+            .expect_err("no such table");
+        assert!(
+            err.to_string().contains("gold.nothing does not exist")
+                || err.to_string().contains("nothing does not exist"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("chema"), "{err}");
+
+        const MINUTE: i64 = 1_767_261_600_000_000; // 2026-01-01T10:00:00Z
+        rt.block_on(async {
+            let batch = per_minute(&[(MINUTE, 7), (MINUTE + 60_000_000, 3)]);
+            append(&lake, &mut table, &prefix, "2026-01-01", "a", &batch).await;
+            let batch = per_minute(&[(MINUTE + 86_400_000_000, 5)]);
+            append(&lake, &mut table, &prefix, "2026-01-02", "b", &batch).await;
+        });
+        session.refresh().expect("refresh");
+        let expected_rows = [
+            "2026-01-01 10:00:00+00|7|2026-01-01",
+            "2026-01-01 10:01:00+00|3|2026-01-01",
+            "2026-01-02 10:00:00+00|5|2026-01-02",
+        ];
+        assert_eq!(session.version("events_per_minute", Layer::Gold), Some(2));
+        assert_eq!(rows(&session, "gold.events_per_minute"), expected_rows);
+        assert_eq!(
+            columns(&session, "gold.events_per_minute"),
+            expected_columns
+        );
+        assert!(session
+            .views()
+            .any(|v| v == ("events_per_minute", Layer::Gold)));
+        let printed = session.init_sql(false);
+        assert!(
+            printed.contains("CREATE OR REPLACE VIEW gold.events_per_minute AS"),
+            "{printed}"
+        );
+
+        let delta = Session::open(
+            local_lake(root),
+            &Options {
+                delta_extension: Some(testkit::delta_extension().into()),
+                ..Options::new(root.join("mirror"))
+            },
+        )
+        .expect("session");
+        assert_eq!(delta.reader(), Reader::DeltaScan);
+        assert_eq!(rows(&delta, "gold.events_per_minute"), expected_rows);
+        assert_eq!(columns(&delta, "gold.events_per_minute"), expected_columns);
+        assert!(delta.init_sql(false).contains("FROM delta_scan('"));
+
+        // The table's directory is gone: so is its view.
+        std::fs::remove_dir_all(root.join("gold/events_per_minute")).expect("rm");
+        session.refresh().expect("refresh");
+        assert!(!session.has_view("events_per_minute", Layer::Gold));
+        assert_eq!(session.models(Layer::Gold).count(), 0);
+        assert!(session
+            .conn
+            .execute_batch("SELECT * FROM gold.events_per_minute")
             .is_err());
     }
 }

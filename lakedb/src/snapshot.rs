@@ -1,8 +1,8 @@
 //! Which snapshot of a Delta table a view reads (docs/DESIGN.md §6): the
-//! newest, or the one `--as-of` names (a version, or the newest version
+//! newest, or the one [`crate::session::Options::as_of`] (`--as-of`) names (a version, or the newest version
 //! committed at or before an instant), and what is in it. Every table of
 //! the lake is a Delta table; its `_delta_log/` is the only truth about its
-//! files, so the inspector never lists or globs data files.
+//! files, so a session never lists or globs data files.
 //!
 //! A snapshot that does not exist is not an error here: it becomes a view
 //! that raises the reason when it is read ([`Snapshot::Unavailable`]), so the
@@ -155,7 +155,7 @@ pub async fn read(lake: &Lake, prefix: &str, view: &str, as_of: AsOf) -> anyhow:
 /// Whether the table under `prefix` has a `_delta_log/`, asked before
 /// Delta is: it does not answer "no table" for a local directory that does
 /// not exist, and logs an error of its own for an S3 prefix without a log.
-async fn has_log(lake: &Lake, prefix: &str) -> anyhow::Result<bool> {
+pub(crate) async fn has_log(lake: &Lake, prefix: &str) -> anyhow::Result<bool> {
     match &lake.location {
         Location::Local { root } => Ok(root.join(prefix).join("_delta_log").is_dir()),
         Location::S3 { .. } => {

@@ -1,9 +1,15 @@
 //! Which tables the lake holds, found from its keys alone (docs/DESIGN.md §4),
-//! so the inspector needs no contract: every directory directly under
-//! `bronze/`, `dead_letters/` and `_contracts/`, plus always `events`, so an
-//! empty lake still has the views it always had.
+//! so a session needs no contract:
+//!
+//! * the consumer's tables ([`discover`]): every directory directly under
+//!   `bronze/`, `dead_letters/` and `_contracts/`, plus always `events`, so
+//!   an empty lake still has the views it always had; each has a view in
+//!   both layers;
+//! * the refiner's tables ([`discover_models`]), a separate set: every
+//!   directory directly under `silver/` or `gold/` that holds a
+//!   `_delta_log/`, since only the log knows their columns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 use futures::TryStreamExt;
@@ -12,9 +18,15 @@ use lake::layout::{BRONZE, CONTRACTS, DEAD_LETTERS, EVENTS};
 use lake::Lake;
 use object_store::{ObjectMeta, ObjectStoreExt};
 
+use crate::snapshot;
+use crate::views::Layer;
+
 /// Table name → the key of its newest stored contract
 /// (`_contracts/<table>/v<N>.schema.json` with the highest N), if any.
 pub type Tables = BTreeMap<String, Option<String>>;
+
+/// The refiner's tables: (`Layer::Silver` or `Layer::Gold`, model name).
+pub type Models = BTreeSet<(Layer, String)>;
 
 /// Lower case letters, digits and `_`, starting with a letter: what the
 /// consumer accepts as a table name. Anything else under the prefixes (a
@@ -69,6 +81,34 @@ pub async fn discover(lake: &Lake) -> anyhow::Result<Tables> {
         }
     }
     Ok(tables)
+}
+
+/// Every directory directly under `silver/` and `gold/` whose name is a table
+/// name and that holds a `_delta_log/`.
+pub async fn discover_models(lake: &Lake) -> anyhow::Result<Models> {
+    let mut models = Models::new();
+    for layer in Layer::MODELS {
+        let prefix = layer.schema();
+        let listed = lake
+            .store
+            .list_with_delimiter(Some(&Lake::path(prefix)))
+            .await
+            .with_context(|| format!("cannot list the tables under {}/", lake.url_of(prefix)))?;
+        for dir in listed.common_prefixes {
+            let Some(name) = dir.filename().filter(|n| is_table_name(n)) else {
+                continue;
+            };
+            let has_log = snapshot::has_log(lake, &layer.prefix(name))
+                .await
+                .with_context(|| {
+                    format!("cannot look for the Delta log of {}", layer.view(name))
+                })?;
+            if has_log {
+                models.insert((layer, name.to_string()));
+            }
+        }
+    }
+    Ok(models)
 }
 
 /// `_contracts/<table>/v<N>.schema.json` → (table, Some(N)); another file

@@ -3,5 +3,5 @@
 -- leftovers of a crashed attempt or the log's own checkpoints. event_date,
 -- the partition column, comes last, as in the file-list form of the view.
 CREATE OR REPLACE VIEW {view} AS
-SELECT * EXCLUDE (event_date), event_date{extra}
+SELECT {select}
 FROM delta_scan({table}{version});

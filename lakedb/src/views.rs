@@ -1,11 +1,12 @@
-//! The SQL that defines the lake in DuckDB: the schemas `bronze` and
-//! `dead_letters`, one view in each per table of the lake, and the S3 secret
-//! httpfs needs. Pure text generation, so `init-sql` prints exactly what a
-//! session runs.
+//! The SQL that defines the lake in DuckDB: the schemas `bronze`,
+//! `dead_letters`, `silver` and `gold`, one view in each per table of the
+//! lake, and the S3 secret httpfs needs. Pure text generation, so
+//! `inspector init-sql` prints exactly what a session runs.
 //!
 //! Every table is a Delta table, and a view reads one snapshot of it, in one
 //! of two forms with the same columns in the same order (the table's columns,
-//! `event_date` last, and for dead letters `raw_text`):
+//! `event_date` last, and for dead letters `raw_text`; a silver or gold view
+//! has the table's columns only, `event_date` last if the table has it):
 //!
 //! * [`Layer::delta_view`]: `delta_scan` of the table's URL, by DuckDB's
 //!   `delta` extension, which reads the log itself;
@@ -20,7 +21,10 @@
 //! ([`Layer::unavailable_view`]).
 
 use arrow::datatypes::{DataType, Schema, TimeUnit};
-use lake::layout::{bronze_prefix, dead_letters_prefix, BRONZE, DEAD_LETTERS};
+use lake::layout::{
+    bronze_prefix, dead_letters_prefix, gold_prefix, silver_prefix, BRONZE, DEAD_LETTERS, GOLD,
+    SILVER,
+};
 use lake::LakeArgs;
 
 pub const SCHEMAS: &str = include_str!("../sql/schemas.sql");
@@ -36,18 +40,32 @@ pub const PARTITION: &str = delta::PARTITION;
 /// What dead-letter views add after `event_date`.
 const RAW_TEXT: &str = "TRY(decode(raw_payload)) AS raw_text";
 
-/// One of the two layers the consumer writes for every table, each a DuckDB
-/// schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A layer of the lake, each a DuckDB schema and a top-level folder: the two
+/// the consumer writes for every table, and the refiner's two, whose tables
+/// (one per model) are a separate set of names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Layer {
     Bronze,
     DeadLetters,
+    Silver,
+    Gold,
 }
 
 impl Layer {
+    /// The consumer's layers: every table of the lake has a view in both.
     pub const ALL: [Layer; 2] = [Layer::Bronze, Layer::DeadLetters];
 
-    /// `bronze.<table>` or `dead_letters.<table>`. Table names are
+    /// The refiner's layers: a view per Delta table found under `silver/`
+    /// and `gold/`.
+    pub const MODELS: [Layer; 2] = [Layer::Silver, Layer::Gold];
+
+    /// Whether this is one of the refiner's layers ([`Layer::MODELS`]).
+    pub fn is_model(self) -> bool {
+        matches!(self, Layer::Silver | Layer::Gold)
+    }
+
+    /// `bronze.<table>`, `dead_letters.<table>`, `silver.<table>` or
+    /// `gold.<table>`. Table names are
     /// identifiers (lower case, digits, `_`), and after the schema's dot
     /// even a keyword (`bronze.order`) parses, so they need no quoting.
     pub fn view(self, table: &str) -> String {
@@ -59,15 +77,20 @@ impl Layer {
         match self {
             Layer::Bronze => BRONZE,
             Layer::DeadLetters => DEAD_LETTERS,
+            Layer::Silver => SILVER,
+            Layer::Gold => GOLD,
         }
     }
 
-    /// `bronze.events` → (Bronze, `events`); a bare `events` is bronze.
+    /// `bronze.events` → (Bronze, `events`), `gold.x` → (Gold, `x`); a bare
+    /// `events` is bronze.
     pub fn parse_view(name: &str) -> Option<(Layer, &str)> {
         match name.split_once('.') {
             None => Some((Layer::Bronze, name)),
             Some((BRONZE, table)) => Some((Layer::Bronze, table)),
             Some((DEAD_LETTERS, table)) => Some((Layer::DeadLetters, table)),
+            Some((SILVER, table)) => Some((Layer::Silver, table)),
+            Some((GOLD, table)) => Some((Layer::Gold, table)),
             Some(_) => None,
         }
     }
@@ -77,22 +100,26 @@ impl Layer {
         match self {
             Layer::Bronze => bronze_prefix(table),
             Layer::DeadLetters => dead_letters_prefix(table),
+            Layer::Silver => silver_prefix(table),
+            Layer::Gold => gold_prefix(table),
         }
     }
 
     /// Columns the view has beyond those of the table's schema (without
-    /// `event_date`), in view order.
+    /// `event_date`), in view order. A silver or gold view has none: its
+    /// `event_date`, when the table has one, is the table's own.
     fn extra_columns(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Layer::Bronze => &[(PARTITION, "DATE")],
             Layer::DeadLetters => &[(PARTITION, "DATE"), ("raw_text", "VARCHAR")],
+            Layer::Silver | Layer::Gold => &[],
         }
     }
 
     /// What follows `event_date` in a data view's select list.
     fn after_partition(self) -> &'static str {
         match self {
-            Layer::Bronze => "",
+            Layer::Bronze | Layer::Silver | Layer::Gold => "",
             Layer::DeadLetters => RAW_TEXT,
         }
     }
@@ -100,22 +127,42 @@ impl Layer {
     /// `CREATE OR REPLACE VIEW` of `table` over `delta_scan` of the Delta
     /// table at `url` (an s3:// URL or a local absolute directory), at
     /// `version` or, without one, at whatever is newest when it is read.
+    /// Every table of the lake has `event_date` (the partition column of
+    /// [`delta::Table`]); see [`Layer::delta_view_of`] for one that may not.
     pub fn delta_view(self, table: &str, url: &str, version: Option<u64>) -> String {
-        let extra = match self.after_partition() {
-            "" => String::new(),
-            more => format!(", {more}"),
+        self.delta_view_of(table, url, version, true)
+    }
+
+    /// [`Layer::delta_view`] of a table that has `event_date` (moved last)
+    /// or not (`partitioned` false: a silver or gold table written by
+    /// another tool; its columns as they are).
+    pub fn delta_view_of(
+        self,
+        table: &str,
+        url: &str,
+        version: Option<u64>,
+        partitioned: bool,
+    ) -> String {
+        let mut select = if partitioned || !self.is_model() {
+            format!("* EXCLUDE ({PARTITION}), {PARTITION}")
+        } else {
+            "*".to_string()
         };
+        match self.after_partition() {
+            "" => {}
+            more => select.push_str(&format!(", {more}")),
+        }
         fill(
             DELTA_VIEW,
             &[
                 ("view", &self.view(table)),
+                ("select", &select),
                 ("url", url),
                 ("table", &literal(url)),
                 (
                     "at",
                     &version.map_or(String::new(), |v| format!(" at version {v}")),
                 ),
-                ("extra", &extra),
                 (
                     "version",
                     &version.map_or(String::new(), |v| format!(", version => {v}")),
@@ -136,48 +183,36 @@ impl Layer {
         columns: &[String],
         files: &[(String, Option<String>)],
     ) -> String {
-        let partitions: Vec<String> = files
-            .iter()
-            .map(|(f, date)| {
-                let date = date
-                    .as_deref()
-                    .map_or("NULL".to_string(), |d| format!("DATE {}", literal(d)));
-                format!("    ({}, {date})", literal(f))
-            })
-            .collect();
-        let files: Vec<String> = files
-            .iter()
-            .map(|(f, _)| format!("        {}", literal(f)))
-            .collect();
-        let columns: Vec<String> = columns.iter().map(|c| format!("    {c}")).collect();
-        fill(
-            FILE_LIST_VIEW,
-            &[
-                ("view", &self.view(table)),
-                ("table", url),
-                ("version", &version.to_string()),
-                ("columns", &columns.join(",\n")),
-                ("files", &files.join(",\n")),
-                ("partitions", &partitions.join(",\n")),
-            ],
-        )
+        file_list_view_named(&self.view(table), url, version, columns, files)
     }
 
     /// The view of `table` with the columns of `schema` (the Arrow schema of
     /// its files, `event_date` optional) and no rows, for a table without
     /// files yet.
     pub fn empty_view(self, table: &str, schema: &Schema) -> Result<String, String> {
-        let view = self.view(table);
+        self.empty_view_named(&self.view(table), schema)
+    }
+
+    /// [`Layer::empty_view`] named `view` (any qualified name) instead of
+    /// `<schema>.<table>`.
+    pub fn empty_view_named(self, view: &str, schema: &Schema) -> Result<String, String> {
         let mut columns = Vec::new();
-        for field in schema.fields().iter().filter(|f| f.name() != PARTITION) {
-            let ty = duckdb_type(field.data_type()).ok_or_else(|| {
+        let typed = |field: &arrow::datatypes::Field| {
+            duckdb_type(field.data_type()).ok_or_else(|| {
                 format!(
-                    "{view}: column {} has Arrow type {} that the inspector cannot map to DuckDB",
+                    "{view}: column {} has Arrow type {} that cannot be mapped to DuckDB",
                     field.name(),
                     field.data_type()
                 )
-            })?;
-            columns.push((field.name().clone(), ty));
+            })
+        };
+        for field in schema.fields().iter().filter(|f| f.name() != PARTITION) {
+            columns.push((field.name().clone(), typed(field)?));
+        }
+        if self.is_model() {
+            if let Ok(field) = schema.field_with_name(PARTITION) {
+                columns.push((PARTITION.to_string(), typed(field)?));
+            }
         }
         columns.extend(
             self.extra_columns()
@@ -209,12 +244,51 @@ impl Layer {
     }
 }
 
+/// [`Layer::file_list_view`] named `view` (any qualified name, such as
+/// `changes.bronze__events`): the file-list view does not depend on the
+/// layer beyond its columns.
+pub fn file_list_view_named(
+    view: &str,
+    url: &str,
+    version: u64,
+    columns: &[String],
+    files: &[(String, Option<String>)],
+) -> String {
+    let partitions: Vec<String> = files
+        .iter()
+        .map(|(f, date)| {
+            let date = date
+                .as_deref()
+                .map_or("NULL".to_string(), |d| format!("DATE {}", literal(d)));
+            format!("    ({}, {date})", literal(f))
+        })
+        .collect();
+    let files: Vec<String> = files
+        .iter()
+        .map(|(f, _)| format!("        {}", literal(f)))
+        .collect();
+    let columns: Vec<String> = columns.iter().map(|c| format!("    {c}")).collect();
+    fill(
+        FILE_LIST_VIEW,
+        &[
+            ("view", view),
+            ("table", url),
+            ("version", &version.to_string()),
+            ("columns", &columns.join(",\n")),
+            ("files", &files.join(",\n")),
+            ("partitions", &partitions.join(",\n")),
+        ],
+    )
+}
+
 /// The select list of a file-list view: every column of the table's schema
 /// (`table`, name and DuckDB type, `event_date` skipped) in its order, then
-/// `event_date` (and `raw_text`). `files` are the columns the files have
-/// (from DuckDB's `DESCRIBE`; both lists spell types as DuckDB does): a column no file has yet is a typed NULL, one of
-/// another type is cast, as `delta_scan` does. Columns only the files have
-/// are left out, as `delta_scan` leaves them out.
+/// `event_date` (and `raw_text`); a silver or gold view has `event_date`
+/// only if the table has it. `files` are the columns the files have (from
+/// DuckDB's `DESCRIBE`; both lists spell types as DuckDB does): a column no
+/// file has yet is a typed NULL, one of another type is cast, as
+/// `delta_scan` does. Columns only the files have are left out, as
+/// `delta_scan` leaves them out.
 pub fn file_list_columns(
     layer: Layer,
     table: &[(String, String)],
@@ -229,7 +303,9 @@ pub fn file_list_columns(
             None => columns.push(format!("CAST(NULL AS {ty}) AS {column}")),
         }
     }
-    columns.push(format!("partition_of.{PARTITION}"));
+    if !layer.is_model() || table.iter().any(|(name, _)| name == PARTITION) {
+        columns.push(format!("partition_of.{PARTITION}"));
+    }
     match layer.after_partition() {
         "" => {}
         more => columns.push(more.to_string()),
@@ -542,8 +618,79 @@ mod tests {
             Layer::parse_view("dead_letters.orders"),
             Some((Layer::DeadLetters, "orders"))
         );
-        assert_eq!(Layer::parse_view("silver.orders"), None);
+        assert_eq!(
+            Layer::parse_view("silver.orders"),
+            Some((Layer::Silver, "orders"))
+        );
+        assert_eq!(
+            Layer::parse_view("gold.events_per_minute"),
+            Some((Layer::Gold, "events_per_minute"))
+        );
+        assert_eq!(Layer::parse_view("platinum.orders"), None);
         assert_eq!(Layer::DeadLetters.prefix("events"), "dead_letters/events");
+        assert_eq!(Layer::Silver.prefix("sessions"), "silver/sessions");
+        assert_eq!(
+            Layer::Gold.view("events_per_minute"),
+            "gold.events_per_minute"
+        );
+        assert!(Layer::MODELS.iter().all(|l| l.is_model()));
+        assert!(!Layer::ALL.iter().any(|l| l.is_model()));
+    }
+
+    #[test]
+    fn model_views_have_the_tables_columns_only() {
+        let schema = Schema::new(vec![
+            Field::new("event_date", DataType::Date32, true),
+            Field::new(
+                "minute",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("n", DataType::Int64, true),
+        ]);
+        let empty = Layer::Gold.empty_view("per_minute", &schema).expect("maps");
+        assert!(
+            empty.contains(
+                "CAST(NULL AS TIMESTAMPTZ) AS \"minute\",\n    CAST(NULL AS BIGINT) AS \"n\",\n    \
+                 CAST(NULL AS DATE) AS \"event_date\"\nWHERE false;"
+            ),
+            "{empty}"
+        );
+        assert!(empty.contains("CREATE OR REPLACE VIEW gold.per_minute AS"));
+        assert!(!empty.contains("raw_text"));
+        // No event_date in the table: none in the view.
+        let flat = Schema::new(vec![Field::new("n", DataType::Int64, true)]);
+        let empty = Layer::Silver.empty_view("flat", &flat).expect("maps");
+        assert!(!empty.contains("event_date"), "{empty}");
+        let named = Layer::Silver
+            .empty_view_named("changes.silver__flat", &flat)
+            .expect("maps");
+        assert!(named.contains("CREATE OR REPLACE VIEW changes.silver__flat AS"));
+
+        let delta = Layer::Gold.delta_view("per_minute", "/lake/gold/per_minute", Some(3));
+        assert!(
+            delta.contains("SELECT * EXCLUDE (event_date), event_date\nFROM delta_scan('/lake/gold/per_minute', version => 3);"),
+            "{delta}"
+        );
+        let delta = Layer::Silver.delta_view_of("flat", "/lake/silver/flat", None, false);
+        assert!(
+            delta.contains("SELECT *\nFROM delta_scan('/lake/silver/flat');"),
+            "{delta}"
+        );
+
+        let table = [
+            ("n".to_string(), "BIGINT".to_string()),
+            ("event_date".to_string(), "DATE".to_string()),
+        ];
+        let files = [("n".to_string(), "BIGINT".to_string())];
+        assert_eq!(
+            file_list_columns(Layer::Gold, &table, &files),
+            ["\"n\"", "partition_of.event_date"]
+        );
+        assert_eq!(
+            file_list_columns(Layer::Silver, &table[..1], &files),
+            ["\"n\""]
+        );
     }
 
     #[test]

@@ -1,0 +1,158 @@
+//! Tables derived from other tables (the refiner's silver and gold models,
+//! docs/DESIGN.md §13): what an input added since a version, and replacing
+//! whole partitions of the output in one commit that records, with one `txn`
+//! per input, the input version it reflects.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::Utc;
+use deltalake_core::kernel::transaction::{CommitProperties, TransactionError};
+use deltalake_core::kernel::{Action, Transaction};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::DeltaTableError;
+use futures::TryStreamExt;
+use serde::Deserialize;
+
+use crate::{add, rows_in_stats, DataFile, Table, PARTITION};
+
+/// What a replace came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replaced {
+    /// A new version of the table.
+    Version(u64),
+    /// Every input's `txn` is already at or past the version given: another
+    /// run (a replay, a second refiner) committed this work first.
+    Already,
+    /// Another commit changed the table since the snapshot this replace was
+    /// planned on: plan again on the newest snapshot.
+    Conflict(String),
+}
+
+impl Table {
+    /// The data files added with new data (`dataChange`) by the commits
+    /// after `since` up to the snapshot in hand and still in it: what a
+    /// reader that saw version `since` has not seen. A compaction's rewrites
+    /// hold rows already seen and are left out.
+    pub async fn added_since(&self, since: u64) -> anyhow::Result<Vec<DataFile>> {
+        #[derive(Deserialize)]
+        struct Line {
+            add: Option<AddLine>,
+            remove: Option<RemoveLine>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct AddLine {
+            path: String,
+            #[serde(default)]
+            partition_values: HashMap<String, Option<String>>,
+            #[serde(default)]
+            size: i64,
+            #[serde(default)]
+            data_change: bool,
+            stats: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct RemoveLine {
+            path: String,
+        }
+        let mut added: Vec<DataFile> = Vec::new();
+        let mut removed = BTreeSet::new();
+        for version in since + 1..=self.version() {
+            let bytes = self
+                .table
+                .log_store()
+                .read_commit_entry(version as _)
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "version {version} is no longer in the Delta log (log retention)"
+                    )
+                })?;
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let line: Line = serde_json::from_slice(line)?;
+                if let Some(file) = line.add.filter(|a| a.data_change) {
+                    added.push(DataFile {
+                        event_date: file.partition_values.get(PARTITION).cloned().flatten(),
+                        rows: file.stats.as_deref().map_or(0, rows_in_stats),
+                        size: file.size,
+                        path: file.path,
+                    });
+                }
+                if let Some(file) = line.remove {
+                    removed.insert(file.path);
+                }
+            }
+        }
+        added.retain(|f| !removed.contains(&f.path));
+        Ok(added)
+    }
+
+    /// One commit that removes every file of the partitions `replaced` (by
+    /// `event_date`) in the snapshot in hand, adds `added`, and records
+    /// `inputs` (source, version) as `txn` actions. Readers see the old
+    /// partitions or the new ones, never both. With `skip_if_current`, a
+    /// table whose `txn`s already reach every input version is left alone
+    /// (`Already`); without it (a full refresh) the commit is made anyway.
+    pub async fn replace(
+        &mut self,
+        inputs: &[(String, i64)],
+        replaced: &BTreeSet<Option<String>>,
+        added: &[DataFile],
+        skip_if_current: bool,
+    ) -> anyhow::Result<Replaced> {
+        let mut current = true;
+        for (source, version) in inputs {
+            current &= self
+                .committed_through(source)
+                .await?
+                .is_some_and(|v| v >= *version);
+        }
+        if current && skip_if_current {
+            return Ok(Replaced::Already);
+        }
+        let read_version = self.version();
+        let now = Utc::now().timestamp_millis();
+        let mut actions = Vec::new();
+        let views: Vec<_> = self
+            .table
+            .get_active_add_actions_by_partitions(&[])
+            .try_collect()
+            .await?;
+        for view in views {
+            let mut remove = view.remove_action(true);
+            let date = remove
+                .partition_values
+                .as_ref()
+                .and_then(|values| values.get(PARTITION).cloned())
+                .flatten();
+            if replaced.contains(&date) {
+                remove.deletion_timestamp = Some(now);
+                actions.push(Action::Remove(remove));
+            }
+        }
+        actions.extend(added.iter().map(|f| Action::Add(add(f, now, true))));
+        let properties = CommitProperties::default().with_application_transactions(
+            inputs
+                .iter()
+                .map(|(source, version)| Transaction::new(source, *version))
+                .collect(),
+        );
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Overwrite,
+            partition_by: Some(vec![PARTITION.into()]),
+            predicate: Some(format!("{PARTITION} IN ({} partitions)", replaced.len())),
+        };
+        match self.commit_actions(properties, actions, operation).await {
+            Ok(version) => Ok(Replaced::Version(version)),
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(conflict),
+            }) => Ok(Replaced::Conflict(conflict.to_string())),
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::VersionAlreadyExists(v),
+            }) => Ok(Replaced::Conflict(format!(
+                "version {v} was committed by another writer since version {read_version}"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

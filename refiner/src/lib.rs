@@ -1,0 +1,85 @@
+//! The refiner: keeps the silver and gold layers of the lake up to date
+//! from SQL models (docs/DESIGN.md §13). A model is a DuckDB SELECT in
+//! `models/silver/<name>.sql` or `models/gold/<name>.sql` with a short header
+//! ([`model`]); each becomes a Delta table `silver/<name>/` or `gold/<name>/`
+//! that [`refine`] brings up to date with its inputs, recomputing only the
+//! time buckets new input touches, in one Delta commit per model that
+//! records the input versions it reflects, so a crash at any instant is
+//! repaired by the next run. It links DuckDB and the Delta library, not
+//! Kafka: it reads only what bronze committed.
+
+pub mod config;
+pub mod model;
+pub mod refine;
+
+use std::time::{Duration, Instant};
+
+use tracing::{error, info, warn};
+
+use crate::config::Args;
+use crate::refine::Refiner;
+
+/// Runs the refiner: checks the models, then rounds until `--once` has
+/// caught up (or forever). Fails when a model failed in a `--once` run, after
+/// the others ran.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let lake = lake::Lake::open(&args.lake)?;
+    let mut options = lakedb::session::Options::new(args.scratch_dir().join("mirror"));
+    options.httpfs_extension = args.httpfs_extension.clone();
+    // Every view is the snapshot of one known version: the versions a
+    // commit records are exactly the versions it read.
+    options.file_list = true;
+    let session = lakedb::session::Session::open(lake, &options)?;
+    let (mut refiner, problems) = Refiner::new(
+        session,
+        &args.models,
+        &args.models_only,
+        args.scratch_dir().join("work"),
+    )?;
+    for problem in &problems {
+        if problem.waiting {
+            warn!("{problem}");
+        } else {
+            error!("{problem}");
+        }
+    }
+    info!(
+        models = %refiner.models.iter().map(|m| m.output.to_string()).collect::<Vec<_>>().join(", "),
+        broken = problems.iter().filter(|p| !p.waiting).count(),
+        waiting = problems.iter().filter(|p| p.waiting).count(),
+        "models loaded"
+    );
+    if args.check {
+        let broken = problems.iter().filter(|p| !p.waiting).count();
+        anyhow::ensure!(broken == 0, "{broken} model(s) cannot run");
+        return Ok(());
+    }
+    let mut full_refresh = args.full_refresh;
+    loop {
+        let started = Instant::now();
+        let results = refiner.round(full_refresh);
+        full_refresh = false;
+        let failed: Vec<String> = results
+            .iter()
+            .filter_map(|(model, result)| result.as_ref().err().map(|e| format!("{model}: {e:#}")))
+            .collect();
+        for failure in &failed {
+            error!("{failure}");
+        }
+        if args.once {
+            anyhow::ensure!(
+                failed.is_empty(),
+                "{} model(s) failed: {}",
+                failed.len(),
+                failed.join("; ")
+            );
+            return Ok(());
+        }
+        let spent = started.elapsed();
+        std::thread::sleep(
+            args.interval
+                .saturating_sub(spent)
+                .max(Duration::from_millis(100)),
+        );
+    }
+}
