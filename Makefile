@@ -65,7 +65,7 @@ test: build ## run every test (unit, end to end on moto S3 + mock Kafka)
 	exit $$status
 
 chaos: build ## fault scenarios, long: kill -9 cycles (CHAOS_CYCLES, default 200), zombie, rebalance, broker and S3 faults
-	CHAOS_CYCLES=$${CHAOS_CYCLES:-200} cargo test --release -p e2e --test chaos --test s3_faults --no-fail-fast -- --nocapture
+	CHAOS_CYCLES=$${CHAOS_CYCLES:-200} cargo test --release --workspace --test chaos --test s3_faults --test refiner --no-fail-fast -- --nocapture
 
 FUZZ_SECONDS ?= 60
 # Outside the repository and apart from the main build: the fuzz build is instrumented.
@@ -108,12 +108,18 @@ bench: build ## benchmarks on one core: hot path, Kafka → local/S3 with Delta 
 	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x RUST_LOG=warn TOKIO_WORKER_THREADS=1 python3 bench/measure.py --name consumer-files-$${n}x \
 	    --events $$(python3 -c "import json; print(json.load(open('$(BENCH_DATA)/summary-$${n}x.json'))['records'])") \
 	    -- $(PIN) $(BIN)/consumer --source files --once || exit 1; done | tee $(BENCH_RESULTS)/consumer-memory.json
+	@# The refiner over the 1x lake's bronze: silver.events and the events gold models, from scratch, one core.
+	@rm -rf $(BENCH_DATA)/lake-1x/silver $(BENCH_DATA)/lake-1x/gold $(BENCH_DATA)/lake-1x/_checkpoints/_refiner
+	set -o pipefail; LAKE_URL=$(BENCH_DATA)/lake-1x RUST_LOG=warn python3 bench/measure.py --name refiner-events-1x \
+	  --events $$(python3 -c "import json; print(json.load(open('$(BENCH_DATA)/summary-1x.json'))['valid_records'])") \
+	  -- $(PIN) $(BIN)/refiner --once --models models | tee $(BENCH_RESULTS)/refiner.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-1x | tee $(BENCH_RESULTS)/whole-path.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-s3-1x --target s3 | tee -a $(BENCH_RESULTS)/whole-path.json
 	@# Memory against the backlog at one topic shape: the mock broker's retention needs 400 partitions for 10x.
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-400p-1x --partitions 400 | tee -a $(BENCH_RESULTS)/whole-path.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-400p-10x --batches 40000 --partitions 400 | tee -a $(BENCH_RESULTS)/whole-path.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path freshness | tee $(BENCH_RESULTS)/freshness.json
+	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path gold-freshness | tee $(BENCH_RESULTS)/gold-freshness.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path log-read --commits 10000 | tee $(BENCH_RESULTS)/delta-log.json
 	set -o pipefail; $(PIN) python3 bench/peers.py --dataset $(BENCH_DATA)/lake-1x --work $(BENCH_DATA)/peers | tee $(BENCH_RESULTS)/peers.json
 	python3 bench/report.py --results $(BENCH_RESULTS)
@@ -150,7 +156,7 @@ clean: ## remove the whole stack with its volumes (MinIO, Redpanda) and the loca
 	else echo "Docker is not available: no stack to remove, removing the local data only"; fi
 	rm -rf $(DATA_DIR)
 
-logs: check-docker ## follow the logs of producer and consumer (LOGS="..." for other services)
+logs: check-docker ## follow the logs of producer, consumer and refiner (LOGS="..." for other services)
 	$(COMPOSE) logs --follow --tail=200 $(LOGS)
 
 minio: ## open the MinIO console in the default browser (or print its URL)

@@ -19,7 +19,7 @@ import re
 import sys
 
 # The files the bench target and the other benchmarks write, in table order.
-KNOWN = ["hot-path", "whole-path", "consumer-memory", "peers", "freshness", "delta-log"]
+KNOWN = ["hot-path", "whole-path", "consumer-memory", "refiner", "peers", "freshness", "gold-freshness", "delta-log"]
 # The same steps before every table was a Delta table (the README's figures
 # of the last run before it): events/s, to show what the commits cost.
 BASELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline.json")
@@ -110,7 +110,7 @@ def main():
     header = ("measurement", "events", "events/s", "MB/s", "seconds", "peak RSS MiB", "Parquet MB", "notes")
     table = [header]
     for name in names:
-        if name in ("freshness", "delta-log"):
+        if name in ("freshness", "gold-freshness", "delta-log"):
             continue
         if not results[name]:
             table.append((name, "", "", "", "", "", "", "not measured"))
@@ -159,6 +159,15 @@ def main():
         fresh, fresh_limit = None, None
         print("freshness: not measured")
 
+    gold = (results["gold-freshness"] or [None])[0]
+    if gold and "p99_s" in gold:
+        print(f"freshness to gold.events_per_minute: p50 {gold['p50_s']:.2f} s, p99 {gold['p99_s']:.2f} s, "
+              f"max {gold['max_s']:.2f} s at {gold.get('rate_events_per_s', '?')} events/s; flush {gold['flush_interval_s']} s "
+              f"+ refine {gold['refine_interval_s']} s, target p99 <= {gold['target_p99_s']} s")
+    else:
+        gold = None
+        print("freshness to gold: not measured")
+
     # Delta: throughput beside the figures before it, and reading a long log.
     with open(BASELINE) as f:
         before = json.load(f)
@@ -204,6 +213,9 @@ def main():
          f"p99 {fresh['p99_s']:.2f} s vs {fresh_limit:g} s" if fresh else "",
          fresh and fresh["p99_s"] <= fresh_limit),
     ]
+    targets.append(("freshness to gold p99 <= flush + refine interval + 2 s",
+                    f"p99 {gold['p99_s']:.2f} s vs {gold['target_p99_s']} s" if gold else "",
+                    gold and gold["p99_s"] <= gold["target_p99_s"]))
     targets.append((f"throughput with Delta within {VS_BEFORE_DELTA:.0%} of before",
                     "; ".join(f"{s} {b / a:.2f}x" for s, a, b in compared),
                     all(b >= a * (1 - VS_BEFORE_DELTA) for _, a, b in compared) if compared else None))

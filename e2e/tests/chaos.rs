@@ -107,7 +107,10 @@ fn kill_nine_at_random_instants() {
         .and_then(|c| c.parse().ok())
         .unwrap_or(20);
     let moto = Moto::start();
-    let kafka = Kafka::start("events-chaos", 3);
+    // The mock broker keeps about 5 MB per partition, and a cycle adds about
+    // 115 KB: long runs spread the backlog so no message a killed run left
+    // uncommitted is deleted before a later run reads it.
+    let kafka = Kafka::start("events-chaos", (cycles / 10).max(3) as i32);
     let env = Env::kafka(&moto, &kafka, "lake-chaos");
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut summaries = Vec::new();
@@ -124,7 +127,9 @@ fn kill_nine_at_random_instants() {
             .spawn()
             .expect("spawn consumer"),
         );
-        std::thread::sleep(Duration::from_millis(100 + rng.below(600)));
+        // Start-up (Kafka, the Delta tables, the replay) takes about half a
+        // second, so the window reaches well into the commits.
+        std::thread::sleep(Duration::from_millis(100 + rng.below(1500)));
         if child.0.try_wait().expect("try_wait").is_none() {
             child.0.kill().expect("SIGKILL");
             let _ = child.0.wait();

@@ -156,6 +156,28 @@ fn silver_and_gold_follow_bronze_run_after_run() {
         &["history", "gold.events_per_minute", "--format", "json"],
     );
     assert_eq!(before.stdout, after.stdout, "an idle run commits nothing");
+    // Status: each model's version, the input versions it reflects, no lag.
+    let out = env.run("inspector", &["status", "--format", "json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let silver = &status["models"]["refiner"]["silver.events"];
+    assert_eq!(silver["inputs"]["bronze.events"]["lag"], 0, "{silver}");
+    assert_eq!(silver["error"], Value::Null, "{silver}");
+    let gold = &status["models"]["refiner"]["gold.dead_letter_rate"];
+    assert_eq!(gold["inputs"]["dead_letters.events"]["lag"], 0, "{gold}");
+    assert_eq!(
+        status["models"]["versions"]["gold.events_per_minute"],
+        newest_version(&env, "gold.events_per_minute"),
+    );
+}
+
+/// The newest version in `inspector history`.
+fn newest_version(env: &Env, table: &str) -> Value {
+    let out = env.run(
+        "inspector",
+        &["history", table, "--format", "json", "--limit", "1"],
+    );
+    let history: Value = serde_json::from_slice(&out.stdout).expect("history JSON");
+    history[0]["version"].clone()
 }
 
 #[test]
@@ -187,7 +209,7 @@ fn a_late_event_beyond_the_lookback_waits_for_a_full_refresh() {
     let status = env
         .dir
         .path()
-        .join("lake/_checkpoints/refiner/silver.events.json");
+        .join("lake/_checkpoints/_refiner/silver.events.json");
     let status: Value =
         serde_json::from_slice(&std::fs::read(status).expect("status")).expect("JSON");
     assert_eq!(

@@ -396,7 +396,7 @@ fn make_dry_run_shows_each_targets_commands() {
             "logs",
             &[
                 "docker info",
-                "docker compose logs --follow --tail=200 producer consumer",
+                "docker compose logs --follow --tail=200 producer consumer refiner",
             ],
         ),
         (
@@ -622,7 +622,7 @@ fn stack_targets_drive_docker_compose() {
     for call in [
         "docker compose up -d --build",
         "docker compose stop producer consumer refiner",
-        "docker compose logs --follow --tail=200 producer consumer",
+        "docker compose logs --follow --tail=200 producer consumer refiner",
         "docker image inspect lakehouse:local",
         "docker compose build producer",
         "docker compose run --rm inspector",

@@ -42,6 +42,8 @@ pub struct Report {
     tables: BTreeMap<String, TableReport>,
     /// The silver and gold views: (view, rows, version).
     models: Vec<(String, i64, Option<u64>)>,
+    /// What the refiner last wrote about each model, by view.
+    refiner: BTreeMap<String, ModelStatus>,
     lag: Result<Vec<PartitionLag>, String>,
     brokers: String,
 }
@@ -55,6 +57,62 @@ pub struct TableReport {
     /// View → the version of its Delta table; `None`: no log yet.
     versions: Vec<(String, Option<u64>)>,
     error_codes: Vec<(String, i64)>,
+}
+
+/// A model as the refiner last reported it (`_checkpoints/_refiner/<view>.json`).
+pub struct ModelStatus {
+    /// Input view, the version the model's table reflects, the version the
+    /// input is at now.
+    inputs: Vec<(String, u64, Option<u64>)>,
+    error: Option<String>,
+    waiting: Option<String>,
+    late_rows: u64,
+    updated_at: String,
+}
+
+impl ModelStatus {
+    /// `inputs bronze.events v12 (lag 0)`, then the error or why it waits.
+    fn text(&self) -> String {
+        let inputs: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|(input, reflected, now)| match now {
+                Some(now) => format!(
+                    "{input} v{reflected} (lag {})",
+                    now.saturating_sub(*reflected)
+                ),
+                None => format!("{input} v{reflected}"),
+            })
+            .collect();
+        let mut text = if inputs.is_empty() {
+            String::new()
+        } else {
+            format!("inputs {}", inputs.join(", "))
+        };
+        if self.late_rows > 0 {
+            text.push_str(&format!("; {} late rows", self.late_rows));
+        }
+        if let Some(error) = &self.error {
+            text.push_str(&format!("; error: {error}"));
+        } else if let Some(waiting) = &self.waiting {
+            text.push_str(&format!("; waiting: {waiting}"));
+        }
+        text.trim_start_matches("; ").to_string()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "inputs": self.inputs.iter().map(|(input, reflected, now)| (input.clone(), json!({
+                "version": reflected,
+                "input_version": now,
+                "lag": now.map(|n| n.saturating_sub(*reflected)),
+            }))).collect::<serde_json::Map<_, _>>(),
+            "error": self.error,
+            "waiting": self.waiting,
+            "late_rows_since_start": self.late_rows,
+            "updated_at": self.updated_at,
+        })
+    }
 }
 
 pub struct PartitionLag {
@@ -114,10 +172,12 @@ pub fn gather(session: &Session, kafka: &KafkaArgs) -> anyhow::Result<Report> {
             models.push((layer.view(model), rows, session.version(model, layer)));
         }
     }
+    let refiner = session.block_on(read_model_status(session))?;
     Ok(Report {
         lake: session.describe_access(),
         tables,
         models,
+        refiner,
         lag,
         brokers: kafka.kafka_bootstrap_servers.clone(),
     })
@@ -155,6 +215,57 @@ fn error_codes(session: &Session, view: &str) -> anyhow::Result<Vec<(String, i64
 
 /// Every checkpoint of the lake, grouped by the table segment of its key
 /// (`_checkpoints/<table>/...`); the consumer's probes are no table.
+/// Every `_checkpoints/_refiner/<view>.json`, with each input's version now.
+async fn read_model_status(session: &Session) -> anyhow::Result<BTreeMap<String, ModelStatus>> {
+    let lake = &session.lake;
+    let prefix = format!("{CHECKPOINTS}/_refiner");
+    let listed: Vec<ObjectMeta> = lake
+        .store
+        .list(Some(&Lake::path(&prefix)))
+        .try_collect()
+        .await
+        .with_context(|| format!("cannot list {}/", lake.url_of(&prefix)))?;
+    let mut models = BTreeMap::new();
+    for meta in listed {
+        let Some(view) = meta
+            .location
+            .filename()
+            .and_then(|n| n.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        let bytes = lake.store.get(&meta.location).await?.bytes().await?;
+        let Ok(status) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let text = |field: &str| status[field].as_str().map(str::to_string);
+        let inputs = status["inputs"]
+            .as_object()
+            .map(|inputs| {
+                inputs
+                    .iter()
+                    .filter_map(|(input, version)| {
+                        let now = Layer::parse_view(input)
+                            .and_then(|(layer, table)| session.version(table, layer));
+                        Some((input.clone(), version.as_u64()?, now))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        models.insert(
+            view.to_string(),
+            ModelStatus {
+                inputs,
+                error: text("error"),
+                waiting: text("waiting"),
+                late_rows: status["late_rows_since_start"].as_u64().unwrap_or(0),
+                updated_at: text("updated_at").unwrap_or_default(),
+            },
+        );
+    }
+    Ok(models)
+}
+
 async fn read_checkpoints(lake: &Lake) -> anyhow::Result<BTreeMap<String, Checkpoints>> {
     let listed: Vec<ObjectMeta> = lake
         .store
@@ -275,17 +386,32 @@ impl Report {
         if self.models.is_empty() {
             out.push_str("  none yet\n");
         }
-        let rows: Vec<Vec<String>> = self
+        let mut rows: Vec<Vec<String>> = self
             .models
             .iter()
             .map(|(view, rows, version)| {
-                vec![
+                let mut row = vec![
                     view.clone(),
                     format!("{rows} rows"),
                     version.map_or("no log".into(), |n| format!("version {n}")),
-                ]
+                ];
+                if let Some(status) = self.refiner.get(view) {
+                    row.push(status.text());
+                }
+                row
             })
             .collect();
+        // Models the refiner reports that have no table (yet).
+        for (view, status) in &self.refiner {
+            if !self.models.iter().any(|(v, _, _)| v == view) {
+                rows.push(vec![
+                    view.clone(),
+                    "no table".into(),
+                    String::new(),
+                    status.text(),
+                ]);
+            }
+        }
         out.push_str(&aligned(&rows, "  "));
         out.push_str(&format!("\nkafka lag ({})\n", self.brokers));
         match &self.lag {
@@ -342,6 +468,9 @@ impl Report {
                 .collect::<serde_json::Map<_, _>>(),
             "versions": self.models.iter()
                 .map(|(v, _, version)| (v.clone(), json!(version)))
+                .collect::<serde_json::Map<_, _>>(),
+            "refiner": self.refiner.iter()
+                .map(|(v, status)| (v.clone(), status.json()))
                 .collect::<serde_json::Map<_, _>>(),
         });
         out

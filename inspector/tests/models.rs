@@ -221,6 +221,7 @@ fn init_sql_status_and_history_show_gold_tables() {
         json!({
             "rows": {"gold.events_per_minute": 3},
             "versions": {"gold.events_per_minute": 2},
+            "refiner": {},
         })
     );
     // The consumer's tables are reported as before, without the models.
@@ -258,7 +259,10 @@ fn a_lake_without_models_says_so() {
         "{text}"
     );
     let report = json(&run(root, &["status", "--format", "json"]));
-    assert_eq!(report["models"], json!({"rows": {}, "versions": {}}));
+    assert_eq!(
+        report["models"],
+        json!({"rows": {}, "versions": {}, "refiner": {}})
+    );
 }
 
 #[test]

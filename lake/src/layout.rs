@@ -47,6 +47,12 @@ pub fn gold_prefix(model: &str) -> String {
     format!("{GOLD}/{model}")
 }
 
+/// The refiner's status of one model (`silver.events`): what its table
+/// reflects and its last error, for people and `inspector status`.
+pub fn refiner_status_key(view: &str) -> String {
+    format!("{CHECKPOINTS}/_refiner/{view}.json")
+}
+
 /// `_checkpoints/<table>`
 pub fn checkpoints_prefix(table: &str) -> String {
     format!("{CHECKPOINTS}/{table}")

@@ -37,11 +37,6 @@ use tracing::{info, warn};
 
 use crate::model::{ContractInfo, Materialized, Model, ModelError, TableRef, POSITION_COLUMNS};
 
-/// Where a model's status (for `inspector status` and people) is written.
-pub fn status_key(output: &TableRef) -> String {
-    format!("{}/refiner/{output}.json", lake::layout::CHECKPOINTS)
-}
-
 /// What one run of a model did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
@@ -73,6 +68,11 @@ pub struct Refiner {
     pub broken: BTreeMap<TableRef, String>,
     /// Models whose inputs exist and whose SQL compiled.
     checked: BTreeSet<TableRef>,
+    /// The tables whose contracts were seen: a contract stored later (the
+    /// consumer started after the refiner) adds its default silver model.
+    contracts: BTreeSet<String>,
+    /// `--model`: run only these.
+    only: Vec<String>,
     /// Local directory for the files DuckDB writes before they are uploaded.
     scratch: PathBuf,
     /// Late rows counted by this process, per model.
@@ -92,7 +92,7 @@ impl Refiner {
         scratch: PathBuf,
     ) -> anyhow::Result<(Refiner, Vec<ModelError>)> {
         session.refresh()?;
-        let contracts = contracts(&session)?;
+        let contracts = contracts(&session, &BTreeSet::new())?;
         let (mut models, mut errors) = crate::model::load(dir, &contracts);
         if !only.is_empty() {
             let unknown: Vec<&str> = only
@@ -114,6 +114,8 @@ impl Refiner {
             .with_context(|| format!("cannot create {}", scratch.display()))?;
         let mut refiner = Refiner {
             session,
+            contracts: contracts.iter().map(|c| c.table.clone()).collect(),
+            only: only.to_vec(),
             models,
             broken: BTreeMap::new(),
             checked: BTreeSet::new(),
@@ -223,6 +225,9 @@ impl Refiner {
             let e = e.context("reading the lake's Delta logs");
             return vec![(TableRef::new(lakedb::views::Layer::Silver, "*"), Err(e))];
         }
+        if let Err(e) = self.add_new_contracts() {
+            warn!(error = %e, "reading the lake's contracts");
+        }
         for index in 0..self.models.len() {
             let model = self.models[index].clone();
             let outcome = match self.check(&model) {
@@ -241,6 +246,24 @@ impl Refiner {
             results.push((model.output.clone(), outcome));
         }
         results
+    }
+
+    /// The default silver model of every contract stored since the last
+    /// look, unless a model of that name exists. They read bronze only, so
+    /// they run first.
+    fn add_new_contracts(&mut self) -> anyhow::Result<()> {
+        for contract in contracts(&self.session, &self.contracts)? {
+            if !self.contracts.insert(contract.table.clone()) {
+                continue;
+            }
+            let model = crate::model::default_silver(&contract);
+            let wanted = self.only.is_empty() || self.only.contains(&model.output.to_string());
+            if wanted && !self.models.iter().any(|m| m.output == model.output) {
+                info!(model = %model.output, "a new contract: its default silver model runs from now on");
+                self.models.insert(0, model);
+            }
+        }
+        Ok(())
     }
 
     /// One model, brought up to date with its inputs.
@@ -331,15 +354,9 @@ impl Refiner {
             .collect::<Vec<_>>()
             .join("-");
         let (schema, written) = self.write(&content, &prefix, &format!("{tag}-{attempt}"))?;
-        report.partitions = replaced.len().max(
-            written
-                .iter()
-                .filter_map(|f| f.event_date.clone())
-                .collect::<BTreeSet<_>>()
-                .len(),
-        ) as u64;
         let mut replaced = replaced;
         replaced.extend(written.iter().map(|f| f.event_date.clone()));
+        report.partitions = replaced.len() as u64;
         report.rows_written = written.iter().map(|f| f.rows).sum();
 
         let mut table = match existing {
@@ -561,7 +578,7 @@ impl Refiner {
         }
     }
 
-    /// `_checkpoints/refiner/<model>.json`: what the model reflects and its
+    /// `_checkpoints/_refiner/<model>.json`: what the model reflects and its
     /// last error, for `inspector status` and people; never read back for
     /// correctness (the model's Delta log is the truth).
     fn write_status(&self, model: &Model, outcome: &anyhow::Result<Report>) {
@@ -586,7 +603,7 @@ impl Refiner {
             }
             Err(e) => status["error"] = json!(one_line(e)),
         }
-        let key = status_key(&model.output);
+        let key = lake::layout::refiner_status_key(&model.output.to_string());
         let bytes = serde_json::to_vec_pretty(&status).unwrap_or_default();
         if let Err(e) = self.session.block_on(
             self.session
@@ -629,13 +646,14 @@ impl Refiner {
     }
 }
 
-/// The contracts of the lake's tables (their newest stored version), for
-/// the default silver models.
-fn contracts(session: &Session) -> anyhow::Result<Vec<ContractInfo>> {
+/// The contracts of the lake's tables not in `known` (their newest stored
+/// version), for the default silver models.
+fn contracts(session: &Session, known: &BTreeSet<String>) -> anyhow::Result<Vec<ContractInfo>> {
     let lake = &session.lake;
     let tables = session.block_on(lakedb::tables::discover(lake))?;
     let mut found = Vec::new();
-    for key in tables.into_values().flatten() {
+    for (_, key) in tables.into_iter().filter(|(t, _)| !known.contains(t)) {
+        let Some(key) = key else { continue };
         match session.block_on(lakedb::tables::read_contract(lake, &key))? {
             Ok(contract) => found.push(ContractInfo {
                 table: contract.table.table.clone(),

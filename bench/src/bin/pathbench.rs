@@ -15,6 +15,11 @@
 //!   Parquet object holding it is in bronze's log (readers see a snapshot);
 //!   its latency is the first listing of the log that shows the commit minus
 //!   its Kafka timestamp, which the producer's client sets when it sends.
+//! * `gold-freshness`: the same with the refiner running too (both with
+//!   their default intervals): an event is visible in `gold.events_per_minute`
+//!   from the first gold commit whose `txn` reflects a silver commit whose
+//!   `txn` reflects the bronze commit holding it (commits seen by listing
+//!   each log every 50 ms).
 //! * `log-read`: the read side of a long-lived table. One micro-batch goes
 //!   through the real binaries, then `--commits` appends of a copy of its file
 //!   go through the consumer's own Delta code (`delta::Table::append`, a
@@ -83,6 +88,14 @@ enum Run {
         #[arg(long)]
         name: String,
     },
+    /// Produce→visible latency in gold.events_per_minute, through the
+    /// consumer and the refiner, at a steady rate with their default intervals.
+    GoldFreshness {
+        #[arg(long, default_value = "40")]
+        rate: u64,
+        #[arg(long, default_value = "30")]
+        seconds: u64,
+    },
     /// count(*) after `--commits` Delta commits, with and without checkpoints.
     LogRead {
         #[arg(long, default_value = "10000")]
@@ -135,6 +148,7 @@ fn main() -> anyhow::Result<()> {
             seconds,
             flush_interval,
         } => freshness(&work, rate, seconds, flush_interval)?,
+        Run::GoldFreshness { rate, seconds } => gold_freshness(&work, rate, seconds)?,
         Run::LogRead { commits, runs } => log_read(&work, commits, runs)?,
     };
     println!("{result}");
@@ -222,21 +236,7 @@ fn field(line: &str, key: &str) -> Option<u64> {
 fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyhow::Result<Value> {
     let cluster = mock_cluster(3)?;
     let env = Env::new(work, Some(&cluster), None);
-    let log = std::fs::File::create(work.join("consumer.log"))?;
-    let mut command = env.pinned(0, "consumer", &[]);
-    command
-        .env("FLUSH_INTERVAL", format!("{flush_interval}s"))
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    let mut consumer = Background(command.spawn().context("consumer")?);
-    wait_for(
-        Duration::from_secs(60),
-        "the consumer to join its group",
-        || {
-            std::fs::read_to_string(work.join("consumer.log"))
-                .is_ok_and(|log| log.matches("partition assigned").count() >= 3)
-        },
-    )?;
+    let mut consumer = env.continuous_consumer(work, flush_interval)?;
 
     let bronze = work.join("lake/bronze/events");
     let stop = Arc::new(AtomicBool::new(false));
@@ -304,6 +304,172 @@ fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyho
         "target_p99_s": flush_interval + 1,
         "all_visible": true,
     }))
+}
+
+/// The consumer's and the refiner's defaults: FLUSH_INTERVAL and REFINE_INTERVAL.
+const FLUSH_INTERVAL_S: u64 = 5;
+const REFINE_INTERVAL_S: u64 = 5;
+
+fn gold_freshness(work: &Path, rate: u64, seconds: u64) -> anyhow::Result<Value> {
+    let cluster = mock_cluster(3)?;
+    let env = Env::new(work, Some(&cluster), None);
+    let mut consumer = env.continuous_consumer(work, FLUSH_INTERVAL_S)?;
+    let models = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
+    let refiner_log = std::fs::File::create(work.join("refiner.log"))?;
+    let mut command = env.pinned(1, "refiner", &["--models", models]);
+    command.stdout(refiner_log.try_clone()?).stderr(refiner_log);
+    let mut refiner = Background(command.spawn().context("refiner")?);
+
+    let lake = work.join("lake");
+    let tables = ["bronze/events", "silver/events", "gold/events_per_minute"];
+    let stop = Arc::new(AtomicBool::new(false));
+    let watchers: Vec<_> = tables
+        .iter()
+        .map(|table| {
+            let (dir, stop) = (lake.join(table), stop.clone());
+            std::thread::spawn(move || watch_commits(&dir, &stop))
+        })
+        .collect();
+    let summary = env.produce(&[
+        "--rate",
+        &rate.to_string(),
+        "--batches",
+        &(rate * seconds).to_string(),
+    ])?;
+    let unique = number(&summary, "unique_valid_records")?;
+    let deadline = Duration::from_secs(FLUSH_INTERVAL_S + REFINE_INTERVAL_S + 120);
+    let all_visible = wait_for(
+        deadline,
+        "every event to be counted in gold.events_per_minute",
+        || {
+            env.count("SELECT sum(events) FROM gold.events_per_minute")
+                .is_ok_and(|n| n == unique)
+        },
+    );
+    stop.store(true, Ordering::SeqCst);
+    refiner.stop();
+    consumer.stop();
+    let mut logs = Vec::new();
+    for watcher in watchers {
+        logs.push(
+            watcher
+                .join()
+                .map_err(|_| anyhow::anyhow!("watcher panicked"))?,
+        );
+    }
+    all_visible?;
+    let [bronze, silver, gold] =
+        <[_; 3]>::try_from(logs).map_err(|_| anyhow::anyhow!("three logs"))?;
+
+    // A bronze commit is visible in gold from the first gold commit that
+    // reflects a silver commit that reflects it.
+    let first_reflecting = |log: &BTreeMap<u64, Commit>, input: &str, version: u64| {
+        log.iter()
+            .find(|(_, c)| c.txns.get(input).is_some_and(|v| *v >= version as i64))
+            .map(|(v, c)| (*v, c.seen))
+    };
+    let mut latencies = Vec::new();
+    for (version, commit) in &bronze {
+        if commit.files.is_empty() {
+            continue;
+        }
+        let (silver_version, _) = first_reflecting(&silver, "bronze.events", *version)
+            .with_context(|| format!("no silver commit reflects bronze version {version}"))?;
+        let (_, seen) = first_reflecting(&gold, "silver.events", silver_version)
+            .with_context(|| format!("no gold commit reflects silver version {silver_version}"))?;
+        for file in &commit.files {
+            for sent in kafka_timestamps(&lake.join("bronze/events").join(file))? {
+                latencies.push((seen - sent) as f64 / 1e6);
+            }
+        }
+    }
+    let valid = number(&summary, "valid_records")?;
+    ensure!(
+        latencies.len() as u64 == valid,
+        "{} events timed, {valid} sent",
+        latencies.len()
+    );
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let round = |s: f64| (s * 1000.0).round() / 1000.0;
+    Ok(json!({
+        "step": "gold-freshness",
+        "target": "local",
+        "flush_interval_s": FLUSH_INTERVAL_S,
+        "refine_interval_s": REFINE_INTERVAL_S,
+        "rate_events_per_s": rate * 500,
+        "seconds": seconds,
+        "events": valid,
+        "gold_commits": gold.len(),
+        "p50_s": round(at(0.5)),
+        "p99_s": round(at(0.99)),
+        "max_s": round(at(1.0)),
+        "target_p99_s": FLUSH_INTERVAL_S + REFINE_INTERVAL_S + 2,
+    }))
+}
+
+/// One commit of a Delta log as a watcher saw it.
+struct Commit {
+    /// When its JSON was first listed, microseconds since the epoch.
+    seen: i64,
+    /// Its `txn` actions: source → version.
+    txns: BTreeMap<String, i64>,
+    /// The data files it adds with new data.
+    files: Vec<String>,
+}
+
+/// Polls the Delta log of the table at `dir` every 50 ms until `stop`.
+fn watch_commits(dir: &Path, stop: &AtomicBool) -> BTreeMap<u64, Commit> {
+    let mut commits = BTreeMap::new();
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        let now = micros_now();
+        if let Ok(entries) = std::fs::read_dir(dir.join("_delta_log")) {
+            for path in entries.flatten().map(|e| e.path()) {
+                let Some(version) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .and_then(|n| n.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                if commits.contains_key(&version) {
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                let mut commit = Commit {
+                    seen: now,
+                    txns: BTreeMap::new(),
+                    files: Vec::new(),
+                };
+                for action in text
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                {
+                    if let (Some(app), Some(v)) = (
+                        action["txn"]["appId"].as_str(),
+                        action["txn"]["version"].as_i64(),
+                    ) {
+                        commit.txns.insert(app.to_string(), v);
+                    }
+                    if let (Some(path), Some(true)) = (
+                        action["add"]["path"].as_str(),
+                        action["add"]["dataChange"].as_bool(),
+                    ) {
+                        commit.files.push(path.to_string());
+                    }
+                }
+                commits.insert(version, commit);
+            }
+        }
+        if stopping {
+            return commits;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn log_read(work: &Path, commits: u64, runs: usize) -> anyhow::Result<Value> {
@@ -659,6 +825,47 @@ impl Env {
             .context("producer")?;
         ensure!(status.success(), "the producer failed: {status}");
         Ok(serde_json::from_slice(&std::fs::read(&summary)?)?)
+    }
+
+    /// `consumer` running on core 0 with `flush_interval` seconds, its log
+    /// in `work/consumer.log`, once it owns the topic's three partitions.
+    fn continuous_consumer(&self, work: &Path, flush_interval: u64) -> anyhow::Result<Background> {
+        let log = std::fs::File::create(work.join("consumer.log"))?;
+        let mut command = self.pinned(0, "consumer", &[]);
+        command
+            .env("FLUSH_INTERVAL", format!("{flush_interval}s"))
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let consumer = Background(command.spawn().context("consumer")?);
+        wait_for(
+            Duration::from_secs(60),
+            "the consumer to join its group",
+            || {
+                std::fs::read_to_string(work.join("consumer.log"))
+                    .is_ok_and(|log| log.matches("partition assigned").count() >= 3)
+            },
+        )?;
+        Ok(consumer)
+    }
+
+    /// One number through the inspector: the first column of the first row.
+    fn count(&self, sql: &str) -> anyhow::Result<u64> {
+        let out = self
+            .command(binary("inspector"), &["query", sql, "--format", "json"])
+            .env("RUST_LOG", "warn")
+            .output()
+            .context("inspector")?;
+        ensure!(
+            out.status.success(),
+            "inspector failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: Value = serde_json::from_slice(&out.stdout)?;
+        rows[0]
+            .as_object()
+            .and_then(|row| row.values().next())
+            .and_then(Value::as_u64)
+            .with_context(|| format!("{sql}: not a number: {rows}"))
     }
 
     /// Bronze rows, invalid records and corrupt batches, through DuckDB.
