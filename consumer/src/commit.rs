@@ -97,97 +97,96 @@ impl Transient for DeltaFailure {
     }
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
     Committed,
     /// Another writer changed the checkpoint: this process must stop writing for the source.
     Lost,
 }
 
+/// One source's micro-batch and the checkpoint it moves.
+pub type Part<'a> = (&'a mut Versioned, MicroBatch);
+
 impl Committer {
-    /// Writes `batch` under a new intent and commits it; `state` is the
-    /// checkpoint as last read or written, updated in place.
+    /// Writes each part's batch under a new intent and commits them
+    /// together; each `state` is the source's checkpoint as last read or
+    /// written, updated in place. One outcome per part, in order.
     pub async fn commit(
         &self,
         tables: &Tables,
-        state: &mut Versioned,
-        batch: MicroBatch,
-    ) -> anyhow::Result<Outcome> {
-        let Some(range) = batch.range.clone() else {
-            anyhow::bail!(
-                "an empty micro-batch of {} has nothing to commit",
-                batch.source
-            );
-        };
-        let next = state
-            .checkpoint
-            .with_intent(range, batch.messages, &batch.decoder.fingerprint);
-        match self.write_checkpoint(state, next).await? {
-            Outcome::Committed => {}
-            Outcome::Lost => return Ok(Outcome::Lost),
+        parts: Vec<Part<'_>>,
+    ) -> anyhow::Result<Vec<Outcome>> {
+        let intents = parts.into_iter().map(|(state, batch)| async move {
+            let Some(range) = batch.range.clone() else {
+                anyhow::bail!(
+                    "an empty micro-batch of {} has nothing to commit",
+                    batch.source
+                );
+            };
+            let next =
+                state
+                    .checkpoint
+                    .with_intent(range, batch.messages, &batch.decoder.fingerprint);
+            let outcome = self.write_checkpoint(state, next).await?;
+            Ok((outcome, (state, batch)))
+        });
+        let mut outcomes = Vec::new();
+        let mut open = Vec::new();
+        for written in futures::future::join_all(intents).await {
+            let (outcome, part) = written?;
+            if outcome == Outcome::Committed {
+                open.push((outcomes.len(), part));
+            }
+            outcomes.push(outcome);
         }
-        self.finish(tables, state, batch).await
+        let (indices, open): (Vec<usize>, Vec<Part>) = open.into_iter().unzip();
+        for (i, outcome) in indices.into_iter().zip(self.finish(tables, open).await?) {
+            outcomes[i] = outcome;
+        }
+        Ok(outcomes)
     }
 
-    /// Steps 2 to 4 for the open intent in `state`, whose exact range `batch`
-    /// holds: on a first attempt, and again on a replay after a crash.
+    /// Steps 2 to 4 for the open intent in each part's `state`, whose exact
+    /// range its batch holds: on a first attempt, and again on a replay
+    /// after a crash. All parts' files go into one Delta commit per table,
+    /// with a `txn` per source.
     pub async fn finish(
         &self,
         tables: &Tables,
-        state: &mut Versioned,
-        mut batch: MicroBatch,
-    ) -> anyhow::Result<Outcome> {
-        let Some(intent) = state.checkpoint.intent.clone() else {
-            anyhow::bail!("no open intent for {}", state.checkpoint.source);
-        };
-        let source = state.checkpoint.source.clone();
-        // An invariant, not bad data: the replay must cover exactly the intent.
-        anyhow::ensure!(
-            batch.range.as_ref() == Some(&intent.range) && batch.messages == intent.messages,
-            "replay of {source} does not match its intent in {}: intent {} ({} messages), read {} ({} messages)",
-            source.checkpoint_key(),
-            intent.range,
-            intent.messages,
-            batch.range.as_ref().map_or("nothing".to_string(), |r| r.to_string()),
-            batch.messages,
-        );
-        // Counted before encoding, which empties the builders.
-        let (bronze_rows, dead_letter_rows) = (batch.bronze_rows(), batch.dead_letter_rows());
+        parts: Vec<Part<'_>>,
+    ) -> anyhow::Result<Vec<Outcome>> {
+        let encoding = std::time::Instant::now();
         // Random, so two attempts (a zombie's and its replay) never share a name.
         let attempt = uuid::Uuid::new_v4().simple().to_string();
-        let files = batch.encode(&layout::range_tag(&intent), &attempt[..12])?;
-        let (app, through) = (source.tag(), layout::txn_version(&intent));
-        // Each table the micro-batch has rows for; bronze alone (a commit
-        // with only the txn) when it has none, e.g. only empty arrays, so
-        // that the log still records the range.
-        let mut layers: Vec<Layer> = [Layer::Bronze, Layer::DeadLetters]
-            .into_iter()
-            .filter(|layer| files.iter().any(|f| f.layer == *layer))
-            .collect();
-        if layers.is_empty() {
-            layers.push(Layer::Bronze);
+        let mut work = Vec::with_capacity(parts.len());
+        for (state, batch) in parts {
+            work.push(Work::encode(state, batch, &attempt[..12])?);
         }
-        // A replay skips the tables whose log already has the range.
-        let mut pending = Vec::new();
-        for layer in layers {
+        let encode_ms = encoding.elapsed().as_millis() as u64;
+        // A replay skips the tables whose log already has its range.
+        for layer in [Layer::Bronze, Layer::DeadLetters] {
             let table = tables.of(layer);
             let done = retry("reading a Delta log", Attempts::Forever, || async {
-                table
-                    .lock()
-                    .await
-                    .committed_through(&app)
-                    .await
-                    .map_err(DeltaFailure)
+                let mut table = table.lock().await;
+                let mut done = Vec::new();
+                for w in work.iter().filter(|w| w.layers.contains(&layer)) {
+                    let through = table
+                        .committed_through(&w.app)
+                        .await
+                        .map_err(DeltaFailure)?;
+                    done.push((w.app.clone(), through.is_some_and(|v| v >= w.through)));
+                }
+                Ok::<_, DeltaFailure>(done)
             })
             .await?;
-            if done.is_none_or(|v| v < through) {
-                pending.push(layer);
+            for w in work.iter_mut() {
+                if done.iter().any(|(app, done)| *app == w.app && *done) {
+                    w.layers.retain(|l| *l != layer);
+                }
             }
         }
-        let uploads: Vec<&Encoded> = files
-            .iter()
-            .filter(|f| pending.contains(&f.layer))
-            .collect();
+        let uploads: Vec<&Encoded> = work.iter().flat_map(Work::uploads).collect();
+        let files = uploads.len();
         let uploading = std::time::Instant::now();
         retry("upload", Attempts::Forever, || {
             write::upload(&self.lake, &uploads, self.upload_concurrency)
@@ -196,51 +195,90 @@ impl Committer {
         let upload_ms = uploading.elapsed().as_millis() as u64;
         let committing = std::time::Instant::now();
         let mut versions = Vec::new();
-        for layer in pending {
-            let added: Vec<delta::DataFile> = uploads
+        for layer in [Layer::Bronze, Layer::DeadLetters] {
+            let members: Vec<usize> = (0..work.len())
+                .filter(|&i| !work[i].lost && work[i].layers.contains(&layer))
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let added: Vec<Vec<delta::DataFile>> =
+                members.iter().map(|&i| work[i].added(layer)).collect();
+            let appends: Vec<delta::Append> = members
                 .iter()
-                .filter(|f| f.layer == layer)
-                .map(|f| f.file.clone())
+                .zip(&added)
+                .map(|(&i, files)| delta::Append {
+                    source: &work[i].app,
+                    through: work[i].through,
+                    files,
+                })
                 .collect();
             let table = tables.of(layer);
             let committed = retry("Delta commit", Attempts::Forever, || async {
                 table
                     .lock()
                     .await
-                    .append(&app, through, &added)
+                    .append_all(&appends)
                     .await
                     .map_err(DeltaFailure)
             })
             .await?;
-            match committed {
-                delta::Committed::Version(v) => versions.push((layer, v)),
-                delta::Committed::Already => {}
-                delta::Committed::Lost { committed } => {
-                    warn!(source = %source, through, ?committed, "the Delta log holds another range of this source; giving up this source");
-                    return Ok(Outcome::Lost);
+            for (&i, committed) in members.iter().zip(committed) {
+                match committed {
+                    delta::Committed::Version(v) => {
+                        if !versions.contains(&(layer, v)) {
+                            versions.push((layer, v));
+                        }
+                    }
+                    delta::Committed::Already => {}
+                    delta::Committed::Lost { committed } => {
+                        let w = &mut work[i];
+                        warn!(source = %w.state.checkpoint.source, through = w.through, ?committed, "the Delta log holds another range of this source; giving up this source");
+                        w.lost = true;
+                    }
                 }
             }
         }
         let delta_commit_ms = committing.elapsed().as_millis() as u64;
-        let next = state.checkpoint.committed(bronze_rows, dead_letter_rows);
-        let outcome = self.write_checkpoint(state, next).await?;
-        if outcome == Outcome::Committed {
+        let checkpoints = work.iter_mut().map(|w| async move {
+            if w.lost {
+                return Ok(Outcome::Lost);
+            }
+            let next = w
+                .state
+                .checkpoint
+                .committed(w.bronze_rows, w.dead_letter_rows);
+            self.write_checkpoint(w.state, next).await
+        });
+        let outcomes: Vec<Outcome> = futures::future::join_all(checkpoints)
+            .await
+            .into_iter()
+            .collect::<anyhow::Result<_>>()?;
+        let committed: Vec<&Work> = work
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == Outcome::Committed)
+            .map(|(w, _)| w)
+            .collect();
+        if let Some(first) = committed.first() {
             let version = |layer| versions.iter().find(|(l, _)| *l == layer).map(|(_, v)| *v);
             info!(
-                source = %source,
-                seq = intent.seq,
-                messages = intent.messages,
-                bronze_rows,
-                dead_letter_rows,
-                files = uploads.len(),
+                table = first.state.checkpoint.source.table(),
+                sources = committed.len(),
+                first_source = %first.state.checkpoint.source,
+                messages = committed.iter().map(|w| w.messages).sum::<u64>(),
+                bronze_rows = committed.iter().map(|w| w.bronze_rows).sum::<u64>(),
+                dead_letter_rows = committed.iter().map(|w| w.dead_letter_rows).sum::<u64>(),
+                files,
                 bronze_version = version(Layer::Bronze),
                 dead_letters_version = version(Layer::DeadLetters),
+                encode_ms,
                 upload_ms,
                 delta_commit_ms,
                 "micro-batch committed"
             );
         }
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     /// A conditional checkpoint write, retried while the store fails transiently.
@@ -277,6 +315,84 @@ pub async fn load_checkpoint(lake: &Lake, source: &layout::SourceId) -> anyhow::
         checkpoint::load(lake, source)
     })
     .await?)
+}
+
+/// One source's micro-batch between encoding and its checkpoint.
+struct Work<'a> {
+    state: &'a mut Versioned,
+    /// The source's `appId` in the Delta log, and the range's end.
+    app: String,
+    through: i64,
+    messages: u64,
+    bronze_rows: u64,
+    dead_letter_rows: u64,
+    files: Vec<Encoded>,
+    /// The tables still to commit to.
+    layers: Vec<Layer>,
+    /// The log holds another range of the source: another writer owns it.
+    lost: bool,
+}
+
+impl<'a> Work<'a> {
+    /// Checks that `batch` is exactly the open intent of `state` and encodes it.
+    fn encode(
+        state: &'a mut Versioned,
+        mut batch: MicroBatch,
+        attempt: &str,
+    ) -> anyhow::Result<Work<'a>> {
+        let Some(intent) = state.checkpoint.intent.clone() else {
+            anyhow::bail!("no open intent for {}", state.checkpoint.source);
+        };
+        let source = &state.checkpoint.source;
+        // An invariant, not bad data: the replay must cover exactly the intent.
+        anyhow::ensure!(
+            batch.range.as_ref() == Some(&intent.range) && batch.messages == intent.messages,
+            "replay of {source} does not match its intent in {}: intent {} ({} messages), read {} ({} messages)",
+            source.checkpoint_key(),
+            intent.range,
+            intent.messages,
+            batch.range.as_ref().map_or("nothing".to_string(), |r| r.to_string()),
+            batch.messages,
+        );
+        // Counted before encoding, which empties the builders.
+        let (bronze_rows, dead_letter_rows) = (batch.bronze_rows(), batch.dead_letter_rows());
+        let files = batch.encode(&layout::range_tag(&intent), attempt)?;
+        // Each table the micro-batch has rows for; bronze alone (a commit
+        // with only the txn) when it has none, e.g. only empty arrays, so
+        // that the log still records the range.
+        let mut layers: Vec<Layer> = [Layer::Bronze, Layer::DeadLetters]
+            .into_iter()
+            .filter(|layer| files.iter().any(|f| f.layer == *layer))
+            .collect();
+        if layers.is_empty() {
+            layers.push(Layer::Bronze);
+        }
+        Ok(Work {
+            app: source.tag(),
+            through: layout::txn_version(&intent),
+            messages: intent.messages,
+            state,
+            bronze_rows,
+            dead_letter_rows,
+            files,
+            layers,
+            lost: false,
+        })
+    }
+
+    /// The files to upload: those of the tables still to commit to.
+    fn uploads(&self) -> impl Iterator<Item = &Encoded> {
+        self.files.iter().filter(|f| self.layers.contains(&f.layer))
+    }
+
+    /// The files of `layer`, as its Delta commit adds them.
+    fn added(&self, layer: Layer) -> Vec<delta::DataFile> {
+        self.files
+            .iter()
+            .filter(|f| f.layer == layer)
+            .map(|f| f.file.clone())
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -355,9 +471,9 @@ mod tests {
         let (c, tables) = committer(dir.path()).await;
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
         assert_eq!(
-            c.commit(&tables, &mut state, batch(0, 4))
+            c.commit(&tables, vec![(&mut state, batch(0, 4))])
                 .await
-                .expect("commit"),
+                .expect("commit")[0],
             Outcome::Committed
         );
         let reread = load_checkpoint(&c.lake, &p0()).await.expect("load");
@@ -388,9 +504,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (c, tables) = committer(dir.path()).await;
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
-        c.commit(&tables, &mut state, batch(0, 2))
+        c.commit(&tables, vec![(&mut state, batch(0, 2))])
             .await
-            .expect("commit");
+            .expect("commit")[0];
         // A crash after the intent of offsets 2..=5 and before its data.
         let range = Range::offset(2).through(Range::offset(5));
         let crashed = checkpoint::write(
@@ -403,12 +519,15 @@ mod tests {
         .expect("intent");
         // A replay over a different range is refused: it would duplicate or lose rows.
         let mut wrong = crashed.clone();
-        assert!(c.finish(&tables, &mut wrong, batch(2, 3)).await.is_err());
+        assert!(c
+            .finish(&tables, vec![(&mut wrong, batch(2, 3))])
+            .await
+            .is_err());
         let mut replay = load_checkpoint(&c.lake, &p0()).await.expect("load");
         assert_eq!(
-            c.finish(&tables, &mut replay, batch(2, 4))
+            c.finish(&tables, vec![(&mut replay, batch(2, 4))])
                 .await
-                .expect("replay"),
+                .expect("replay")[0],
             Outcome::Committed
         );
         assert_eq!(replay.checkpoint.next_offset(), Some(6));
@@ -418,9 +537,9 @@ mod tests {
         // range in the log, and its checkpoint write is refused.
         let mut zombie = crashed;
         assert_eq!(
-            c.finish(&tables, &mut zombie, batch(2, 4))
+            c.finish(&tables, vec![(&mut zombie, batch(2, 4))])
                 .await
-                .expect("zombie"),
+                .expect("zombie")[0],
             Outcome::Lost
         );
         assert_eq!(snapshot(&tables, Layer::Bronze).await, (bronze, Some(5)));
@@ -448,9 +567,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (c, tables) = committer(dir.path()).await;
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
-        c.commit(&tables, &mut state, batch(0, 4))
+        c.commit(&tables, vec![(&mut state, batch(0, 4))])
             .await
-            .expect("commit");
+            .expect("commit")[0];
         // Roll the checkpoint back to the intent, as if the crash was just
         // before step 4.
         let mut before = load_checkpoint(&c.lake, &p0()).await.expect("load");
@@ -469,9 +588,9 @@ mod tests {
             tables.dead_letters.lock().await.version(),
         );
         assert_eq!(
-            c.finish(&tables, &mut before, batch(0, 4))
+            c.finish(&tables, vec![(&mut before, batch(0, 4))])
                 .await
-                .expect("replay"),
+                .expect("replay")[0],
             Outcome::Committed
         );
         assert_eq!(

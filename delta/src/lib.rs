@@ -78,6 +78,15 @@ pub enum Committed {
     Lost { committed: Option<i64> },
 }
 
+/// One source's part of a commit: its micro-batch's files and the end of
+/// its range.
+#[derive(Debug, Clone, Copy)]
+pub struct Append<'a> {
+    pub source: &'a str,
+    pub through: i64,
+    pub files: &'a [DataFile],
+}
+
 /// Which snapshot to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsOf {
@@ -267,75 +276,146 @@ impl Table {
         Ok(version)
     }
 
-    /// Commits `files` as the micro-batch of `source` ending at `through`.
-    /// A commit of the same source that landed first (a replay, a lost
-    /// response, a zombie) is recognised from the log: `Already` when it
-    /// covers this range, else `Lost`.
+    /// Commits `files` as the micro-batch of `source` ending at `through`:
+    /// [`Table::append_all`] for one source.
     pub async fn append(
         &mut self,
         source: &str,
         through: i64,
         files: &[DataFile],
     ) -> anyhow::Result<Committed> {
+        let mut committed = self
+            .append_all(&[Append {
+                source,
+                through,
+                files,
+            }])
+            .await?;
+        Ok(committed.pop().expect("one outcome per source"))
+    }
+
+    /// Commits the micro-batches of several sources as one commit: their
+    /// files and a `txn` per source, so readers see all of them or none
+    /// and the log still records each source's range. Returns one outcome
+    /// per source, in order. A commit of a source that landed first (a
+    /// replay, a lost response, a zombie) is recognised from the log:
+    /// `Already` when it covers that source's range, and that source is
+    /// left out of the commit; `Lost` when commits of the source with
+    /// another range keep winning the race.
+    pub async fn append_all(&mut self, parts: &[Append<'_>]) -> anyhow::Result<Vec<Committed>> {
         let now = Utc::now().timestamp_millis();
-        let actions: Vec<Action> = files
-            .iter()
-            .map(|f| Action::Add(add(f, now, true)))
-            .collect();
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(vec![PARTITION.into()]),
             predicate: None,
         };
-        for attempt in 1.. {
-            let committed = self.committed_through(source).await?;
-            if committed.is_some_and(|v| v >= through) {
-                return Ok(Committed::Already);
+        let mut outcomes: Vec<Option<Committed>> = vec![None; parts.len()];
+        // Per source: how often a commit of it with another range won.
+        let mut conflicts = vec![0u32; parts.len()];
+        loop {
+            // Every source is judged on one snapshot, the one the commit is
+            // built on: a lookup that reads newer commits starts over.
+            let mut seen = Vec::with_capacity(parts.len());
+            loop {
+                let version = self.version();
+                seen.clear();
+                for (i, part) in parts.iter().enumerate() {
+                    if outcomes[i].is_none() {
+                        seen.push((i, self.committed_through(part.source).await?));
+                    }
+                }
+                if self.version() == version {
+                    break;
+                }
             }
-            let properties = CommitProperties::default()
-                .with_application_transaction(Transaction::new(source, through));
+            let mut pending = Vec::new();
+            for (i, committed) in seen {
+                if committed.is_some_and(|v| v >= parts[i].through) {
+                    outcomes[i] = Some(Committed::Already);
+                } else if conflicts[i] >= CONFLICT_ATTEMPTS {
+                    outcomes[i] = Some(Committed::Lost { committed });
+                } else {
+                    pending.push((i, committed));
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+            let mut actions: Vec<Action> = pending
+                .iter()
+                .flat_map(|(i, _)| parts[*i].files)
+                .map(|f| Action::Add(add(f, now, true)))
+                .collect();
+            actions.extend(
+                pending.iter().map(|(i, _)| {
+                    Action::Txn(Transaction::new(parts[*i].source, parts[*i].through))
+                }),
+            );
             match self
-                .commit_actions(properties, actions.clone(), operation.clone())
+                .commit_actions(CommitProperties::default(), actions, operation.clone())
                 .await
             {
-                Ok(version) => return Ok(Committed::Version(version)),
-                // A commit of this source landed since the snapshot in hand:
-                // an earlier range (the snapshot was behind) or this one (a
-                // replay, a zombie). The next round reads the log again.
+                Ok(version) => {
+                    for (i, _) in pending {
+                        outcomes[i] = Some(Committed::Version(version));
+                    }
+                    break;
+                }
+                // A commit of one of the sources landed since the snapshot in
+                // hand: an earlier range (the snapshot was behind) or this one
+                // (a replay, a zombie). The next round reads the log again
+                // and leaves out the sources it already covers.
                 Err(DeltaTableError::Transaction {
                     source:
                         TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
-                }) if attempt < CONFLICT_ATTEMPTS => {}
+                }) => {
+                    let mut moved = false;
+                    for (i, before) in pending {
+                        if self.committed_through(parts[i].source).await? != before {
+                            conflicts[i] += 1;
+                            moved = true;
+                        }
+                    }
+                    // Each round counts a conflict, so the loop ends.
+                    anyhow::ensure!(
+                        moved,
+                        "a commit conflicted on another commit's txn, but no source's txn moved"
+                    );
+                }
                 Err(DeltaTableError::Transaction {
                     source: TransactionError::CommitConflict(conflict),
-                }) => {
-                    return match self.committed_through(source).await? {
-                        Some(v) if v >= through => Ok(Committed::Already),
-                        committed
-                            if matches!(conflict, CommitConflictError::ConcurrentTransaction) =>
-                        {
-                            Ok(Committed::Lost { committed })
-                        }
-                        _ => anyhow::bail!(
-                            "commit of {source} through {through} conflicts: {conflict}"
-                        ),
-                    };
-                }
+                }) => anyhow::bail!(
+                    "commit of {} sources ({}, …) conflicts: {conflict}",
+                    pending.len(),
+                    parts[pending[0].0].source
+                ),
                 Err(e) => return Err(e.into()),
             }
         }
-        unreachable!("the loop returns")
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.expect("every source decided"))
+            .collect())
     }
 
     /// One commit on top of the snapshot in hand (Delta rebases it over
     /// commits that landed since, when they do not conflict); the snapshot
-    /// is then current.
+    /// is then current. Its `txn` actions are among `actions`, where the
+    /// txn cache reads them.
     async fn commit_actions(
         &mut self,
         properties: CommitProperties,
         actions: Vec<Action>,
         operation: DeltaOperation,
     ) -> DeltaResult<u64> {
+        let own: Vec<(String, i64)> = actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Txn(txn) => Some((txn.app_id.clone(), txn.version)),
+                _ => None,
+            })
+            .collect();
+        let before = self.version();
         let result = CommitBuilder::from(properties)
             .with_actions(actions)
             .build(
@@ -346,10 +426,26 @@ impl Table {
             .await;
         // Whatever happened, the next step must see the log as it is now.
         self.stale = true;
-        let version = result?.version() as u64;
-        if self.refresh().await.is_err() {
-            self.stale = true;
+        let finalized = result?;
+        let version = finalized.version() as u64;
+        // The commit's own snapshot, instead of reading the log again; the
+        // txns of commits it was rebased over are read from their JSON.
+        self.table.state = Some(finalized.snapshot);
+        let mut txns_current = true;
+        for other in before + 1..version {
+            match self.commit(other).await {
+                Ok(commit) => {
+                    for (source, through) in commit.transactions {
+                        self.txns.insert(source, Some(through));
+                    }
+                }
+                Err(_) => txns_current = false,
+            }
         }
+        for (source, through) in own {
+            self.txns.insert(source, Some(through));
+        }
+        self.stale = !txns_current;
         Ok(version)
     }
 

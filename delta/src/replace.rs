@@ -131,18 +131,20 @@ impl Table {
             }
         }
         actions.extend(added.iter().map(|f| Action::Add(add(f, now, true))));
-        let properties = CommitProperties::default().with_application_transactions(
+        actions.extend(
             inputs
                 .iter()
-                .map(|(source, version)| Transaction::new(source, *version))
-                .collect(),
+                .map(|(source, version)| Action::Txn(Transaction::new(source, *version))),
         );
         let operation = DeltaOperation::Write {
             mode: SaveMode::Overwrite,
             partition_by: Some(vec![PARTITION.into()]),
             predicate: Some(format!("{PARTITION} IN ({} partitions)", replaced.len())),
         };
-        match self.commit_actions(properties, actions, operation).await {
+        match self
+            .commit_actions(CommitProperties::default(), actions, operation)
+            .await
+        {
             Ok(version) => Ok(Replaced::Version(version)),
             Err(DeltaTableError::Transaction {
                 source: TransactionError::CommitConflict(conflict),

@@ -39,7 +39,12 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
         let decoder = crate::tables::replay_decoder(lake, &ctx.table, &intent).await?;
         let mut batch = MicroBatch::new(source.clone(), decoder);
         decode_objects(ctx, &keys, &mut batch).await?;
-        if ctx.committer.finish(&ctx.delta, &mut state, batch).await? == Outcome::Lost {
+        if ctx
+            .committer
+            .finish(&ctx.delta, vec![(&mut state, batch)])
+            .await?[0]
+            == Outcome::Lost
+        {
             anyhow::bail!("another consumer took over {source} while replaying its intent");
         }
     }
@@ -102,7 +107,11 @@ async fn commit(
     }
     let full = std::mem::replace(batch, batch.next());
     let key = full.source.checkpoint_key();
-    match ctx.committer.commit(&ctx.delta, state, full).await? {
+    match ctx
+        .committer
+        .commit(&ctx.delta, vec![(state, full)])
+        .await?[0]
+    {
         Outcome::Committed => Ok(()),
         Outcome::Lost => anyhow::bail!(
             "another consumer wrote {key}; stopping (only one files consumer may run per table)"

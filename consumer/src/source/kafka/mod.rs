@@ -19,7 +19,7 @@ mod partition;
 mod rebalance;
 mod replay;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -175,31 +175,29 @@ fn buffered(partitions: &Partitions) -> (u64, u64, Duration) {
     )
 }
 
-/// Commits every partition's buffered batch, partitions in parallel.
+/// Commits every partition's buffered batch together: one Delta commit per
+/// table with a `txn` per partition.
 async fn flush(
     ctx: &Context,
     consumer: &KafkaConsumer,
     partitions: &mut Partitions,
     mode: &mut impl Mode,
 ) -> anyhow::Result<()> {
-    let commits = partitions.iter_mut().filter_map(|(p, part)| {
-        let batch = part.batch.take()?;
-        Some(async move {
-            (
-                *p,
-                ctx.committer
-                    .commit(&ctx.delta, &mut part.state, batch)
-                    .await,
-            )
-        })
-    });
-    let results: HashMap<i32, anyhow::Result<Outcome>> = futures::future::join_all(commits)
-        .await
-        .into_iter()
-        .collect();
+    let mut ids = Vec::new();
+    let mut parts = Vec::new();
+    for (p, part) in partitions.iter_mut() {
+        if let Some(batch) = part.batch.take() {
+            ids.push(*p);
+            parts.push((&mut part.state, batch));
+        }
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let outcomes = ctx.committer.commit(&ctx.delta, parts).await?;
     let mut offsets = TopicPartitionList::new();
-    for (p, result) in results {
-        match result? {
+    for (p, outcome) in ids.into_iter().zip(outcomes) {
+        match outcome {
             Outcome::Committed => {
                 let next = partitions[&p].next_offset();
                 offsets.add_partition_offset(&ctx.kafka.kafka_topic, p, Offset::Offset(next))?;

@@ -50,7 +50,12 @@ pub(super) async fn load_partition(ctx: &Context, p: i32) -> anyhow::Result<Part
         for m in &messages {
             decode_message(ctx, &mut batch, m);
         }
-        if ctx.committer.finish(&ctx.delta, &mut state, batch).await? == Outcome::Lost {
+        if ctx
+            .committer
+            .finish(&ctx.delta, vec![(&mut state, batch)])
+            .await?[0]
+            == Outcome::Lost
+        {
             anyhow::bail!("another consumer took over {source} while replaying its intent");
         }
     }
