@@ -148,93 +148,111 @@ impl Committer {
 
     /// Steps 2 to 4 for the open intent in each part's `state`, whose exact
     /// range its batch holds: on a first attempt, and again on a replay
-    /// after a crash. All parts' files go into one Delta commit per table,
-    /// with a `txn` per source.
+    /// after a crash. The parts share one Delta commit per table, with a
+    /// `txn` per source, and its files: one per event date.
     pub async fn finish(
         &self,
         tables: &Tables,
         parts: Vec<Part<'_>>,
     ) -> anyhow::Result<Vec<Outcome>> {
-        let encoding = std::time::Instant::now();
-        // Random, so two attempts (a zombie's and its replay) never share a name.
-        let attempt = uuid::Uuid::new_v4().simple().to_string();
-        let mut work = Vec::with_capacity(parts.len());
-        for (state, batch) in parts {
-            work.push(Work::encode(state, batch, &attempt[..12])?);
-        }
-        let encode_ms = encoding.elapsed().as_millis() as u64;
+        let Some(table) = parts.first().map(|(_, b)| b.source.table().to_string()) else {
+            return Ok(Vec::new());
+        };
+        let finishing = std::time::Instant::now();
+        let mut work = parts
+            .into_iter()
+            .map(|(state, batch)| Work::finish(state, batch))
+            .collect::<anyhow::Result<Vec<Work>>>()?;
         // A replay skips the tables whose log already has its range.
         for layer in [Layer::Bronze, Layer::DeadLetters] {
-            let table = tables.of(layer);
+            let delta = tables.of(layer);
             let done = retry("reading a Delta log", Attempts::Forever, || async {
-                let mut table = table.lock().await;
+                let mut delta = delta.lock().await;
                 let mut done = Vec::new();
                 for w in work.iter().filter(|w| w.layers.contains(&layer)) {
-                    let through = table
+                    let through = delta
                         .committed_through(&w.app)
                         .await
                         .map_err(DeltaFailure)?;
-                    done.push((w.app.clone(), through.is_some_and(|v| v >= w.through)));
+                    if through.is_some_and(|v| v >= w.through) {
+                        done.push(w.app.clone());
+                    }
                 }
                 Ok::<_, DeltaFailure>(done)
             })
             .await?;
-            for w in work.iter_mut() {
-                if done.iter().any(|(app, done)| *app == w.app && *done) {
-                    w.layers.retain(|l| *l != layer);
-                }
+            for w in work.iter_mut().filter(|w| done.contains(&w.app)) {
+                w.layers.retain(|l| *l != layer);
             }
         }
-        let uploads: Vec<&Encoded> = work.iter().flat_map(Work::uploads).collect();
-        let files = uploads.len();
+        // Random, so two attempts (a zombie's and its replay) never share a name.
+        let attempt = || uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let mut files = Vec::new();
+        for layer in [Layer::Bronze, Layer::DeadLetters] {
+            files.push(Encoding::of(&table, layer, &work, &attempt())?);
+        }
+        let encode_ms = finishing.elapsed().as_millis() as u64;
         let uploading = std::time::Instant::now();
-        retry("upload", Attempts::Forever, || {
-            write::upload(&self.lake, &uploads, self.upload_concurrency)
-        })
-        .await?;
-        let upload_ms = uploading.elapsed().as_millis() as u64;
+        let all: Vec<&Encoded> = files.iter().flat_map(|e| &e.files).collect();
+        self.upload(&all).await?;
+        let mut upload_ms = uploading.elapsed().as_millis() as u64;
+        let mut uploaded = all.len();
         let committing = std::time::Instant::now();
         let mut versions = Vec::new();
-        for layer in [Layer::Bronze, Layer::DeadLetters] {
-            let members: Vec<usize> = (0..work.len())
-                .filter(|&i| !work[i].lost && work[i].layers.contains(&layer))
-                .collect();
-            if members.is_empty() {
-                continue;
-            }
-            let added: Vec<Vec<delta::DataFile>> =
-                members.iter().map(|&i| work[i].added(layer)).collect();
-            let appends: Vec<delta::Append> = members
-                .iter()
-                .zip(&added)
-                .map(|(&i, files)| delta::Append {
-                    source: &work[i].app,
-                    through: work[i].through,
-                    files,
+        for (layer, mut encoding) in [Layer::Bronze, Layer::DeadLetters].into_iter().zip(files) {
+            let delta = tables.of(layer);
+            loop {
+                let members = members(&work, layer);
+                if members.is_empty() {
+                    break;
+                }
+                // A source left out since (refused below, or lost on
+                // bronze): the others' rows are encoded again without its.
+                // The files already uploaded are in no snapshot.
+                if encoding.sources != members.iter().map(|w| w.app.clone()).collect::<Vec<_>>() {
+                    let again = std::time::Instant::now();
+                    encoding = Encoding::of(&table, layer, &work, &attempt())?;
+                    self.upload(&encoding.files.iter().collect::<Vec<_>>())
+                        .await?;
+                    upload_ms += again.elapsed().as_millis() as u64;
+                    uploaded += encoding.files.len();
+                }
+                let txns: Vec<delta::Txn> = members
+                    .iter()
+                    .map(|w| delta::Txn {
+                        source: &w.app,
+                        through: w.through,
+                    })
+                    .collect();
+                let added: Vec<delta::DataFile> =
+                    encoding.files.iter().map(|f| f.file.clone()).collect();
+                let appended = retry("Delta commit", Attempts::Forever, || async {
+                    delta
+                        .lock()
+                        .await
+                        .append_together(&txns, &added)
+                        .await
+                        .map_err(DeltaFailure)
                 })
-                .collect();
-            let table = tables.of(layer);
-            let committed = retry("Delta commit", Attempts::Forever, || async {
-                table
-                    .lock()
-                    .await
-                    .append_all(&appends)
-                    .await
-                    .map_err(DeltaFailure)
-            })
-            .await?;
-            for (&i, committed) in members.iter().zip(committed) {
-                match committed {
-                    delta::Committed::Version(v) => {
-                        if !versions.contains(&(layer, v)) {
-                            versions.push((layer, v));
-                        }
+                .await?;
+                let refused: Vec<(String, delta::Committed)> = match appended {
+                    delta::Appended::Version(v) => {
+                        versions.push((layer, v));
+                        break;
                     }
-                    delta::Committed::Already => {}
-                    delta::Committed::Lost { committed } => {
-                        let w = &mut work[i];
-                        warn!(source = %w.state.checkpoint.source, through = w.through, ?committed, "the Delta log holds another range of this source; giving up this source");
-                        w.lost = true;
+                    delta::Appended::Without(refused) => refused
+                        .into_iter()
+                        .map(|(i, committed)| (members[i].app.clone(), committed))
+                        .collect(),
+                };
+                for w in work.iter_mut() {
+                    match refused.iter().find(|(app, _)| *app == w.app) {
+                        Some((_, delta::Committed::Lost { committed })) => {
+                            warn!(source = %w.state.checkpoint.source, through = w.through, ?committed, "the Delta log holds another range of this source; giving up this source");
+                            w.lost = true;
+                        }
+                        Some(_) => w.layers.retain(|l| *l != layer),
+                        None => {}
                     }
                 }
             }
@@ -263,13 +281,13 @@ impl Committer {
         if let Some(first) = committed.first() {
             let version = |layer| versions.iter().find(|(l, _)| *l == layer).map(|(_, v)| *v);
             info!(
-                table = first.state.checkpoint.source.table(),
+                table,
                 sources = committed.len(),
                 first_source = %first.state.checkpoint.source,
                 messages = committed.iter().map(|w| w.messages).sum::<u64>(),
                 bronze_rows = committed.iter().map(|w| w.bronze_rows).sum::<u64>(),
                 dead_letter_rows = committed.iter().map(|w| w.dead_letter_rows).sum::<u64>(),
-                files,
+                files = uploaded,
                 bronze_version = version(Layer::Bronze),
                 dead_letters_version = version(Layer::DeadLetters),
                 encode_ms,
@@ -279,6 +297,14 @@ impl Committer {
             );
         }
         Ok(outcomes)
+    }
+
+    /// Puts `files`, retried while the store fails transiently.
+    async fn upload(&self, files: &[&Encoded]) -> anyhow::Result<()> {
+        Ok(retry("upload", Attempts::Forever, || {
+            write::upload(&self.lake, files, self.upload_concurrency)
+        })
+        .await?)
     }
 
     /// A conditional checkpoint write, retried while the store fails transiently.
@@ -317,16 +343,18 @@ pub async fn load_checkpoint(lake: &Lake, source: &layout::SourceId) -> anyhow::
     .await?)
 }
 
-/// One source's micro-batch between encoding and its checkpoint.
+/// One source's micro-batch between its finished rows and its checkpoint.
 struct Work<'a> {
     state: &'a mut Versioned,
+    decoder: std::sync::Arc<lake::decoder::Decoder>,
     /// The source's `appId` in the Delta log, and the range's end.
     app: String,
     through: i64,
+    intent: lake::position::Intent,
     messages: u64,
     bronze_rows: u64,
     dead_letter_rows: u64,
-    files: Vec<Encoded>,
+    finished: Vec<write::Finished>,
     /// The tables still to commit to.
     layers: Vec<Layer>,
     /// The log holds another range of the source: another writer owns it.
@@ -334,12 +362,9 @@ struct Work<'a> {
 }
 
 impl<'a> Work<'a> {
-    /// Checks that `batch` is exactly the open intent of `state` and encodes it.
-    fn encode(
-        state: &'a mut Versioned,
-        mut batch: MicroBatch,
-        attempt: &str,
-    ) -> anyhow::Result<Work<'a>> {
+    /// Checks that `batch` is exactly the open intent of `state` and
+    /// finishes its rows.
+    fn finish(state: &'a mut Versioned, mut batch: MicroBatch) -> anyhow::Result<Work<'a>> {
         let Some(intent) = state.checkpoint.intent.clone() else {
             anyhow::bail!("no open intent for {}", state.checkpoint.source);
         };
@@ -354,15 +379,15 @@ impl<'a> Work<'a> {
             batch.range.as_ref().map_or("nothing".to_string(), |r| r.to_string()),
             batch.messages,
         );
-        // Counted before encoding, which empties the builders.
+        // Counted before finishing, which empties the builders.
         let (bronze_rows, dead_letter_rows) = (batch.bronze_rows(), batch.dead_letter_rows());
-        let files = batch.encode(&layout::range_tag(&intent), attempt)?;
+        let finished = batch.finish()?;
         // Each table the micro-batch has rows for; bronze alone (a commit
         // with only the txn) when it has none, e.g. only empty arrays, so
         // that the log still records the range.
         let mut layers: Vec<Layer> = [Layer::Bronze, Layer::DeadLetters]
             .into_iter()
-            .filter(|layer| files.iter().any(|f| f.layer == *layer))
+            .filter(|layer| finished.iter().any(|f| f.layer == *layer))
             .collect();
         if layers.is_empty() {
             layers.push(Layer::Bronze);
@@ -371,27 +396,50 @@ impl<'a> Work<'a> {
             app: source.tag(),
             through: layout::txn_version(&intent),
             messages: intent.messages,
+            decoder: batch.decoder.clone(),
+            intent,
             state,
             bronze_rows,
             dead_letter_rows,
-            files,
+            finished,
             layers,
             lost: false,
         })
     }
+}
 
-    /// The files to upload: those of the tables still to commit to.
-    fn uploads(&self) -> impl Iterator<Item = &Encoded> {
-        self.files.iter().filter(|f| self.layers.contains(&f.layer))
-    }
+/// The sources in `work` still to commit to `layer`.
+fn members<'w>(work: &'w [Work<'_>], layer: Layer) -> Vec<&'w Work<'w>> {
+    work.iter()
+        .filter(|w| !w.lost && w.layers.contains(&layer))
+        .collect()
+}
 
-    /// The files of `layer`, as its Delta commit adds them.
-    fn added(&self, layer: Layer) -> Vec<delta::DataFile> {
-        self.files
+/// The files of one table for a set of sources.
+struct Encoding {
+    /// The sources (`appId`s) whose rows the files hold.
+    sources: Vec<String>,
+    files: Vec<Encoded>,
+}
+
+impl Encoding {
+    /// The `layer` files of the sources in `work` still to commit to it.
+    fn of(table: &str, layer: Layer, work: &[Work], attempt: &str) -> anyhow::Result<Encoding> {
+        let members = members(work, layer);
+        let tag = layout::batch_tag(
+            &members
+                .iter()
+                .map(|w| (&w.state.checkpoint.source, &w.intent))
+                .collect::<Vec<_>>(),
+        );
+        let batches: Vec<(&lake::decoder::Decoder, &[write::Finished])> = members
             .iter()
-            .filter(|f| f.layer == layer)
-            .map(|f| f.file.clone())
-            .collect()
+            .map(|w| (w.decoder.as_ref(), w.finished.as_slice()))
+            .collect();
+        Ok(Encoding {
+            sources: members.iter().map(|w| w.app.clone()).collect(),
+            files: write::encode(table, layer, &batches, &tag, attempt)?,
+        })
     }
 }
 
@@ -430,9 +478,14 @@ mod tests {
         SourceId::kafka("events", "events", 0)
     }
 
-    /// Offsets `first..first+n`: one valid event and one corrupt batch each.
+    /// Offsets `first..first+n` of partition 0: one valid event and one
+    /// corrupt batch each.
     fn batch(first: i64, n: i64) -> MicroBatch {
-        let mut batch = MicroBatch::new(p0(), events());
+        batch_of(p0(), first, n)
+    }
+
+    fn batch_of(source: SourceId, first: i64, n: i64) -> MicroBatch {
+        let mut batch = MicroBatch::new(source, events());
         for offset in first..first + n {
             let payload = if offset % 2 == 0 {
                 format!("[{EVENT}]")
@@ -604,5 +657,119 @@ mod tests {
         let reread = load_checkpoint(&c.lake, &p0()).await.expect("load");
         assert_eq!(reread.checkpoint.next_offset(), Some(4));
         assert_eq!(reread.checkpoint.totals.bronze_rows, 2);
+    }
+
+    /// Two partitions committed together: one Delta version per table with
+    /// a txn each and one file per table and date holding both. A stale
+    /// process whose group holds a range the log already has (a zombie's
+    /// replayed range) commits the other partition alone, and nothing twice.
+    #[tokio::test]
+    async fn partitions_share_a_commit_and_its_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, tables) = committer(dir.path()).await;
+        let p1 = SourceId::kafka("events", "events", 1);
+        let mut s0 = load_checkpoint(&c.lake, &p0()).await.expect("load");
+        let mut s1 = load_checkpoint(&c.lake, &p1).await.expect("load");
+        let outcomes = c
+            .commit(
+                &tables,
+                vec![
+                    (&mut s0, batch(0, 4)),
+                    (&mut s1, batch_of(p1.clone(), 0, 2)),
+                ],
+            )
+            .await
+            .expect("commit");
+        assert_eq!(outcomes, [Outcome::Committed, Outcome::Committed]);
+        let history = tables
+            .bronze
+            .lock()
+            .await
+            .history(1)
+            .await
+            .expect("history");
+        assert_eq!(
+            (
+                history[0].version,
+                history[0].files_added,
+                history[0].rows_added
+            ),
+            (1, 1, 3)
+        );
+        assert_eq!(history[0].transactions, [(p0().tag(), 3), (p1.tag(), 1)]);
+        let (dead, _) = snapshot(&tables, Layer::DeadLetters).await;
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(dead[0].1, 3);
+        assert!(
+            dead[0].0.contains("/kafka-events-p0-and-1-more-"),
+            "{dead:?}"
+        );
+
+        // A second process whose snapshot predates p0's next commit.
+        let (_, stale) = committer(dir.path()).await;
+        for layer in [Layer::Bronze, Layer::DeadLetters] {
+            stale
+                .of(layer)
+                .lock()
+                .await
+                .committed_through(&p0().tag())
+                .await
+                .expect("txn");
+            stale
+                .of(layer)
+                .lock()
+                .await
+                .committed_through(&p1.tag())
+                .await
+                .expect("txn");
+        }
+        // A zombie of p0 holding offsets 4..=5 under an intent the owner
+        // then commits itself.
+        let mut zombie = s0.clone();
+        zombie.checkpoint = zombie.checkpoint.with_intent(
+            Range::offset(4).through(Range::offset(5)),
+            2,
+            &events().fingerprint,
+        );
+        c.commit(&tables, vec![(&mut s0, batch(4, 2))])
+            .await
+            .expect("p0 alone");
+        // The stale process replays p0's range with p1's next one.
+        let next = s1
+            .checkpoint
+            .with_intent(Range::offset(2).through(Range::offset(5)), 4, "c");
+        s1 = checkpoint::write(&c.lake, &s1, next, "test")
+            .await
+            .expect("intent");
+        let outcomes = c
+            .finish(
+                &stale,
+                vec![
+                    (&mut zombie, batch(4, 2)),
+                    (&mut s1, batch_of(p1.clone(), 2, 4)),
+                ],
+            )
+            .await
+            .expect("finish");
+        assert_eq!(
+            outcomes,
+            [Outcome::Lost, Outcome::Committed],
+            "p0's checkpoint moved on"
+        );
+        let (bronze, txn) = snapshot(&tables, Layer::Bronze).await;
+        let rows: u64 = bronze.iter().map(|(_, rows)| rows).sum();
+        assert_eq!(
+            (rows, txn),
+            (3 + 1 + 2, Some(5)),
+            "every valid event once: {bronze:?}"
+        );
+        let history = tables
+            .bronze
+            .lock()
+            .await
+            .history(1)
+            .await
+            .expect("history");
+        assert_eq!(history[0].transactions, [(p1.tag(), 5)]);
     }
 }

@@ -235,42 +235,88 @@ impl MicroBatch {
         self.bronze_rows() + self.dead_letter_rows()
     }
 
-    /// Encodes the batch as Parquet files named by `range_tag` and `attempt`:
-    /// one bronze file per event date, and one dead-letter file in the
-    /// partition of the ingestion date.
-    pub fn encode(&mut self, range_tag: &str, attempt: &str) -> anyhow::Result<Vec<Encoded>> {
-        let mut files = Vec::new();
-        let properties = writer_properties(&self.decoder);
+    /// Finishes the builders: one bronze batch per event date, and the
+    /// dead letters under the ingestion date.
+    pub fn finish(&mut self) -> anyhow::Result<Vec<Finished>> {
+        let mut finished = Vec::new();
         for (day, columns) in self.bronze.iter_mut() {
-            let rows = columns.lineage.len() as u64;
-            if rows > 0 {
-                let batch = columns.finish(&self.decoder, &self.source, self.ingested_at)?;
-                files.push(Encoded::new(
-                    Layer::Bronze,
-                    &self.source,
-                    *day,
+            if columns.lineage.len() > 0 {
+                let rows = columns.finish(&self.decoder, &self.source, self.ingested_at)?;
+                finished.push(Finished {
+                    layer: Layer::Bronze,
+                    day: *day,
                     rows,
-                    (range_tag, attempt),
-                    to_parquet(batch, &properties)?,
-                ));
+                });
             }
         }
-        let rows = self.dead.lineage.len() as u64;
-        if rows > 0 {
+        if self.dead.lineage.len() > 0 {
             let version = self.decoder.contract.table.version;
-            let batch = self.dead.finish(&self.source, self.ingested_at, version)?;
-            let day = self.ingested_at.div_euclid(86_400_000_000) as i32;
-            files.push(Encoded::new(
-                Layer::DeadLetters,
-                &self.source,
-                day,
+            let rows = self.dead.finish(&self.source, self.ingested_at, version)?;
+            finished.push(Finished {
+                layer: Layer::DeadLetters,
+                day: self.ingested_at.div_euclid(86_400_000_000) as i32,
                 rows,
-                (range_tag, attempt),
-                to_parquet(batch, &properties)?,
-            ));
+            });
         }
-        Ok(files)
+        Ok(finished)
     }
+}
+
+/// A micro-batch's rows of one table and event date, finished.
+pub struct Finished {
+    pub layer: Layer,
+    /// Days since the epoch: the `event_date` partition.
+    pub day: i32,
+    pub rows: RecordBatch,
+}
+
+/// Encodes the `layer` rows of the micro-batches of `table` (each with the
+/// decoder that judged it) as Parquet: one file per event date, holding
+/// every micro-batch's rows of that date, so a commit of many partitions
+/// writes few, large files. Bronze rows of different contract versions go
+/// to separate files. Named by `batch_tag` and `attempt`.
+pub fn encode(
+    table: &str,
+    layer: Layer,
+    batches: &[(&Decoder, &[Finished])],
+    batch_tag: &str,
+    attempt: &str,
+) -> anyhow::Result<Vec<Encoded>> {
+    type Group<'a> = (&'a Decoder, Vec<&'a RecordBatch>);
+    let mut groups: BTreeMap<(i32, &str), Group> = BTreeMap::new();
+    for (decoder, finished) in batches {
+        let contract = match layer {
+            Layer::Bronze => decoder.fingerprint.as_str(),
+            Layer::DeadLetters => "",
+        };
+        for f in finished.iter().filter(|f| f.layer == layer) {
+            groups
+                .entry((f.day, contract))
+                .or_insert_with(|| (decoder, Vec::new()))
+                .1
+                .push(&f.rows);
+        }
+    }
+    let mut files: Vec<Encoded> = Vec::with_capacity(groups.len());
+    for ((day, _), (decoder, rows)) in groups {
+        // A second contract on one date: a name of its own.
+        let same_day = files.iter().filter(|f| f.day == day).count();
+        let name = match same_day {
+            0 => attempt.to_string(),
+            n => format!("{attempt}-{n}"),
+        };
+        let bytes = to_parquet(&rows, &writer_properties(decoder))?;
+        let count = rows.iter().map(|r| r.num_rows() as u64).sum();
+        files.push(Encoded::new(
+            table,
+            layer,
+            day,
+            count,
+            (batch_tag, &name),
+            bytes,
+        ));
+    }
+    Ok(files)
 }
 
 /// The two Delta tables every lake table has.
@@ -280,9 +326,11 @@ pub enum Layer {
     DeadLetters,
 }
 
-/// One encoded Parquet file of a micro-batch and its entry in the log.
+/// One encoded Parquet file of a commit and its entry in the log.
 pub struct Encoded {
     pub layer: Layer,
+    /// Days since the epoch: the `event_date` partition.
+    pub day: i32,
     /// The object key, from the lake root.
     pub key: String,
     pub file: delta::DataFile,
@@ -291,21 +339,22 @@ pub struct Encoded {
 
 impl Encoded {
     fn new(
+        table: &str,
         layer: Layer,
-        source: &SourceId,
         day: i32,
         rows: u64,
-        (range_tag, attempt): (&str, &str),
+        (batch_tag, attempt): (&str, &str),
         bytes: Bytes,
     ) -> Encoded {
-        let path = layout::data_file_path(source, day, range_tag, attempt);
-        let table = match layer {
-            Layer::Bronze => layout::bronze_prefix(source.table()),
-            Layer::DeadLetters => layout::dead_letters_prefix(source.table()),
+        let path = layout::data_file_path(day, batch_tag, attempt);
+        let prefix = match layer {
+            Layer::Bronze => layout::bronze_prefix(table),
+            Layer::DeadLetters => layout::dead_letters_prefix(table),
         };
         Encoded {
             layer,
-            key: format!("{table}/{path}"),
+            day,
+            key: format!("{prefix}/{path}"),
             file: delta::DataFile {
                 path,
                 event_date: Some(layout::day_to_date(day)),
@@ -368,10 +417,16 @@ fn writer_properties(decoder: &Decoder) -> WriterProperties {
     builder.build()
 }
 
-fn to_parquet(batch: RecordBatch, properties: &WriterProperties) -> anyhow::Result<Bytes> {
+/// One Parquet file of `batches`, which share a schema.
+fn to_parquet(batches: &[&RecordBatch], properties: &WriterProperties) -> anyhow::Result<Bytes> {
+    let Some(first) = batches.first() else {
+        anyhow::bail!("a Parquet file needs at least one batch");
+    };
     let mut buffer = Vec::with_capacity(1 << 16);
-    let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties.clone()))?;
-    writer.write(&batch)?;
+    let mut writer = ArrowWriter::try_new(&mut buffer, first.schema(), Some(properties.clone()))?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
     writer.close()?;
     Ok(Bytes::from(buffer))
 }
@@ -405,6 +460,23 @@ mod tests {
 
     const EVENT: &str = r#"{"event_id":"0b6f9a3e-2a7c-4c4e-9d8e-5d0b8a1f2c3d","user_id":1,"event_type":"click","event_ts":"2026-11-22T10:00:00Z","page":"/"}"#;
 
+    /// Both tables' files of the micro-batches of `micros`, encoded together.
+    fn encode_all(micros: &mut [MicroBatch]) -> Vec<Encoded> {
+        let finished: Vec<Vec<Finished>> = micros
+            .iter_mut()
+            .map(|m| m.finish().expect("finish"))
+            .collect();
+        let batches: Vec<(&Decoder, &[Finished])> = micros
+            .iter()
+            .zip(&finished)
+            .map(|(m, f)| (m.decoder.as_ref(), f.as_slice()))
+            .collect();
+        [Layer::Bronze, Layer::DeadLetters]
+            .into_iter()
+            .flat_map(|layer| encode("events", layer, &batches, "r", "a").expect("encode"))
+            .collect()
+    }
+
     fn read(bytes: &Bytes) -> RecordBatch {
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
             .expect("parquet")
@@ -429,7 +501,7 @@ mod tests {
             };
             micro.decode(payload.as_bytes(), &lineage, &Default::default());
         }
-        let files = micro.encode("r", "a").expect("encode");
+        let files = encode_all(std::slice::from_mut(&mut micro));
         assert_eq!(files.len(), 2, "one bronze day and the dead letters");
         for (
             Encoded {
@@ -474,7 +546,7 @@ mod tests {
             &Lineage::default(),
             &Default::default(),
         );
-        let files = micro.encode("r", "a").expect("encode");
+        let files = encode_all(std::slice::from_mut(&mut micro));
         assert_eq!(files[0].layer, Layer::Bronze);
         let batch = read(&files[0].bytes);
         let kind = batch.column_by_name("source_kind").expect("kind");
@@ -493,5 +565,51 @@ mod tests {
                 .null_count(),
             1
         );
+    }
+
+    /// Two partitions' micro-batches encoded together: one bronze file per
+    /// event date with both partitions' rows, one dead-letter file.
+    #[test]
+    fn micro_batches_share_files_per_date() {
+        let other_day = EVENT.replace("2026-11-22", "2026-11-23");
+        let mut micros: Vec<MicroBatch> = [
+            (0, format!("[{EVENT},{other_day}]")),
+            (1, format!("[{EVENT},2]")),
+        ]
+        .into_iter()
+        .map(|(partition, payload)| {
+            let mut micro =
+                MicroBatch::new(SourceId::kafka("events", "events", partition), events());
+            micro.add_message(Range::offset(5), payload.len());
+            let lineage = Lineage {
+                offset: Some(5),
+                ..Lineage::default()
+            };
+            micro.decode(payload.as_bytes(), &lineage, &Default::default());
+            micro
+        })
+        .collect();
+        let files = encode_all(&mut micros);
+        let summary: Vec<(Layer, &str, u64)> = files
+            .iter()
+            .map(|f| (f.layer, f.file.path.as_str(), f.file.rows))
+            .collect();
+        let today = layout::day_to_date(micros[0].ingested_at.div_euclid(86_400_000_000) as i32);
+        let dead = format!("event_date={today}/r-a.parquet");
+        assert_eq!(
+            summary,
+            [
+                (Layer::Bronze, "event_date=2026-11-22/r-a.parquet", 2),
+                (Layer::Bronze, "event_date=2026-11-23/r-a.parquet", 1),
+                (Layer::DeadLetters, dead.as_str(), 1),
+            ]
+        );
+        let partitions = read(&files[0].bytes);
+        let partitions = partitions
+            .column_by_name("source_partition")
+            .expect("partition")
+            .as_primitive::<Int32Type>()
+            .clone();
+        assert_eq!(partitions.values().to_vec(), [0, 1]);
     }
 }

@@ -78,13 +78,21 @@ pub enum Committed {
     Lost { committed: Option<i64> },
 }
 
-/// One source's part of a commit: its micro-batch's files and the end of
-/// its range.
+/// One source's range in a commit: its `appId` and the end of its range.
 #[derive(Debug, Clone, Copy)]
-pub struct Append<'a> {
+pub struct Txn<'a> {
     pub source: &'a str,
     pub through: i64,
-    pub files: &'a [DataFile],
+}
+
+/// What a commit of several sources came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// A new version of the table with every source's `txn`.
+    Version(u64),
+    /// Nothing was committed: the log covers these sources' ranges
+    /// (`Already`) or they are `Lost`, by their index in the commit.
+    Without(Vec<(usize, Committed)>),
 }
 
 /// Which snapshot to read.
@@ -277,101 +285,89 @@ impl Table {
     }
 
     /// Commits `files` as the micro-batch of `source` ending at `through`:
-    /// [`Table::append_all`] for one source.
+    /// [`Table::append_together`] for one source.
     pub async fn append(
         &mut self,
         source: &str,
         through: i64,
         files: &[DataFile],
     ) -> anyhow::Result<Committed> {
-        let mut committed = self
-            .append_all(&[Append {
-                source,
-                through,
-                files,
-            }])
-            .await?;
-        Ok(committed.pop().expect("one outcome per source"))
+        match self
+            .append_together(&[Txn { source, through }], files)
+            .await?
+        {
+            Appended::Version(version) => Ok(Committed::Version(version)),
+            Appended::Without(mut refused) => Ok(refused.pop().expect("the one source").1),
+        }
     }
 
-    /// Commits the micro-batches of several sources as one commit: their
-    /// files and a `txn` per source, so readers see all of them or none
-    /// and the log still records each source's range. Returns one outcome
-    /// per source, in order. A commit of a source that landed first (a
-    /// replay, a lost response, a zombie) is recognised from the log:
-    /// `Already` when it covers that source's range, and that source is
-    /// left out of the commit; `Lost` when commits of the source with
-    /// another range keep winning the race.
-    pub async fn append_all(&mut self, parts: &[Append<'_>]) -> anyhow::Result<Vec<Committed>> {
+    /// Commits `files`, which hold the micro-batches of several sources, as
+    /// one commit with a `txn` per source: readers see all of them or none,
+    /// and the log records each source's range. All or nothing: when the
+    /// log already covers a source's range (a replay, a lost response, a
+    /// zombie) or commits of a source with another range keep winning the
+    /// race (`Lost`), nothing is committed and those sources are returned,
+    /// for the caller to commit the others without them.
+    pub async fn append_together(
+        &mut self,
+        txns: &[Txn<'_>],
+        files: &[DataFile],
+    ) -> anyhow::Result<Appended> {
         let now = Utc::now().timestamp_millis();
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(vec![PARTITION.into()]),
             predicate: None,
         };
-        let mut outcomes: Vec<Option<Committed>> = vec![None; parts.len()];
         // Per source: how often a commit of it with another range won.
-        let mut conflicts = vec![0u32; parts.len()];
+        let mut conflicts = vec![0u32; txns.len()];
         loop {
-            // Every source is judged on one snapshot, the one the commit is
-            // built on: a lookup that reads newer commits starts over.
-            let mut seen = Vec::with_capacity(parts.len());
-            loop {
-                let version = self.version();
-                seen.clear();
-                for (i, part) in parts.iter().enumerate() {
-                    if outcomes[i].is_none() {
-                        seen.push((i, self.committed_through(part.source).await?));
-                    }
-                }
-                if self.version() == version {
-                    break;
-                }
-            }
-            let mut pending = Vec::new();
-            for (i, committed) in seen {
-                if committed.is_some_and(|v| v >= parts[i].through) {
-                    outcomes[i] = Some(Committed::Already);
-                } else if conflicts[i] >= CONFLICT_ATTEMPTS {
-                    outcomes[i] = Some(Committed::Lost { committed });
-                } else {
-                    pending.push((i, committed));
-                }
-            }
-            if pending.is_empty() {
-                break;
-            }
-            let mut actions: Vec<Action> = pending
+            let seen = self.judge(txns).await?;
+            let refused: Vec<(usize, Committed)> = seen
                 .iter()
-                .flat_map(|(i, _)| parts[*i].files)
+                .enumerate()
+                .filter_map(|(i, committed)| {
+                    if committed.is_some_and(|v| v >= txns[i].through) {
+                        Some((i, Committed::Already))
+                    } else if conflicts[i] >= CONFLICT_ATTEMPTS {
+                        Some((
+                            i,
+                            Committed::Lost {
+                                committed: *committed,
+                            },
+                        ))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            if !refused.is_empty() {
+                return Ok(Appended::Without(refused));
+            }
+            let mut actions: Vec<Action> = files
+                .iter()
                 .map(|f| Action::Add(add(f, now, true)))
                 .collect();
             actions.extend(
-                pending.iter().map(|(i, _)| {
-                    Action::Txn(Transaction::new(parts[*i].source, parts[*i].through))
-                }),
+                txns.iter()
+                    .map(|t| Action::Txn(Transaction::new(t.source, t.through))),
             );
             match self
                 .commit_actions(CommitProperties::default(), actions, operation.clone())
                 .await
             {
-                Ok(version) => {
-                    for (i, _) in pending {
-                        outcomes[i] = Some(Committed::Version(version));
-                    }
-                    break;
-                }
+                Ok(version) => return Ok(Appended::Version(version)),
                 // A commit of one of the sources landed since the snapshot in
                 // hand: an earlier range (the snapshot was behind) or this one
-                // (a replay, a zombie). The next round reads the log again
-                // and leaves out the sources it already covers.
+                // (a replay, a zombie). The next round reads the log again.
                 Err(DeltaTableError::Transaction {
                     source:
                         TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
                 }) => {
+                    let now_seen = self.judge(txns).await?;
                     let mut moved = false;
-                    for (i, before) in pending {
-                        if self.committed_through(parts[i].source).await? != before {
+                    for (i, (before, after)) in seen.iter().zip(&now_seen).enumerate() {
+                        if before != after {
                             conflicts[i] += 1;
                             moved = true;
                         }
@@ -385,17 +381,28 @@ impl Table {
                 Err(DeltaTableError::Transaction {
                     source: TransactionError::CommitConflict(conflict),
                 }) => anyhow::bail!(
-                    "commit of {} sources ({}, …) conflicts: {conflict}",
-                    pending.len(),
-                    parts[pending[0].0].source
+                    "commit of {} ({} sources) conflicts: {conflict}",
+                    txns.first().map_or("nothing", |t| t.source),
+                    txns.len(),
                 ),
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.expect("every source decided"))
-            .collect())
+    }
+
+    /// Each source's `txn` version, all on one snapshot (the one a commit is
+    /// then built on): a lookup that reads newer commits starts over.
+    async fn judge(&mut self, txns: &[Txn<'_>]) -> anyhow::Result<Vec<Option<i64>>> {
+        loop {
+            let version = self.version();
+            let mut seen = Vec::with_capacity(txns.len());
+            for txn in txns {
+                seen.push(self.committed_through(txn.source).await?);
+            }
+            if self.version() == version {
+                return Ok(seen);
+            }
+        }
     }
 
     /// One commit on top of the snapshot in hand (Delta rebases it over

@@ -176,10 +176,10 @@ async fn on_s3() {
     a_range_is_committed_once(&lake).await;
 }
 
-/// Several sources in one commit: one version with a txn each; a source
-/// whose range a zombie's commit already holds is left out (`Already`)
-/// while the others land; a source another writer moved past its range
-/// is `Lost` and the rest still commit.
+/// Several sources in one commit: one version with a txn each. All or
+/// nothing: when the log already holds one source's range (a zombie's
+/// commit), nothing is committed and that source is named, and the others
+/// then commit without it.
 #[tokio::test]
 async fn sources_share_one_commit() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -190,56 +190,39 @@ async fn sources_share_one_commit() {
     let mut other = Table::open_or_create(&lake, "bronze/t", &schema())
         .await
         .expect("open");
-    let a = put(&lake, "event_date=2026-11-22/a.parquet", vec![1, 2]).await;
-    let b = put(&lake, "event_date=2026-11-22/b.parquet", vec![3]).await;
-    let group = |a: &[DataFile], b: &[DataFile]| {
-        vec![
-            (String::from("p0"), 4, a.to_vec()),
-            (String::from("p1"), 7, b.to_vec()),
-        ]
-    };
-    async fn commit(table: &mut Table, parts: &[(String, i64, Vec<DataFile>)]) -> Vec<Committed> {
-        let appends: Vec<Append> = parts
-            .iter()
-            .map(|(source, through, files)| Append {
-                source,
-                through: *through,
-                files,
-            })
-            .collect();
-        table.append_all(&appends).await.expect("commit")
-    }
-    let parts = group(std::slice::from_ref(&a), std::slice::from_ref(&b));
+    let shared = put(&lake, "event_date=2026-11-22/a.parquet", vec![1, 2, 3]).await;
+    let txn = |source, through| Txn { source, through };
+    let group = [txn("p0", 4), txn("p1", 7)];
     assert_eq!(
-        commit(&mut table, &parts).await,
-        [Committed::Version(1), Committed::Version(1)]
+        table
+            .append_together(&group, std::slice::from_ref(&shared))
+            .await
+            .expect("commit"),
+        Appended::Version(1)
     );
     let history = table.history(1).await.expect("history");
-    assert_eq!(
-        (history[0].files_added, history[0].rows_added),
-        (2, 3),
-        "one commit with both files"
-    );
+    assert_eq!((history[0].files_added, history[0].rows_added), (1, 3));
     assert_eq!(
         history[0].transactions,
         [("p0".to_string(), 4), ("p1".to_string(), 7)]
     );
     // The same group again: both sources are recognised, nothing is added.
     assert_eq!(
-        commit(&mut other, &parts).await,
-        [Committed::Already, Committed::Already]
+        other
+            .append_together(&group, std::slice::from_ref(&shared))
+            .await
+            .expect("replay"),
+        Appended::Without(vec![(0, Committed::Already), (1, Committed::Already)])
     );
     // Another writer lands p0's next range; a group on an older snapshot
-    // holding the same range for p0 and a new one for p1 commits only p1.
+    // (both sources cached) holding that range too is built, refused by the
+    // conflict check, and then returns p0 without committing.
     let mut stale = Table::open_or_create(&lake, "bronze/t", &schema())
         .await
         .expect("open");
-    // Both sources cached: the group is built on the old snapshot, and the
-    // conflict check refuses it; the next round leaves p0 out.
     stale.committed_through("p0").await.expect("txn");
     stale.committed_through("p1").await.expect("txn");
     let c = put(&lake, "event_date=2026-11-22/c.parquet", vec![4]).await;
-    let d = put(&lake, "event_date=2026-11-22/d.parquet", vec![5]).await;
     assert_eq!(
         other
             .append("p0", 9, std::slice::from_ref(&c))
@@ -247,33 +230,40 @@ async fn sources_share_one_commit() {
             .expect("p0"),
         Committed::Version(2)
     );
-    let parts = vec![
-        (String::from("p0"), 9, vec![c.clone()]),
-        (String::from("p1"), 8, vec![d]),
-    ];
+    let both = put(&lake, "event_date=2026-11-22/both.parquet", vec![4, 5]).await;
+    let group = [txn("p0", 9), txn("p1", 8)];
     assert_eq!(
-        commit(&mut stale, &parts).await,
-        [Committed::Already, Committed::Version(3)]
+        stale
+            .append_together(&group, std::slice::from_ref(&both))
+            .await
+            .expect("refused"),
+        Appended::Without(vec![(0, Committed::Already)])
     );
-    // p0 moved on past 12 elsewhere: a commit of p0 through 12 with a
-    // different range start keeps losing the race, but is never duplicated.
+    let d = put(&lake, "event_date=2026-11-22/d.parquet", vec![5]).await;
     assert_eq!(
-        other.append("p0", 20, &[]).await.expect("p0"),
-        Committed::Version(4)
-    );
-    assert_eq!(
-        commit(&mut stale, &[(String::from("p0"), 12, vec![])]).await,
-        [Committed::Already],
-        "a range end below the log's is covered by it"
+        stale
+            .append_together(&group[1..], std::slice::from_ref(&d))
+            .await
+            .expect("without p0"),
+        Appended::Version(3)
     );
     table.refresh().await.expect("refresh");
-    let rows: u64 = table
+    let mut files: Vec<(String, u64)> = table
         .files()
         .await
         .expect("files")
-        .iter()
-        .map(|f| f.rows)
-        .sum();
-    assert_eq!(rows, 5, "every file once");
+        .into_iter()
+        .map(|f| (f.path, f.rows))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            ("event_date=2026-11-22/a.parquet".to_string(), 3),
+            ("event_date=2026-11-22/c.parquet".to_string(), 1),
+            ("event_date=2026-11-22/d.parquet".to_string(), 1),
+        ],
+        "every row once; the refused file in no snapshot"
+    );
     assert_eq!(table.committed_through("p1").await.expect("txn"), Some(8));
 }

@@ -175,14 +175,24 @@ pub fn range_tag(intent: &Intent) -> String {
     }
 }
 
-/// `event_date=YYYY-MM-DD/<source>-<range>-<attempt>.parquet`: a data
-/// file's path inside its table (bronze or dead letters), which is also
-/// what the Delta log records.
-pub fn data_file_path(source: &SourceId, event_day: i32, range: &str, attempt: &str) -> String {
+/// Names what one commit's files hold: `<source>-<range>` for one source's
+/// micro-batch, `<first source>-and-<n>-more` for the micro-batches of
+/// several sources committed together (the log's `txn` actions say which).
+pub fn batch_tag(parts: &[(&SourceId, &Intent)]) -> String {
+    match parts {
+        [] => "empty".to_string(),
+        [(source, intent)] => format!("{}-{}", source.tag(), range_tag(intent)),
+        [(first, _), more @ ..] => format!("{}-and-{}-more", first.tag(), more.len()),
+    }
+}
+
+/// `event_date=YYYY-MM-DD/<batch tag>-<attempt>.parquet`: a data file's
+/// path inside its table (bronze or dead letters), which is also what the
+/// Delta log records.
+pub fn data_file_path(event_day: i32, batch_tag: &str, attempt: &str) -> String {
     format!(
-        "event_date={}/{}-{range}-{attempt}.parquet",
-        day_to_date(event_day),
-        source.tag()
+        "event_date={}/{batch_tag}-{attempt}.parquet",
+        day_to_date(event_day)
     )
 }
 
@@ -234,9 +244,17 @@ mod tests {
         };
         let range = range_tag(&kafka(7, 1234, 1500));
         assert_eq!(range, "00000000000000001234-00000000000000001500");
+        let one = batch_tag(&[(&p0, &kafka(7, 1234, 1500))]);
         assert_eq!(
-            data_file_path(&p0, 20_779, &range, "a1b2c3d4"),
+            data_file_path(20_779, &one, "a1b2c3d4"),
             "event_date=2026-11-22/kafka-events-p0-00000000000000001234-00000000000000001500-a1b2c3d4.parquet"
+        );
+        let p3 = SourceId::kafka(EVENTS, "events", 3);
+        let p9 = SourceId::kafka(EVENTS, "events", 9);
+        let intent = kafka(1, 0, 9);
+        assert_eq!(
+            batch_tag(&[(&p3, &intent), (&p9, &intent), (&p0, &intent)]),
+            "kafka-events-p3-and-2-more"
         );
         assert_eq!(txn_version(&kafka(7, 1234, 1500)), 1500);
         assert_eq!(
