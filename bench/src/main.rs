@@ -15,7 +15,7 @@ use clap::Parser;
 use std::sync::Arc;
 
 use consumer::decode::Counts;
-use consumer::write::{upload, MicroBatch};
+use consumer::write::{encode, upload, Layer, MicroBatch};
 use lake::contract::Contract;
 use lake::decoder::Decoder;
 use lake::event::Limits;
@@ -145,7 +145,13 @@ async fn run_pass(
         pass.counts.corrupt += counts.corrupt;
         if micro.records() >= flush_records || i + 1 == batches.len() {
             let started = Instant::now();
-            let files = micro.encode(&format!("bench-{flushes:06}"), "hot")?;
+            let finished = micro.finish()?;
+            let batches = [(decoder.as_ref(), finished.as_slice())];
+            let tag = format!("bench-{flushes:06}");
+            let mut files = Vec::new();
+            for layer in [Layer::Bronze, Layer::DeadLetters] {
+                files.extend(encode(&table.table, layer, &batches, &tag, "hot")?);
+            }
             pass.encode += started.elapsed().as_secs_f64();
             pass.output_bytes += files.iter().map(|f| f.bytes.len()).sum::<usize>();
             let started = Instant::now();

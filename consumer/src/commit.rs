@@ -559,7 +559,7 @@ mod tests {
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
         c.commit(&tables, vec![(&mut state, batch(0, 2))])
             .await
-            .expect("commit")[0];
+            .expect("commit");
         // A crash after the intent of offsets 2..=5 and before its data.
         let range = Range::offset(2).through(Range::offset(5));
         let crashed = checkpoint::write(
@@ -622,7 +622,7 @@ mod tests {
         let mut state = load_checkpoint(&c.lake, &p0()).await.expect("load");
         c.commit(&tables, vec![(&mut state, batch(0, 4))])
             .await
-            .expect("commit")[0];
+            .expect("commit");
         // Roll the checkpoint back to the intent, as if the crash was just
         // before step 4.
         let mut before = load_checkpoint(&c.lake, &p0()).await.expect("load");

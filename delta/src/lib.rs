@@ -494,12 +494,6 @@ impl Table {
 
     /// Reads one commit's JSON from the log.
     async fn commit(&self, version: u64) -> anyhow::Result<Commit> {
-        let bytes = self
-            .table
-            .log_store()
-            .read_commit_entry(version as _)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("version {version} is not in the log"))?;
         let mut commit = Commit {
             version,
             timestamp: None,
@@ -509,8 +503,7 @@ impl Table {
             files_removed: 0,
             transactions: Vec::new(),
         };
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let action: LogLine = serde_json::from_slice(line)?;
+        for action in self.log_entry(version).await? {
             if let Some(info) = action.commit_info {
                 commit.timestamp = info.timestamp;
                 commit.operation = info.operation.unwrap_or_default();
@@ -529,6 +522,23 @@ impl Table {
             }
         }
         Ok(commit)
+    }
+
+    /// The actions of one log entry, one per line of its JSON.
+    async fn log_entry(&self, version: u64) -> anyhow::Result<Vec<LogLine>> {
+        let bytes = self
+            .table
+            .log_store()
+            .read_commit_entry(version as _)
+            .await?
+            .ok_or_else(|| {
+                anyhow::anyhow!("version {version} is no longer in the Delta log (log retention)")
+            })?;
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|line| Ok(serde_json::from_slice(line)?))
+            .collect()
     }
 }
 
@@ -594,13 +604,14 @@ fn rows_in_stats(stats: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The parts of a log line that history and the txn cache read.
+/// The parts of a log line that history, the txn cache and
+/// [`Table::added_since`] read.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LogLine {
     commit_info: Option<LogCommitInfo>,
     add: Option<LogAdd>,
-    remove: Option<serde_json::Value>,
+    remove: Option<LogRemove>,
     txn: Option<LogTxn>,
 }
 
@@ -613,9 +624,19 @@ struct LogCommitInfo {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LogAdd {
+    path: String,
+    #[serde(default)]
+    partition_values: HashMap<String, Option<String>>,
+    #[serde(default)]
+    size: i64,
     #[serde(default)]
     data_change: bool,
     stats: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LogRemove {
+    path: String,
 }
 
 #[derive(Deserialize)]

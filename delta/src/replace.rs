@@ -3,7 +3,7 @@
 //! whole partitions of the output in one commit that records, with one `txn`
 //! per input, the input version it reflects.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::Utc;
 use deltalake_core::kernel::transaction::{CommitProperties, TransactionError};
@@ -11,7 +11,6 @@ use deltalake_core::kernel::{Action, Transaction};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::DeltaTableError;
 use futures::TryStreamExt;
-use serde::Deserialize;
 
 use crate::{add, rows_in_stats, DataFile, Table, PARTITION};
 
@@ -34,42 +33,10 @@ impl Table {
     /// reader that saw version `since` has not seen. A compaction's rewrites
     /// hold rows already seen and are left out.
     pub async fn added_since(&self, since: u64) -> anyhow::Result<Vec<DataFile>> {
-        #[derive(Deserialize)]
-        struct Line {
-            add: Option<AddLine>,
-            remove: Option<RemoveLine>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct AddLine {
-            path: String,
-            #[serde(default)]
-            partition_values: HashMap<String, Option<String>>,
-            #[serde(default)]
-            size: i64,
-            #[serde(default)]
-            data_change: bool,
-            stats: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct RemoveLine {
-            path: String,
-        }
         let mut added: Vec<DataFile> = Vec::new();
         let mut removed = BTreeSet::new();
         for version in since + 1..=self.version() {
-            let bytes = self
-                .table
-                .log_store()
-                .read_commit_entry(version as _)
-                .await?
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "version {version} is no longer in the Delta log (log retention)"
-                    )
-                })?;
-            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let line: Line = serde_json::from_slice(line)?;
+            for line in self.log_entry(version).await? {
                 if let Some(file) = line.add.filter(|a| a.data_change) {
                     added.push(DataFile {
                         event_date: file.partition_values.get(PARTITION).cloned().flatten(),

@@ -104,6 +104,23 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
         })
 }
 
+/// Logs to stderr, with colours only for a person watching (not in log
+/// files). `RUST_LOG` filters; `default_filter` applies without it.
+pub fn init_logging(default_filter: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .init();
+}
+
+/// The Delta kernel logs every snapshot it builds, and expected cases such
+/// as a table without a log yet (or a version that is not there), as errors.
+pub const QUIET_DELTA: &str = "buoyant_kernel=off,deltalake_core=warn";
+
 /// Prints `error` as a binary's last word: `<program>: <its causes>` on one
 /// line, with every secret value replaced.
 pub fn print_error(program: &str, error: &anyhow::Error, secrets: &[String]) {

@@ -18,7 +18,6 @@ pub mod record;
 pub mod sink;
 pub mod summary;
 
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -34,18 +33,6 @@ use sink::Sink;
 use summary::Summary;
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-
-/// Logs to stderr; `RUST_LOG` filters, `info` by default.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colours only for a person watching, not in log files.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .init();
-}
 
 /// Runs until `--batches` are sent or a signal arrives, waits for every
 /// delivery, writes the summary and returns it.

@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
         config.kafka.args.secret_values(),
     ]
     .concat();
-    producer::init_tracing();
+    lake::config::init_logging("info");
     match producer::run(config).await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

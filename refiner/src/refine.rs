@@ -32,6 +32,7 @@ use delta::{AsOf, DataFile, Replaced};
 use lake::Lake;
 use lakedb::session::Session;
 use object_store::{ObjectStoreExt, PutPayload};
+use parquet::file::metadata::ParquetMetaDataReader;
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -529,11 +530,13 @@ impl Refiner {
                 };
                 for file in std::fs::read_dir(&dir)? {
                     let file = file?.path();
-                    let bytes = std::fs::read(&file)?;
-                    let rows = self.count(&format!(
-                        "SELECT count(*) FROM read_parquet({})",
-                        lakedb::views::literal(&file.display().to_string())
-                    ))?;
+                    let bytes = bytes::Bytes::from(std::fs::read(&file)?);
+                    // The row count from the file's own footer.
+                    let rows = ParquetMetaDataReader::new()
+                        .parse_and_finish(&bytes)
+                        .with_context(|| format!("reading the footer of {}", file.display()))?
+                        .file_metadata()
+                        .num_rows() as u64;
                     let path = format!(
                         "{}={date}/{}",
                         delta::PARTITION,

@@ -242,7 +242,7 @@ fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyho
     let stop = Arc::new(AtomicBool::new(false));
     let lister = {
         let (bronze, stop) = (bronze.clone(), stop.clone());
-        std::thread::spawn(move || watch(&bronze, &stop))
+        std::thread::spawn(move || watch_commits(&bronze, &stop))
     };
     let batches = rate * seconds;
     let summary = env.produce(&[
@@ -253,14 +253,16 @@ fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyho
     ])?;
     let valid = number(&summary, "valid_records")?;
     let deadline = Duration::from_secs(flush_interval + 60);
-    let mut committed = CommittedFiles::default();
+    let mut log = Log::default();
     let mut committed_rows = 0;
     let all_visible = wait_for(deadline, "every event to be visible", || {
-        committed_rows += committed
-            .read_new(&bronze)
-            .iter()
-            .map(|f| rows(f).unwrap_or(0))
-            .sum::<u64>();
+        for version in log.read_new(&bronze, micros_now()) {
+            committed_rows += log.commits[&version]
+                .files
+                .iter()
+                .map(|f| rows(&bronze.join(f)).unwrap_or(0))
+                .sum::<u64>();
+        }
         committed_rows == valid
     });
     consumer.stop();
@@ -271,9 +273,11 @@ fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyho
     all_visible?;
 
     let mut latencies = Vec::new();
-    for (file, seen_micros) in &seen {
-        for sent_micros in kafka_timestamps(file)? {
-            latencies.push((seen_micros - sent_micros) as f64 / 1e6);
+    for commit in seen.values() {
+        for file in &commit.files {
+            for sent_micros in kafka_timestamps(&bronze.join(file))? {
+                latencies.push((commit.seen - sent_micros) as f64 / 1e6);
+            }
         }
     }
     ensure!(
@@ -297,7 +301,7 @@ fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyho
         "seconds": seconds,
         "batches": batches,
         "events": valid,
-        "objects": seen.len(),
+        "objects": seen.values().map(|c| c.files.len()).sum::<usize>(),
         "p50_s": round(at(0.5)),
         "p99_s": round(at(0.99)),
         "max_s": round(at(1.0)),
@@ -419,56 +423,77 @@ struct Commit {
 }
 
 /// Polls the Delta log of the table at `dir` every 50 ms until `stop`.
+/// Readers see a file from its commit on, not from its upload.
 fn watch_commits(dir: &Path, stop: &AtomicBool) -> BTreeMap<u64, Commit> {
-    let mut commits = BTreeMap::new();
+    let mut log = Log::default();
     loop {
         let stopping = stop.load(Ordering::SeqCst);
-        let now = micros_now();
-        if let Ok(entries) = std::fs::read_dir(dir.join("_delta_log")) {
-            for path in entries.flatten().map(|e| e.path()) {
-                let Some(version) = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(".json"))
-                    .and_then(|n| n.parse::<u64>().ok())
-                else {
-                    continue;
-                };
-                if commits.contains_key(&version) {
-                    continue;
-                }
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    continue;
-                };
-                let mut commit = Commit {
-                    seen: now,
-                    txns: BTreeMap::new(),
-                    files: Vec::new(),
-                };
-                for action in text
-                    .lines()
-                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                {
-                    if let (Some(app), Some(v)) = (
-                        action["txn"]["appId"].as_str(),
-                        action["txn"]["version"].as_i64(),
-                    ) {
-                        commit.txns.insert(app.to_string(), v);
-                    }
-                    if let (Some(path), Some(true)) = (
-                        action["add"]["path"].as_str(),
-                        action["add"]["dataChange"].as_bool(),
-                    ) {
-                        commit.files.push(path.to_string());
-                    }
-                }
-                commits.insert(version, commit);
-            }
-        }
+        log.read_new(dir, micros_now());
         if stopping {
-            return commits;
+            return log.commits;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A table's Delta log, read commit by commit as it grows.
+#[derive(Default)]
+struct Log {
+    commits: BTreeMap<u64, Commit>,
+}
+
+impl Log {
+    /// Reads the commits not read before, as seen at `now`, and returns
+    /// their versions. The local store moves a finished object into place,
+    /// so a listed commit is complete.
+    fn read_new(&mut self, dir: &Path, now: i64) -> Vec<u64> {
+        let Ok(entries) = std::fs::read_dir(dir.join("_delta_log")) else {
+            return Vec::new();
+        };
+        let mut new = Vec::new();
+        for path in entries.flatten().map(|e| e.path()) {
+            let Some(version) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if self.commits.contains_key(&version) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let mut commit = Commit {
+                seen: now,
+                txns: BTreeMap::new(),
+                files: Vec::new(),
+            };
+            for action in text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            {
+                if let (Some(app), Some(v)) = (
+                    action["txn"]["appId"].as_str(),
+                    action["txn"]["version"].as_i64(),
+                ) {
+                    commit.txns.insert(app.to_string(), v);
+                }
+                // Compaction's rewrites (`dataChange: false`) hold rows already counted.
+                if let (Some(path), Some(true)) = (
+                    action["add"]["path"].as_str(),
+                    action["add"]["dataChange"].as_bool(),
+                ) {
+                    commit.files.push(path.to_string());
+                }
+            }
+            self.commits.insert(version, commit);
+            new.push(version);
+        }
+        new.sort();
+        new
     }
 }
 
@@ -630,69 +655,6 @@ fn median_seconds(mut command: Command, runs: usize, rows: u64) -> anyhow::Resul
     }
     times.sort_by(f64::total_cmp);
     Ok((times[times.len() / 2] * 1000.0).round() / 1000.0)
-}
-
-/// Polls the Delta log of the table at `dir` every 50 ms until `stop`; when
-/// each data file's commit was first seen, in microseconds since the epoch.
-/// Readers see a file from its commit on, not from its upload.
-fn watch(dir: &Path, stop: &AtomicBool) -> BTreeMap<PathBuf, i64> {
-    let mut log = CommittedFiles::default();
-    let mut seen = BTreeMap::new();
-    loop {
-        let stopping = stop.load(Ordering::SeqCst);
-        let now = micros_now();
-        for file in log.read_new(dir) {
-            seen.entry(file).or_insert(now);
-        }
-        if stopping {
-            return seen;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The data files a table's Delta log adds with new data (compaction's
-/// rewrites, `dataChange: false`, hold rows already counted), read commit
-/// by commit as the log grows.
-#[derive(Default)]
-struct CommittedFiles {
-    commits_read: std::collections::BTreeSet<PathBuf>,
-}
-
-impl CommittedFiles {
-    /// The files of the commits not read before. The local store moves a
-    /// finished object into place, so a listed commit is complete.
-    fn read_new(&mut self, dir: &Path) -> Vec<PathBuf> {
-        let Ok(entries) = std::fs::read_dir(dir.join("_delta_log")) else {
-            return Vec::new();
-        };
-        let mut commits: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .filter(|p| !self.commits_read.contains(p))
-            .collect();
-        commits.sort();
-        let mut files = Vec::new();
-        for commit in commits {
-            let Ok(text) = std::fs::read_to_string(&commit) else {
-                continue;
-            };
-            for action in text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            {
-                let add = &action["add"];
-                if let (Some(path), Some(true)) =
-                    (add["path"].as_str(), add["dataChange"].as_bool())
-                {
-                    files.push(dir.join(path));
-                }
-            }
-            self.commits_read.insert(commit);
-        }
-        files
-    }
 }
 
 fn rows(file: &Path) -> anyhow::Result<u64> {
