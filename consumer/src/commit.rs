@@ -197,6 +197,7 @@ impl Committer {
         self.upload(&all).await?;
         let mut upload_ms = uploading.elapsed().as_millis() as u64;
         let mut uploaded = all.len();
+        let mut output_bytes: usize = all.iter().map(|f| f.bytes.len()).sum();
         let committing = std::time::Instant::now();
         let mut versions = Vec::new();
         for (layer, mut encoding) in [Layer::Bronze, Layer::DeadLetters].into_iter().zip(files) {
@@ -216,6 +217,7 @@ impl Committer {
                         .await?;
                     upload_ms += again.elapsed().as_millis() as u64;
                     uploaded += encoding.files.len();
+                    output_bytes += encoding.files.iter().map(|f| f.bytes.len()).sum::<usize>();
                 }
                 let txns: Vec<delta::Txn> = members
                     .iter()
@@ -278,18 +280,29 @@ impl Committer {
             .filter(|(_, o)| **o == Outcome::Committed)
             .map(|(w, _)| w)
             .collect();
-        if let Some(first) = committed.first() {
+        if !committed.is_empty() {
+            // The progress log: one line per commit, what and how long.
             let version = |layer| versions.iter().find(|(l, _)| *l == layer).map(|(_, v)| *v);
+            let ranges: Vec<String> = committed
+                .iter()
+                .map(|w| format!("{} {}", w.app, w.intent.range))
+                .collect();
             info!(
                 table,
                 sources = committed.len(),
-                first_source = %first.state.checkpoint.source,
+                ranges = ranges.join(", "),
                 messages = committed.iter().map(|w| w.messages).sum::<u64>(),
+                input_bytes = committed.iter().map(|w| w.input_bytes).sum::<u64>(),
                 bronze_rows = committed.iter().map(|w| w.bronze_rows).sum::<u64>(),
                 dead_letter_rows = committed.iter().map(|w| w.dead_letter_rows).sum::<u64>(),
                 files = uploaded,
+                output_bytes,
                 bronze_version = version(Layer::Bronze),
                 dead_letters_version = version(Layer::DeadLetters),
+                decode_ms = committed
+                    .iter()
+                    .map(|w| w.decode_time.as_millis() as u64)
+                    .sum::<u64>(),
                 encode_ms,
                 upload_ms,
                 delta_commit_ms,
@@ -352,6 +365,8 @@ struct Work<'a> {
     through: i64,
     intent: lake::position::Intent,
     messages: u64,
+    input_bytes: u64,
+    decode_time: std::time::Duration,
     bronze_rows: u64,
     dead_letter_rows: u64,
     finished: Vec<write::Finished>,
@@ -396,6 +411,8 @@ impl<'a> Work<'a> {
             app: source.tag(),
             through: layout::txn_version(&intent),
             messages: intent.messages,
+            input_bytes: batch.input_bytes,
+            decode_time: batch.decode_time,
             decoder: batch.decoder.clone(),
             intent,
             state,

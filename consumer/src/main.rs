@@ -8,7 +8,7 @@ fn main() {
     lake::store::load_dotenv();
     let args: consumer::config::Args = parse_command_line("consumer");
     let secrets = [args.lake.secret_values(), args.kafka.secret_values()].concat();
-    init_logging(&format!("info,{QUIET_DELTA}"));
+    init_logging("consumer", &format!("info,{QUIET_DELTA}"));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

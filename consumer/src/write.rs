@@ -175,6 +175,8 @@ pub struct MicroBatch {
     pub messages: u64,
     pub input_bytes: u64,
     pub started: Instant,
+    /// Time spent decoding messages into the batch, for the progress log.
+    pub decode_time: std::time::Duration,
     ingested_at: i64,
     /// Keyed by days since the epoch of `event_ts`: one bronze object per date.
     bronze: BTreeMap<i32, BronzeColumns>,
@@ -190,6 +192,7 @@ impl MicroBatch {
             messages: 0,
             input_bytes: 0,
             started: Instant::now(),
+            decode_time: std::time::Duration::ZERO,
             ingested_at: chrono::Utc::now().timestamp_micros(),
             bronze: BTreeMap::new(),
             dead: DeadLetterColumns::new(),
@@ -219,8 +222,11 @@ impl MicroBatch {
     /// Decodes one message's payload into the batch (its position already
     /// added with [`MicroBatch::add_message`]).
     pub fn decode(&mut self, payload: &[u8], lineage: &Lineage, limits: &Limits) -> Counts {
+        let decoding = Instant::now();
         let decoder = self.decoder.clone();
-        decode_batch(payload, lineage, limits, &decoder, self)
+        let counts = decode_batch(payload, lineage, limits, &decoder, self);
+        self.decode_time += decoding.elapsed();
+        counts
     }
 
     pub fn bronze_rows(&self) -> u64 {

@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     lake::store::load_dotenv();
     let cli: inspector::Cli = parse_command_line("inspector");
     let secrets = cli.secret_values();
-    init_logging(&format!("warn,{QUIET_DELTA}"));
+    init_logging("inspector", &format!("warn,{QUIET_DELTA}"));
     match inspector::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

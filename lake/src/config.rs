@@ -104,17 +104,31 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
         })
 }
 
-/// Logs to stderr, with colours only for a person watching (not in log
-/// files). `RUST_LOG` filters; `default_filter` applies without it.
-pub fn init_logging(default_filter: &str) {
-    tracing_subscriber::fmt()
+/// Logs to stderr. `LOG_FORMAT=text` (the default) prints lines for people,
+/// with colours only when stderr is a terminal; `LOG_FORMAT=json` prints each
+/// event as one JSON object (`timestamp`, `level`, `target`, `fields`) for log
+/// shippers. `RUST_LOG` filters; `default_filter` applies without it. Any
+/// other `LOG_FORMAT` ends the process with exit code 2 and one line.
+pub fn init_logging(program: &str, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .init();
+        .with_env_filter(filter);
+    match std::env::var("LOG_FORMAT").as_deref() {
+        Err(_) | Ok("") | Ok("text") => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        Ok("json") => logs
+            .json()
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+        Ok(other) => {
+            eprintln!("{program}: LOG_FORMAT must be `text` or `json`, not `{other}`");
+            std::process::exit(2);
+        }
+    }
 }
 
 /// The Delta kernel logs every snapshot it builds, and expected cases such

@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
         config.kafka.args.secret_values(),
     ]
     .concat();
-    lake::config::init_logging("info");
+    lake::config::init_logging("producer", "info");
     match producer::run(config).await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

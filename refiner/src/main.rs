@@ -8,7 +8,7 @@ fn main() {
     lake::store::load_dotenv();
     let args: refiner::config::Args = parse_command_line("refiner");
     let secrets = args.lake.secret_values();
-    init_logging(&format!("info,{QUIET_DELTA}"));
+    init_logging("refiner", &format!("info,{QUIET_DELTA}"));
     if let Err(e) = refiner::run(args) {
         print_error("refiner", &e, &secrets);
         std::process::exit(1);
