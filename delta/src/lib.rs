@@ -433,13 +433,23 @@ impl Table {
             .await;
         // Whatever happened, the next step must see the log as it is now.
         self.stale = true;
-        let finalized = result?;
-        let version = finalized.version() as u64;
-        // The commit's own snapshot, instead of reading the log again; the
-        // txns of commits it was rebased over are read from their JSON.
-        self.table.state = Some(finalized.snapshot);
+        let version = result?.version() as u64;
+        // The log is read again rather than taking the commit's own snapshot
+        // (`FinalizedCommit::snapshot`): commits made on that one slow down as
+        // the log grows, 164 s against 53 s for 1,000 commits (`pathbench
+        // log-read --commits 1000`). The own commit's txns are known; those
+        // of the commits around it are read from their JSON.
+        if self.table.update_state().await.is_err() {
+            return Ok(version);
+        }
         let mut txns_current = true;
-        for other in before + 1..version {
+        for other in before + 1..=self.version() {
+            if other == version {
+                for (source, through) in &own {
+                    self.txns.insert(source.clone(), Some(*through));
+                }
+                continue;
+            }
             match self.commit(other).await {
                 Ok(commit) => {
                     for (source, through) in commit.transactions {
@@ -448,9 +458,6 @@ impl Table {
                 }
                 Err(_) => txns_current = false,
             }
-        }
-        for (source, through) in own {
-            self.txns.insert(source, Some(through));
         }
         self.stale = !txns_current;
         Ok(version)
