@@ -280,19 +280,12 @@ fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyho
             }
         }
     }
-    ensure!(
-        latencies.len() as u64 == valid,
-        "{} events timed, {valid} sent",
-        latencies.len()
-    );
+    let [p50, p99, max] = latency_quantiles(latencies, valid)?;
     let in_view = env.lake_counts()?["bronze"].clone();
     ensure!(
         in_view == valid,
         "bronze.events has {in_view} rows, {valid} valid events sent"
     );
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
-    let round = |s: f64| (s * 1000.0).round() / 1000.0;
     Ok(json!({
         "step": "freshness",
         "target": "local",
@@ -302,9 +295,9 @@ fn freshness(work: &Path, rate: u64, seconds: u64, flush_interval: u64) -> anyho
         "batches": batches,
         "events": valid,
         "objects": seen.values().map(|c| c.files.len()).sum::<usize>(),
-        "p50_s": round(at(0.5)),
-        "p99_s": round(at(0.99)),
-        "max_s": round(at(1.0)),
+        "p50_s": p50,
+        "p99_s": p99,
+        "max_s": max,
         "target_p99_s": flush_interval + 1,
         "all_visible": true,
     }))
@@ -388,14 +381,7 @@ fn gold_freshness(work: &Path, rate: u64, seconds: u64) -> anyhow::Result<Value>
         }
     }
     let valid = number(&summary, "valid_records")?;
-    ensure!(
-        latencies.len() as u64 == valid,
-        "{} events timed, {valid} sent",
-        latencies.len()
-    );
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
-    let round = |s: f64| (s * 1000.0).round() / 1000.0;
+    let [p50, p99, max] = latency_quantiles(latencies, valid)?;
     Ok(json!({
         "step": "gold-freshness",
         "target": "local",
@@ -405,11 +391,25 @@ fn gold_freshness(work: &Path, rate: u64, seconds: u64) -> anyhow::Result<Value>
         "seconds": seconds,
         "events": valid,
         "gold_commits": gold.len(),
-        "p50_s": round(at(0.5)),
-        "p99_s": round(at(0.99)),
-        "max_s": round(at(1.0)),
+        "p50_s": p50,
+        "p99_s": p99,
+        "max_s": max,
         "target_p99_s": FLUSH_INTERVAL_S + REFINE_INTERVAL_S + 2,
     }))
+}
+
+/// p50, p99 and max of one latency per valid event sent, in seconds to the
+/// millisecond.
+fn latency_quantiles(mut latencies: Vec<f64>, valid: u64) -> anyhow::Result<[f64; 3]> {
+    ensure!(
+        latencies.len() as u64 == valid,
+        "{} events timed, {valid} sent",
+        latencies.len()
+    );
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let round = |s: f64| (s * 1000.0).round() / 1000.0;
+    Ok([round(at(0.5)), round(at(0.99)), round(at(1.0))])
 }
 
 /// One commit of a Delta log as a watcher saw it.
