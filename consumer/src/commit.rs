@@ -17,6 +17,7 @@
 
 use lake::checkpoint::{self, Checkpoint, CheckpointError, Versioned};
 use lake::layout;
+use lake::metrics::metrics;
 use lake::Lake;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
@@ -128,6 +129,12 @@ impl Committer {
                     .checkpoint
                     .with_intent(range, batch.messages, &batch.decoder.fingerprint);
             let outcome = self.write_checkpoint(state, next).await?;
+            if outcome == Outcome::Lost {
+                metrics()
+                    .lost_ownership
+                    .with_label_values(&[batch.source.table()])
+                    .inc();
+            }
             Ok((outcome, (state, batch)))
         });
         let mut outcomes = Vec::new();
@@ -194,7 +201,7 @@ impl Committer {
         let encode_ms = finishing.elapsed().as_millis() as u64;
         let uploading = std::time::Instant::now();
         let all: Vec<&Encoded> = files.iter().flat_map(|e| &e.files).collect();
-        self.upload(&all).await?;
+        self.upload(&table, &all).await?;
         let mut upload_ms = uploading.elapsed().as_millis() as u64;
         let mut uploaded = all.len();
         let mut output_bytes: usize = all.iter().map(|f| f.bytes.len()).sum();
@@ -213,7 +220,7 @@ impl Committer {
                 if encoding.sources != members.iter().map(|w| w.app.clone()).collect::<Vec<_>>() {
                     let again = std::time::Instant::now();
                     encoding = Encoding::of(&table, layer, &work, &attempt())?;
-                    self.upload(&encoding.files.iter().collect::<Vec<_>>())
+                    self.upload(&table, &encoding.files.iter().collect::<Vec<_>>())
                         .await?;
                     upload_ms += again.elapsed().as_millis() as u64;
                     uploaded += encoding.files.len();
@@ -260,6 +267,7 @@ impl Committer {
             }
         }
         let delta_commit_ms = committing.elapsed().as_millis() as u64;
+        let checkpointing = std::time::Instant::now();
         let checkpoints = work.iter_mut().map(|w| async move {
             if w.lost {
                 return Ok(Outcome::Lost);
@@ -280,6 +288,18 @@ impl Committer {
             .filter(|(_, o)| **o == Outcome::Committed)
             .map(|(w, _)| w)
             .collect();
+        let stages = [
+            ("encode", encode_ms as f64 / 1e3),
+            ("upload", upload_ms as f64 / 1e3),
+            ("delta_commit", delta_commit_ms as f64 / 1e3),
+            ("checkpoint", checkpointing.elapsed().as_secs_f64()),
+        ];
+        count_commit(
+            &table,
+            &committed,
+            outcomes.len() - committed.len(),
+            &stages,
+        );
         if !committed.is_empty() {
             // The progress log: one line per commit, what and how long.
             let version = |layer| versions.iter().find(|(l, _)| *l == layer).map(|(_, v)| *v);
@@ -306,18 +326,29 @@ impl Committer {
                 encode_ms,
                 upload_ms,
                 delta_commit_ms,
+                lag_messages = committed.iter().filter_map(|w| w.backlog).sum::<u64>(),
                 "micro-batch committed"
             );
         }
         Ok(outcomes)
     }
 
-    /// Puts `files`, retried while the store fails transiently.
-    async fn upload(&self, files: &[&Encoded]) -> anyhow::Result<()> {
-        Ok(retry("upload", Attempts::Forever, || {
+    /// Puts the `files` of `table`, retried while the store fails transiently.
+    async fn upload(&self, table: &str, files: &[&Encoded]) -> anyhow::Result<()> {
+        retry("upload", Attempts::Forever, || {
             write::upload(&self.lake, files, self.upload_concurrency)
         })
-        .await?)
+        .await?;
+        let metrics = metrics();
+        for file in files {
+            let labels = [table, file.layer.as_str()];
+            metrics.written_files.with_label_values(&labels).inc();
+            metrics
+                .written_bytes
+                .with_label_values(&labels)
+                .inc_by(file.bytes.len() as u64);
+        }
+        Ok(())
     }
 
     /// A conditional checkpoint write, retried while the store fails transiently.
@@ -366,6 +397,9 @@ struct Work<'a> {
     intent: lake::position::Intent,
     input_bytes: u64,
     decode_time: std::time::Duration,
+    dead_codes: std::collections::BTreeMap<&'static str, u64>,
+    newest_kafka_timestamp_micros: Option<i64>,
+    backlog: Option<u64>,
     bronze_rows: u64,
     dead_letter_rows: u64,
     finished: Vec<write::Finished>,
@@ -411,6 +445,9 @@ impl<'a> Work<'a> {
             through: layout::txn_version(&intent),
             input_bytes: batch.input_bytes,
             decode_time: batch.decode_time,
+            dead_codes: std::mem::take(&mut batch.dead_codes),
+            newest_kafka_timestamp_micros: batch.newest_kafka_timestamp_micros,
+            backlog: batch.backlog,
             decoder: batch.decoder.clone(),
             intent,
             state,
@@ -420,6 +457,52 @@ impl<'a> Work<'a> {
             layers,
             lost: false,
         })
+    }
+}
+
+/// The metrics of one commit of `table`: what the `committed` sources
+/// brought, how many sources were `lost` to another writer, and how long
+/// each stage took.
+fn count_commit(table: &str, committed: &[&Work], lost: usize, stages: &[(&str, f64)]) {
+    let metrics = metrics();
+    if lost > 0 {
+        metrics
+            .lost_ownership
+            .with_label_values(&[table])
+            .inc_by(lost as u64);
+    }
+    if committed.is_empty() {
+        return;
+    }
+    for (stage, seconds) in stages {
+        metrics
+            .commit_seconds
+            .with_label_values(&[table, stage])
+            .observe(*seconds);
+    }
+    for w in committed {
+        metrics.micro_batches.with_label_values(&[table]).inc();
+        metrics
+            .messages
+            .with_label_values(&[table])
+            .inc_by(w.intent.messages);
+        metrics
+            .records
+            .with_label_values(&[table, "bronze"])
+            .inc_by(w.bronze_rows);
+        metrics
+            .records
+            .with_label_values(&[table, "dead_letter"])
+            .inc_by(w.dead_letter_rows);
+        for (code, n) in &w.dead_codes {
+            metrics
+                .dead_letters
+                .with_label_values(&[table, code])
+                .inc_by(*n);
+        }
+        if let Some(at) = w.newest_kafka_timestamp_micros {
+            metrics.committed_event(table, at);
+        }
     }
 }
 

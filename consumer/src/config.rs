@@ -40,6 +40,8 @@ pub struct Args {
     pub lake: LakeArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub metrics: lake::metrics::MetricsArgs,
     /// Consumer group; offsets committed to it are advisory (for lag tools).
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lake-consumer")]
     pub kafka_group_id: String,

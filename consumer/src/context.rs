@@ -38,6 +38,12 @@ impl Context {
         SourceId::kafka(&self.table.contract.table.table, &self.kafka.kafka_topic, p)
     }
 
+    /// The name of the table's condition in `/readyz`: set until its source
+    /// has loaded its checkpoints (Kafka: owns a partition).
+    pub fn readiness(&self) -> String {
+        format!("table {}", self.table.contract.table.table)
+    }
+
     /// The table's raw prefix.
     pub fn files_source(&self) -> SourceId {
         let table = &self.table.contract.table;

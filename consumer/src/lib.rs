@@ -41,6 +41,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     info!(config = %args.lake.masked(), kafka = %args.kafka.masked(), source = ?args.source, once = args.once, "consumer starting");
     let lake = lake::Lake::open(&args.lake)?;
     lake.check_writable()?;
+    // Served from the start, so a probe sees a consumer still starting.
+    if args.command.is_none() && !args.once {
+        lake::metrics::serve(&args.metrics.metrics_addr, &lake).map_err(anyhow::Error::msg)?;
+    }
     startup_checks(&lake, &args).await?;
     match &args.command {
         None => {}
@@ -122,6 +126,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             once: args.once,
             shutdown: shutdown.clone(),
         };
+        lake::metrics::health().not_ready(ctx.readiness(), "its checkpoints are not loaded yet");
         let source = args.source;
         runs.push(async move {
             match source {
@@ -130,6 +135,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         });
     }
+    lake::metrics::health().ready(lake::metrics::STARTING);
     // Compaction runs beside ingestion in this task (its futures are not
     // Send) and is dropped when ingestion ends: an unfinished compaction
     // has committed nothing.

@@ -59,6 +59,10 @@ where
             return Err(error);
         }
         warn!(attempt, error = %error, "{what} failed; retrying");
+        let metrics = lake::metrics::metrics();
+        metrics.retries.with_label_values(&[what]).inc();
+        // Waiting for the store is the process at work, not stuck.
+        lake::metrics::health().beat();
         tokio::time::sleep(backoff(attempt)).await;
     }
 }

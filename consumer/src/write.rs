@@ -177,6 +177,14 @@ pub struct MicroBatch {
     pub started: Instant,
     /// Time spent decoding messages into the batch, for the progress log.
     pub decode_time: std::time::Duration,
+    /// Dead letters by error code, for the metrics.
+    pub dead_codes: BTreeMap<&'static str, u64>,
+    /// The newest Kafka timestamp among the messages (µs), for freshness.
+    pub newest_kafka_timestamp_micros: Option<i64>,
+    /// Messages of the source after this batch, as far as the source knew
+    /// when it flushed (Kafka: the high watermark of librdkafka's latest
+    /// statistics; files: objects listed and not yet read).
+    pub backlog: Option<u64>,
     ingested_at: i64,
     /// Keyed by days since the epoch of `event_ts`: one bronze object per date.
     bronze: BTreeMap<i32, BronzeColumns>,
@@ -193,6 +201,9 @@ impl MicroBatch {
             input_bytes: 0,
             started: Instant::now(),
             decode_time: std::time::Duration::ZERO,
+            dead_codes: BTreeMap::new(),
+            newest_kafka_timestamp_micros: None,
+            backlog: None,
             ingested_at: chrono::Utc::now().timestamp_micros(),
             bronze: BTreeMap::new(),
             dead: DeadLetterColumns::new(),
@@ -223,6 +234,9 @@ impl MicroBatch {
     /// added with [`MicroBatch::add_message`]).
     pub fn decode(&mut self, payload: &[u8], lineage: &Lineage, limits: &Limits) -> Counts {
         let decoding = Instant::now();
+        if let Some(at) = lineage.kafka_timestamp_micros {
+            self.newest_kafka_timestamp_micros = self.newest_kafka_timestamp_micros.max(Some(at));
+        }
         let decoder = self.decoder.clone();
         let counts = decode_batch(payload, lineage, limits, &decoder, self);
         self.decode_time += decoding.elapsed();
@@ -332,6 +346,16 @@ pub enum Layer {
     DeadLetters,
 }
 
+impl Layer {
+    /// The layer's name in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Bronze => "bronze",
+            Layer::DeadLetters => "dead_letters",
+        }
+    }
+}
+
 /// One encoded Parquet file of a commit and its entry in the log.
 pub struct Encoded {
     pub layer: Layer,
@@ -388,6 +412,7 @@ impl Rows for MicroBatch {
     }
 
     fn dead(&mut self, lineage: &Lineage, index: Option<u32>, rejection: Rejection, raw: &[u8]) {
+        *self.dead_codes.entry(rejection.code.as_str()).or_default() += 1;
         let d = &mut self.dead;
         d.lineage.append(lineage, index);
         d.error_kind.append_value(ErrorKind::at(index).as_str());

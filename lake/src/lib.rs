@@ -2,7 +2,8 @@
 //! event and its validation rules ([`event`]), every object key of the lake
 //! ([`layout`]), the table schemas ([`schema`]), the checkpoint format and its
 //! conditional writes ([`checkpoint`]), and opening the lake from `LAKE_URL`
-//! ([`store`]). No Kafka and no DuckDB here, so changing a rule rebuilds
+//! ([`store`]), and what the binaries report ([`metrics`], served by
+//! [`http`]). No Kafka and no DuckDB here, so changing a rule rebuilds
 //! neither.
 
 pub mod checkpoint;
@@ -14,8 +15,10 @@ pub mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzz_check;
+pub mod http;
 pub mod json;
 pub mod layout;
+pub mod metrics;
 pub mod position;
 pub mod schema;
 pub mod store;

@@ -384,15 +384,24 @@ impl Lake {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| StoreError::Setting(format!("HTTP client: {e}")))?;
-        client
+        let operation = match method {
+            reqwest::Method::HEAD => "head_bucket",
+            _ => "create_bucket",
+        };
+        let sent = client
             .request(method, &url)
             .headers(request.headers().clone())
             // Some servers refuse a PUT without an explicit length, even an empty one.
             .header(reqwest::header::CONTENT_LENGTH, body.len())
             .body(body)
             .send()
-            .await
-            .map_err(|e| StoreError::Unreachable {
+            .await;
+        let status = sent.as_ref().map_or("error".to_string(), |r| r.status().as_u16().to_string());
+        crate::metrics::metrics()
+            .s3_requests
+            .with_label_values(&[operation, status.as_str()])
+            .inc();
+        sent.map_err(|e| StoreError::Unreachable {
                 message: format!(
                     "S3 endpoint {endpoint} (AWS_ENDPOINT_URL) is unreachable: {}",
                     root_cause(&e)
@@ -511,6 +520,7 @@ fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, StoreErr
         .with_bucket_name(bucket)
         .with_region(&args.aws_region)
         .with_virtual_hosted_style_request(false)
+        .with_http_connector(crate::metrics::CountingConnector)
         .with_client_options(
             ClientOptions::new()
                 .with_connect_timeout(Duration::from_secs(5))

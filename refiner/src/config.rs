@@ -16,6 +16,8 @@ use lake::LakeArgs;
 pub struct Args {
     #[command(flatten)]
     pub lake: LakeArgs,
+    #[command(flatten)]
+    pub metrics: lake::metrics::MetricsArgs,
     /// Catch up with what bronze committed, then exit.
     #[arg(long)]
     pub once: bool,

@@ -24,6 +24,9 @@ use crate::refine::Refiner;
 /// the others ran.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let lake = lake::Lake::open(&args.lake)?;
+    if !args.once && !args.check {
+        lake::metrics::serve(&args.metrics.metrics_addr, &lake).map_err(anyhow::Error::msg)?;
+    }
     let mut options = lakedb::session::Options::new(args.scratch_dir().join("mirror"));
     options.httpfs_extension = args.httpfs_extension.clone();
     // Every view is the snapshot of one known version: the versions a
@@ -55,10 +58,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut full_refresh = args.full_refresh;
+    lake::metrics::health().ready(lake::metrics::STARTING);
     loop {
+        lake::metrics::health().beat();
         let started = Instant::now();
         let results = refiner.round(full_refresh);
         full_refresh = false;
+        count_runs(&results);
         let failed: Vec<String> = results
             .iter()
             .filter_map(|(model, result)| result.as_ref().err().map(|e| format!("{model}: {e:#}")))
@@ -76,10 +82,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             return Ok(());
         }
         let spent = started.elapsed();
+        lake::metrics::health().beat();
         std::thread::sleep(
             args.interval
                 .saturating_sub(spent)
                 .max(Duration::from_millis(100)),
         );
+    }
+}
+
+/// The metrics of one round: each model's run and the rows it wrote.
+fn count_runs(results: &[(model::TableRef, anyhow::Result<refine::Report>)]) {
+    let metrics = lake::metrics::metrics();
+    for (model, result) in results {
+        let name = model.to_string();
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        metrics
+            .model_runs
+            .with_label_values(&[name.as_str(), outcome])
+            .inc();
+        if let Ok(report) = result {
+            metrics
+                .model_rows_written
+                .with_label_values(&[name.as_str()])
+                .inc_by(report.rows_written);
+        }
     }
 }

@@ -297,6 +297,16 @@ impl Refiner {
             inputs: inputs.iter().map(|(i, v)| (i.to_string(), *v)).collect(),
             ..Report::default()
         };
+        // Versions 0..=v of an input, of which 0..=p are reflected.
+        let behind: i64 = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, (_, v))| *v as i64 - progress.get(i).copied().flatten().unwrap_or(-1))
+            .sum();
+        let lag = lake::metrics::metrics()
+            .model_version_lag
+            .with_label_values(&[model.output.to_string().as_str()]);
+        lag.set(behind.max(0));
         let caught_up = existing.is_some()
             && progress
                 .iter()
@@ -374,7 +384,10 @@ impl Refiner {
             .session
             .block_on(table.replace(&txns, &replaced, &written, !full_refresh))?
         {
-            Replaced::Version(version) => report.version = Some(version),
+            Replaced::Version(version) => {
+                report.version = Some(version);
+                lag.set(0);
+            }
             Replaced::Already => {
                 self.delete(&prefix, &written);
             }

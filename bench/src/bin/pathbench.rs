@@ -758,6 +758,7 @@ impl Env {
                 command.env_remove(key);
             }
         }
+        command.env("METRICS_ADDR", "");
         command.envs(self.vars.iter().map(|(k, v)| (k, v)));
         // One worker thread: the consumer's runtime reads TOKIO_WORKER_THREADS.
         command.env("TOKIO_WORKER_THREADS", "1");

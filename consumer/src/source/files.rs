@@ -48,8 +48,10 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
             anyhow::bail!("another consumer took over {source} while replaying its intent");
         }
     }
+    lake::metrics::health().ready(&ctx.readiness());
     let mut batch = MicroBatch::new(source.clone(), ctx.table.clone());
     loop {
+        lake::metrics::health().beat();
         // After what is buffered, not only after what is committed: a batch
         // not yet flushed at the end of a pass keeps its objects.
         let buffered = match &batch.range {
@@ -60,8 +62,12 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
         let keys = list_after(lake, prefix, after).await?;
         let mut objects =
             futures::stream::iter(keys.iter().map(|key| fetch(ctx, key))).buffered(PREFETCH);
+        let mut read = 0;
         while let Some(object) = objects.next().await {
             add_object(ctx, &mut batch, object?);
+            read += 1;
+            batch.backlog = Some((keys.len() - read) as u64);
+            lake::metrics::health().beat();
             if should_flush(
                 &ctx.limits,
                 batch.records(),

@@ -19,7 +19,7 @@ mod partition;
 mod rebalance;
 mod replay;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ use crate::context::Context;
 use crate::flush::should_flush;
 
 use self::partition::Partition;
-use self::rebalance::RebalanceForwarder;
+use self::rebalance::{HighWatermarks, RebalanceForwarder};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -60,6 +60,8 @@ fn client_config(ctx: &Context) -> ClientConfig {
             // dead letter; under librdkafka's 100 MB default the partition would stall on it.
             ("receive.message.max.bytes", "1000000000"),
             ("client.id", "lake-consumer"),
+            // The high watermarks of the statistics give the lag per partition.
+            ("statistics.interval.ms", "1000"),
         ],
     )
 }
@@ -67,8 +69,13 @@ fn client_config(ctx: &Context) -> ClientConfig {
 pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     let topic = ctx.kafka.kafka_topic.clone();
     let (events_tx, events) = mpsc::channel();
+    let high_watermarks = HighWatermarks::default();
     let consumer: KafkaConsumer = client_config(ctx)
-        .create_with_context(RebalanceForwarder::new(&topic, events_tx))
+        .create_with_context(RebalanceForwarder::new(
+            &topic,
+            events_tx,
+            high_watermarks.clone(),
+        ))
         .context("creating the Kafka consumer (check KAFKA_BOOTSTRAP_SERVERS and the --kafka-setting values)")?;
     // Checked in both modes: subscribed to a missing topic, the group would
     // wait for it forever without a word.
@@ -133,6 +140,7 @@ async fn drive(
 ) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut last_message = Instant::now();
+    let mut report = Report::new(ctx, consumer);
     while !mode.finished(&partitions) {
         tokio::select! {
             biased;
@@ -150,15 +158,95 @@ async fn drive(
             _ = tick.tick() => {
                 mode.take_rebalances(ctx, &mut partitions).await?;
                 mode.idle(consumer, &mut partitions, last_message.elapsed());
+                report.update(ctx, &partitions);
             }
         }
         let (records, bytes, age) = buffered(&partitions);
         if should_flush(&ctx.limits, records, bytes, age) {
+            report.backlogs(&mut partitions);
             flush(ctx, consumer, &mut partitions, &mut mode).await?;
+            report.update(ctx, &partitions);
         }
     }
+    report.backlogs(&mut partitions);
     flush(ctx, consumer, &mut partitions, &mut mode).await?;
     mode.result()
+}
+
+/// What the loop tells the metrics and `/readyz`: the partitions owned, the
+/// lag of each, and whether the table's source is ready (owns a partition).
+struct Report {
+    topic: String,
+    high_watermarks: HighWatermarks,
+    /// The partitions whose lag is exported, to remove those no longer owned.
+    exported: BTreeSet<i32>,
+}
+
+impl Report {
+    fn new(ctx: &Context, consumer: &KafkaConsumer) -> Report {
+        Report {
+            topic: ctx.kafka.kafka_topic.clone(),
+            high_watermarks: consumer.context().high_watermarks(),
+            exported: BTreeSet::new(),
+        }
+    }
+
+    fn high_watermark(&self, p: i32) -> Option<i64> {
+        let high = self
+            .high_watermarks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        high.get(&p).copied()
+    }
+
+    fn update(&mut self, ctx: &Context, partitions: &Partitions) {
+        let (metrics, health) = (lake::metrics::metrics(), lake::metrics::health());
+        health.beat();
+        let topic = self.topic.as_str();
+        metrics
+            .owned_partitions
+            .with_label_values(&[topic])
+            .set(partitions.len() as i64);
+        if partitions.is_empty() {
+            health.not_ready(
+                ctx.readiness(),
+                format!("no partition of topic {topic} is assigned to this consumer"),
+            );
+        } else {
+            health.ready(&ctx.readiness());
+        }
+        for (p, part) in partitions {
+            if let Some(high) = self.high_watermark(*p) {
+                let label = p.to_string();
+                metrics
+                    .kafka_lag
+                    .with_label_values(&[topic, label.as_str()])
+                    .set((high - part.checkpoint_offset()).max(0));
+                self.exported.insert(*p);
+            }
+        }
+        self.exported.retain(|p| {
+            let owned = partitions.contains_key(p);
+            if !owned {
+                let label = p.to_string();
+                let _ = metrics
+                    .kafka_lag
+                    .remove_label_values(&[topic, label.as_str()]);
+            }
+            owned
+        });
+    }
+
+    /// Sets each buffered batch's backlog: the messages of its partition
+    /// after it, for the progress line.
+    fn backlogs(&self, partitions: &mut Partitions) {
+        for (p, part) in partitions.iter_mut() {
+            let next = part.next_offset();
+            if let (Some(high), Some(batch)) = (self.high_watermark(*p), part.batch.as_mut()) {
+                batch.backlog = Some((high - next).max(0) as u64);
+            }
+        }
+    }
 }
 
 /// Records and input bytes buffered across partitions, and the age of the oldest batch.

@@ -68,6 +68,11 @@ impl Partition {
         }
     }
 
+    /// The offset of the next message after the checkpoint.
+    pub fn checkpoint_offset(&self) -> i64 {
+        committed_offset(&self.state)
+    }
+
     /// `--once`: nothing more to read.
     pub fn done(&self) -> bool {
         self.end
