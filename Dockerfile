@@ -50,14 +50,15 @@ RUN find . -path ./target -prune -o -type f -exec touch {} + \
  && mkdir -p /out \
  && cp target/release/producer target/release/consumer target/release/refiner target/release/inspector /out/
 
-# DuckDB's httpfs and delta extensions for the bundled DuckDB 1.5.5, from
-# their PyPI wheels (x86_64 and aarch64), so `make duckdb` reads the s3://
-# Delta tables without downloading anything at run time. Keep the versions
-# equal to the duckdb crate's.
+# DuckDB's httpfs and delta extensions for the bundled DuckDB 1.5.5, and the
+# official DuckDB CLI of the same version, from their PyPI wheels (x86_64 and
+# aarch64), so `make duckdb` reads the s3:// Delta tables without
+# downloading anything at run time. Keep the versions equal to the duckdb crate's.
 FROM python:3.11.11-slim-bookworm AS httpfs
-RUN pip install --no-cache-dir --no-deps --target /opt/httpfs 'duckdb-extension-httpfs==1.5.5' 'duckdb-extension-delta==1.5.5' \
+RUN pip install --no-cache-dir --no-deps --target /opt/httpfs 'duckdb-extension-httpfs==1.5.5' 'duckdb-extension-delta==1.5.5' 'duckdb-cli==1.5.5' \
  && cp /opt/httpfs/duckdb_extension_httpfs/extensions/v1.5.5/httpfs.duckdb_extension /httpfs.duckdb_extension \
- && cp /opt/httpfs/duckdb_extension_delta/extensions/v1.5.5/delta.duckdb_extension /delta.duckdb_extension
+ && cp /opt/httpfs/duckdb_extension_delta/extensions/v1.5.5/delta.duckdb_extension /delta.duckdb_extension \
+ && cp /opt/httpfs/duckdb_cli/duckdb /duckdb
 
 FROM debian:bookworm-slim AS runtime
 # The binaries' shared libraries (ldd): OpenSSL and zlib for librdkafka and
@@ -73,6 +74,7 @@ COPY models /opt/lakehouse/models
 ENV MODELS_DIR=/opt/lakehouse/models
 COPY --from=httpfs /httpfs.duckdb_extension /opt/duckdb/httpfs.duckdb_extension
 COPY --from=httpfs /delta.duckdb_extension /opt/duckdb/delta.duckdb_extension
+COPY --from=httpfs /duckdb /usr/local/bin/duckdb
 ENV DUCKDB_HTTPFS_EXTENSION=/opt/duckdb/httpfs.duckdb_extension
 ENV DUCKDB_DELTA_EXTENSION=/opt/duckdb/delta.duckdb_extension
 USER 10001:10001

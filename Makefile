@@ -26,13 +26,26 @@ LOGS ?= producer consumer refiner
 DOCKER_OK := command -v docker >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && docker info >/dev/null 2>&1
 NO_DOCKER_HINT := Without Docker, \`make demo\` runs the whole job on this machine (file source, local lake, DuckDB), then \`make duckdb\` opens it.
 
-.PHONY: help build demo test chaos fuzz bench start stop clean logs minio duckdb check-docker
+.PHONY: help build venv demo test chaos fuzz bench start stop clean logs minio ui duckdb check-docker
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the binaries (release)
 	cargo build --release --workspace --bins
+
+# The project's Python environment: what the tests run (the moto S3 server,
+# the official DuckDB CLI and DuckDB's extensions, the Compose validator) at
+# the versions requirements.txt pins. Made again whenever requirements.txt
+# is newer than the environment; `make test` and `make duckdb` use it.
+VENV := $(CURDIR)/.venv
+VENV_STAMP := $(VENV)/requirements.txt
+venv: $(VENV_STAMP) ## create or update .venv with the pinned Python packages of the tests (requirements.txt)
+$(VENV_STAMP): requirements.txt
+	@python3 -m venv --help >/dev/null 2>&1 || { echo "make venv: python3 has no venv module: apt-get install python3-venv" >&2; exit 1; }
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	cp requirements.txt $@
 
 # `make demo CONTRACT=orders` runs the same job for contracts/orders.schema.json
 # (clicks, orders, sensor_readings); the default is the built-in events table.
@@ -58,14 +71,14 @@ demo: build ## run the whole job with no Docker: files → local lake → DuckDB
 	  LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector query "SELECT * EXCLUDE (event_date) FROM gold.funnel_daily ORDER BY day"; fi
 	@echo; echo "explore it: make duckdb (without Docker), or LAKE_URL=$(DEMO_LAKE) $(BIN)/inspector shell"
 
-test: build ## run every test (unit, end to end on moto S3 + mock Kafka)
-	@status=0; set -o pipefail; \
+test: build venv ## run every test (unit, end to end on moto S3 + mock Kafka, the status page in headless Chromium)
+	@status=0; set -o pipefail; export PATH="$(VENV)/bin:$$PATH" VIRTUAL_ENV="$(VENV)"; \
 	cargo test --release --workspace --all-targets --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log || status=$$?; \
 	awk '/^test result:/ {p += $$4; f += $$6} END {printf "\ntests: %d passed, %d failed\n", p, f}' $(CARGO_TARGET_DIR)/test.log; \
 	exit $$status
 
-chaos: build ## fault scenarios, long: kill -9 cycles (CHAOS_CYCLES, default 200), zombie, rebalance, broker and S3 faults
-	CHAOS_CYCLES=$${CHAOS_CYCLES:-200} cargo test --release --workspace --test chaos --test s3_faults --test refiner --no-fail-fast -- --nocapture
+chaos: build venv ## fault scenarios, long: kill -9 cycles (CHAOS_CYCLES, default 200), zombie, rebalance, broker and S3 faults
+	PATH="$(VENV)/bin:$$PATH" CHAOS_CYCLES=$${CHAOS_CYCLES:-200} cargo test --release --workspace --test chaos --test s3_faults --test refiner --no-fail-fast -- --nocapture
 
 FUZZ_SECONDS ?= 60
 # Outside the repository and apart from the main build: the fuzz build is instrumented.
@@ -167,16 +180,40 @@ minio: ## open the MinIO console in the default browser (or print its URL)
 	  echo "opened in your default browser"; \
 	else echo "no browser could be opened from here: open the URL above"; fi
 
-duckdb: ## DuckDB shell over the lake: the inspector on the running stack; without Docker, on make demo's local lake
+# The status page of `inspector serve` (in the stack: STATUS_ADDR=0.0.0.0:8080).
+STATUS_URL := http://localhost:8080
+
+ui: ## open the status page (inspector serve) in the default browser (or print its URL)
+	@echo "Status page: $(STATUS_URL) (inspector serve; without Docker: LAKE_URL=$(LOCAL_LAKE) $(BIN)/inspector serve)"
+	@if [ "$$(uname -s 2>/dev/null)" = Darwin ] && open "$(STATUS_URL)" >/dev/null 2>&1; then \
+	  echo "opened in your default browser"; \
+	elif command -v xdg-open >/dev/null 2>&1 && xdg-open "$(STATUS_URL)" >/dev/null 2>&1; then \
+	  echo "opened in your default browser"; \
+	else echo "no browser could be opened from here: open the URL above"; fi
+
+# `make duckdb` on the host: the path of DuckDB extension $(1) in .venv.
+venv_extension = $$("$(VENV)/bin/python" -c 'import duckdb_extension_$(1) as m, os; print(os.path.join(os.path.dirname(m.__file__), "extensions/v1.5.5/$(1).duckdb_extension"))')
+
+duckdb: ## the official DuckDB CLI with the lake's views (inspector init-sql): on the running stack; without Docker, on make demo's local lake
 	@if $(DOCKER_OK); then \
 	  docker image inspect $(IMAGE) >/dev/null 2>&1 || $(COMPOSE) build producer; \
-	  echo "$(COMPOSE) run --rm inspector"; \
-	  $(COMPOSE) run --rm inspector; \
+	  echo "$(COMPOSE) run --rm inspector (duckdb -init the lake's views)"; \
+	  $(COMPOSE) run --rm inspector sh -c 'inspector init-sql --with-secrets > /tmp/lake.sql && exec duckdb -init /tmp/lake.sql'; \
 	else \
-	  echo "Docker is not available: the host inspector on the local lake $(LOCAL_LAKE)"; \
+	  echo "Docker is not available: DuckDB on the local lake $(LOCAL_LAKE)"; \
 	  if [ ! -d "$(LOCAL_LAKE)" ]; then \
 	    echo "make duckdb: there is no local lake at $(LOCAL_LAKE). $(NO_DOCKER_HINT)" >&2; exit 1; \
 	  fi; \
-	  [ -x "$(BIN)/inspector" ] || cargo build --release -p inspector; \
-	  LAKE_URL="$(LOCAL_LAKE)" "$(BIN)/inspector" shell; \
+	  [ -x "$(BIN)/inspector" ] || cargo build --release --workspace --bins; \
+	  [ -x "$(VENV)/bin/duckdb" ] || $(MAKE) --no-print-directory venv || true; \
+	  if [ -x "$(VENV)/bin/duckdb" ]; then \
+	    mkdir -p "$(DATA_DIR)"; \
+	    LAKE_URL="$(LOCAL_LAKE)" DUCKDB_DELTA_EXTENSION="$(call venv_extension,delta)" \
+	      DUCKDB_HTTPFS_EXTENSION="$(call venv_extension,httpfs)" "$(BIN)/inspector" init-sql > "$(DATA_DIR)/lake.sql" || exit 1; \
+	    echo "DuckDB CLI $$("$(VENV)/bin/duckdb" --version) with the lake's schemas and views ($(DATA_DIR)/lake.sql): try .tables"; \
+	    exec "$(VENV)/bin/duckdb" -init "$(DATA_DIR)/lake.sql"; \
+	  else \
+	    echo "The official DuckDB CLI is missing (make venv installs duckdb-cli==1.5.5 into .venv): opening the inspector's own shell instead."; \
+	    LAKE_URL="$(LOCAL_LAKE)" "$(BIN)/inspector" shell; \
+	  fi; \
 	fi

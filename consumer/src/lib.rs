@@ -127,6 +127,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             shutdown: shutdown.clone(),
         };
         lake::metrics::health().not_ready(ctx.readiness(), "its checkpoints are not loaded yet");
+        lake::metrics::metrics().ingesting(&ctx.table.contract.table.table);
         let source = args.source;
         runs.push(async move {
             match source {

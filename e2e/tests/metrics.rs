@@ -286,6 +286,62 @@ fn a_scrape_after_a_run_equals_the_lake() {
         "{}",
         tail(&log, 2000)
     );
+
+    // The refiner on the same lake: every model runs, catches up with
+    // bronze (version lag 0), and says what it wrote.
+    let refiner_addr = format!("127.0.0.1:{}", free_port());
+    let models = format!("{}/../models", env!("CARGO_MANIFEST_DIR"));
+    let _refiner = Background(
+        env.command("refiner", &["--models", &models, "--interval", "1s"])
+            .env("METRICS_ADDR", &refiner_addr)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn refiner"),
+    );
+    let expected_models = [
+        "silver.events",
+        "gold.events_per_minute",
+        "gold.dead_letter_rate",
+    ];
+    wait_for(
+        &env,
+        "every model caught up",
+        Duration::from_secs(120),
+        || {
+            let Some((200, body)) = http_get(&refiner_addr, "/metrics") else {
+                return false;
+            };
+            let m = samples(&body);
+            expected_models.iter().all(|model| {
+                let ok = [("model", *model), ("outcome", "ok")];
+                let lag = m.iter().find(|s| {
+                    s.name == "lakehouse_model_version_lag" && s.labels["model"] == *model
+                });
+                metric(&m, "lakehouse_model_runs_total", &ok) > 0.0
+                    && lag.is_some_and(|s| s.value == 0.0)
+            })
+        },
+    );
+    let m = scrape(&refiner_addr);
+    assert_eq!(
+        metric(&m, "lakehouse_model_runs_total", &[("outcome", "failed")]),
+        0.0,
+        "failed model runs"
+    );
+    // One full run of silver.events wrote every row it holds; later rounds had nothing new.
+    assert_eq!(
+        metric(
+            &m,
+            "lakehouse_model_rows_written_total",
+            &[("model", "silver.events")]
+        ) as u64,
+        env.count("SELECT count(*) FROM silver.events")
+    );
+    assert_eq!(
+        http_get(&refiner_addr, "/readyz"),
+        Some((200, "ready\n".to_string()))
+    );
 }
 
 #[test]

@@ -10,15 +10,21 @@
 //! * `make -n` of every target shows its commands; the stack targets, run with
 //!   a stand-in `docker` on PATH (missing, without Compose, without an engine,
 //!   working), say what is missing and point to `make demo`, or call Compose.
+//! * Monitoring: a continuous consumer (Kafka, through an S3 fault proxy, and
+//!   with its checkpoints taken over once) and a continuous refiner serve
+//!   `/metrics` on `METRICS_ADDR`; their real scrapes are given to
+//!   check_stack.py (`--metrics`), which checks that every metric and label
+//!   the Grafana dashboard queries is in them.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use common::{bin, tail, Moto};
+use common::{bin, free_port, num, tail, wait_until, Background, Env, Kafka, Moto};
 use lake::{Lake, LakeArgs};
 use serde_json::Value;
 
@@ -76,6 +82,12 @@ fn compose_file_dockerfile_and_init_script_pass_every_check() {
         "dockerfile-binaries",
         "dockerfile-models",
         "makefile",
+        "metrics",
+        "prometheus",
+        "grafana",
+        "dashboard",
+        "dashboard-metrics",
+        "status",
     ] {
         assert!(
             stdout.contains(&format!("ok   {group}:")),
@@ -540,7 +552,8 @@ fn stack_targets_without_docker_say_so_and_point_to_make_demo() {
         "make clean without docker:\n{stdout}\n{stderr}"
     );
 
-    // duckdb: no local lake yet → make demo; a local lake → the host inspector.
+    // duckdb: no local lake yet → make demo; a local lake → the official
+    // DuckDB CLI of .venv (make test made it) with the lake's views.
     let missing = format!("LOCAL_LAKE={}", data.path().join("nothing").display());
     let out = make(&["duckdb", &missing], Some(no_docker.path()), &[]);
     let (stdout, stderr) = text(&out);
@@ -553,9 +566,10 @@ fn stack_targets_without_docker_say_so_and_point_to_make_demo() {
     let local = format!("LOCAL_LAKE={}", lake.display());
     let bins = format!("BIN={}", bin_dir().display());
     let make_bin = which("make").expect("make");
+    let sql_dir = format!("DATA_DIR={}", data.path().join("data").display());
     let mut child = Command::new(make_bin)
         .current_dir(repo())
-        .args(["duckdb", &local, &bins])
+        .args(["duckdb", &local, &bins, &sql_dir])
         .env("PATH", no_docker.path())
         .env("HOME", data.path())
         .env_remove("MAKEFLAGS")
@@ -569,15 +583,20 @@ fn stack_targets_without_docker_say_so_and_point_to_make_demo() {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(b"SELECT 40 + 2 AS answer;\nSELECT count(*) AS n FROM bronze.events;\n")
+        .write_all(
+            b".mode csv\nSELECT 40 + 2 AS answer;\nSELECT count(*) AS n FROM bronze.events;\n",
+        )
         .expect("stdin");
     let out = child.wait_with_output().expect("wait");
     let (stdout, stderr) = text(&out);
+    // The CLI's csv mode ends its lines with \r\n.
+    let lines: Vec<&str> = stdout.lines().map(str::trim_end).collect();
     assert!(
         out.status.success()
-            && stdout.contains("host inspector")
-            && stdout.contains("| 42 ")
-            && stdout.contains("| 0 "),
+            && stdout.contains("DuckDB on the local lake")
+            && stdout.contains("DuckDB CLI v1.5.5")
+            && lines.windows(2).any(|w| w == ["answer", "42"])
+            && lines.windows(2).any(|w| w == ["n", "0"]),
         "make duckdb on a local lake:\n{stdout}\n{stderr}"
     );
 }
@@ -625,7 +644,7 @@ fn stack_targets_drive_docker_compose() {
         "docker compose logs --follow --tail=200 producer consumer refiner",
         "docker image inspect lakehouse:local",
         "docker compose build producer",
-        "docker compose run --rm inspector",
+        "docker compose run --rm inspector sh -c inspector init-sql --with-secrets > /tmp/lake.sql && exec duckdb -init /tmp/lake.sql",
         "docker compose --profile tools down --volumes --remove-orphans",
     ] {
         assert!(
@@ -658,4 +677,332 @@ fn minio_opens_the_console_or_prints_its_url() {
             assert_eq!(fake.calls().trim(), "xdg-open http://localhost:9001");
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Monitoring: the real /metrics of a running consumer and refiner
+
+/// `GET path` on `addr` (HTTP/1.1, one request per connection): status and body.
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// The sum of the samples of `name` whose labels include every `labels` pair.
+fn sample(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for line in scrape.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (set, value) = match rest.strip_prefix('{') {
+            Some(r) => match r.split_once("} ") {
+                Some((set, value)) => (set, value),
+                None => continue,
+            },
+            None => match rest.strip_prefix(' ') {
+                Some(value) => ("", value),
+                None => continue,
+            },
+        };
+        if labels
+            .iter()
+            .all(|(k, v)| set.split(',').any(|kv| kv == format!("{k}=\"{v}\"")))
+        {
+            let v: f64 = value.split_whitespace().next()?.parse().ok()?;
+            found = Some(found.unwrap_or(0.0) + v);
+        }
+    }
+    found
+}
+
+/// A binary serving METRICS_ADDR on a free loopback port, killed on drop.
+struct Served {
+    addr: String,
+    process: Background,
+    log: PathBuf,
+}
+
+impl Served {
+    fn start(env: &mut Env, binary: &str, args: &[&str]) -> Served {
+        let addr = format!("127.0.0.1:{}", free_port());
+        env.set("METRICS_ADDR", addr.clone());
+        let log = env.dir.path().join(format!("{binary}-{}.log", free_port()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let process = Background(
+            env.command(binary, args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(file)
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {binary}: {e}")),
+        );
+        Served { addr, process, log }
+    }
+
+    fn scrape(&self) -> String {
+        match http_get(&self.addr, "/metrics") {
+            Some((200, body)) => body,
+            _ => String::new(),
+        }
+    }
+
+    /// Waits until the scrape satisfies `ready`; panics with the process's log.
+    fn wait_for(&mut self, what: &str, timeout: Duration, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.process.0.try_wait() {
+                panic!("{what}: exited with {status}:\n{}", self.log_tail());
+            }
+            let scrape = self.scrape();
+            if ready(&scrape) {
+                return scrape;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what} on http://{}/metrics\nlast scrape:\n{}\nlog:\n{}",
+                    self.addr,
+                    tail(&scrape, 4000),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        tail(
+            &std::fs::read_to_string(&self.log).unwrap_or_default(),
+            6000,
+        )
+        .to_string()
+    }
+}
+
+/// Rewrites every checkpoint of `table` with the same JSON and a new ETag, as
+/// another writer would: the consumer's next conditional write of each is
+/// refused, it gives the micro-batch up and reloads the partition.
+fn take_over_checkpoints(env: &Env, table: &str) -> usize {
+    let (lake, runtime) = env.lake();
+    runtime.block_on(async {
+        use futures::TryStreamExt;
+        use object_store::ObjectStoreExt;
+        let prefix = lake::Lake::path(&lake::layout::checkpoints_prefix(table));
+        let metas: Vec<_> = lake
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .expect("list checkpoints");
+        let mut taken = 0;
+        for meta in metas
+            .iter()
+            .filter(|m| m.location.as_ref().ends_with(".json"))
+        {
+            let bytes = lake
+                .store
+                .get(&meta.location)
+                .await
+                .expect("get")
+                .bytes()
+                .await
+                .expect("bytes");
+            let mut changed = bytes.to_vec();
+            changed.push(b'\n');
+            lake.store
+                .put(&meta.location, changed.into())
+                .await
+                .expect("put");
+            taken += 1;
+        }
+        taken
+    })
+}
+
+fn models_dir() -> String {
+    repo().join("models").display().to_string()
+}
+
+/// The metrics Grafana's dashboard (monitoring/grafana/dashboards/) queries,
+/// scraped from a real consumer and refiner, pass check_stack.py --metrics:
+/// every metric and every label the dashboard filters or groups by exists.
+#[test]
+fn dashboard_queries_only_what_the_running_binaries_export() {
+    let moto = Moto::start();
+    let kafka = Kafka::start("events-metrics", 3);
+    let bucket = "lake-metrics";
+    let direct = Env::kafka(&moto, &kafka, bucket);
+    // The consumer writes through a proxy that fails its first Parquet PUTs
+    // with a 500 (the S3 client retries those itself: 500s in
+    // lakehouse_s3_requests_total) and resets its first conditional
+    // checkpoint write, which the S3 client does not retry (not idempotent):
+    // the consumer does, in lakehouse_retries_total.
+    let proxy = testkit::FaultProxy::start(&moto.endpoint);
+    proxy.add_rule(
+        testkit::Rule::new(&[testkit::Op::Put], testkit::Fault::internal_error())
+            .path_contains("/bronze/")
+            .first(2),
+    );
+    proxy.add_rule(
+        testkit::Rule::new(testkit::Op::CONDITIONAL_PUTS, testkit::Fault::Reset)
+            .path_contains("/_checkpoints/events/")
+            .first(1),
+    );
+    let mut consumer_env = Env::kafka(&moto, &kafka, bucket);
+    consumer_env.set("AWS_ENDPOINT_URL", proxy.endpoint.clone());
+    let mut consumer = Served::start(
+        &mut consumer_env,
+        "consumer",
+        &["--source", "kafka", "--flush-interval", "1s"],
+    );
+    let round = |seed: &str, batches: &str| {
+        direct.produce(&[
+            "--sink",
+            "kafka",
+            "--batches",
+            batches,
+            "--batch-size",
+            "50",
+            "--rate",
+            "0",
+            "--corrupt-ratio",
+            "0.05",
+            "--invalid-ratio",
+            "0.05",
+            "--seed",
+            seed,
+        ])
+    };
+    let first = round("21", "60");
+    let bronze = |scrape: &str| {
+        sample(
+            scrape,
+            "lakehouse_records_total",
+            &[("table", "events"), ("outcome", "bronze")],
+        )
+        .unwrap_or(0.0) as u64
+    };
+    let valid = num(&first, "valid_records");
+    consumer.wait_for("the first round in bronze", Duration::from_secs(120), |s| {
+        bronze(s) >= valid
+    });
+    assert!(
+        proxy.injected(testkit::FaultKind::Status) >= 1
+            && proxy.injected(testkit::FaultKind::Reset) == 1,
+        "{}",
+        proxy.summary()
+    );
+
+    // Probes: alive, and ready once it owns partitions and the bucket answers.
+    assert_eq!(
+        http_get(&consumer.addr, "/healthz").map(|(s, _)| s),
+        Some(200)
+    );
+    wait_until("the consumer's /readyz", Duration::from_secs(30), || {
+        http_get(&consumer.addr, "/readyz")
+            .is_some_and(|(s, body)| s == 200 && body.contains("ready"))
+    });
+
+    // Another writer takes the checkpoints over: the consumer's next
+    // conditional write of each is refused (lakehouse_lost_ownership_total),
+    // it gives the micro-batch up and reloads the partition from its
+    // checkpoint, then seeks back there when the next message comes.
+    let taken = take_over_checkpoints(&direct, "events");
+    assert!(taken > 0, "no checkpoint to take over");
+    let second = round("22", "30");
+    consumer.wait_for(
+        "lost ownership after the take-over",
+        Duration::from_secs(120),
+        |s| {
+            sample(s, "lakehouse_lost_ownership_total", &[("table", "events")]).unwrap_or(0.0)
+                >= 1.0
+        },
+    );
+    let third = round("23", "24");
+    let expected = valid + num(&second, "valid_records") + num(&third, "valid_records");
+    let consumer_scrape = consumer.wait_for(
+        "all three rounds in bronze after the take-over",
+        Duration::from_secs(120),
+        |s| bronze(s) >= expected,
+    );
+    assert_eq!(bronze(&consumer_scrape), expected, "records counted twice");
+
+    // The refiner, continuous, on the same lake.
+    let mut refiner_env = Env::s3(&moto, bucket);
+    refiner_env
+        .set("MODELS_DIR", models_dir())
+        .set("REFINE_INTERVAL", "1s");
+    let mut refiner = Served::start(&mut refiner_env, "refiner", &[]);
+    let refiner_scrape =
+        refiner.wait_for("the models' first runs", Duration::from_secs(180), |s| {
+            sample(s, "lakehouse_model_runs_total", &[("outcome", "ok")]).unwrap_or(0.0) > 0.0
+                && sample(s, "lakehouse_model_rows_written_total", &[]).unwrap_or(0.0) > 0.0
+                && s.contains("lakehouse_model_version_lag{")
+        });
+    assert_eq!(
+        http_get(&refiner.addr, "/healthz").map(|(s, _)| s),
+        Some(200)
+    );
+
+    // What the dashboard shows is in the scrapes; check_stack.py checks the rest.
+    for name in [
+        "lakehouse_records_total",
+        "lakehouse_dead_letters_total",
+        "lakehouse_messages_total",
+        "lakehouse_micro_batches_total",
+        "lakehouse_commit_duration_seconds_bucket",
+        "lakehouse_written_bytes_total",
+        "lakehouse_written_files_total",
+        "lakehouse_s3_requests_total",
+        "lakehouse_retries_total",
+        "lakehouse_kafka_lag_messages",
+        "lakehouse_freshness_seconds",
+        "lakehouse_owned_partitions",
+        "lakehouse_lost_ownership_total",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(
+            consumer_scrape.contains(&format!("\n{name}")),
+            "the consumer's scrape has no {name}:\n{consumer_scrape}"
+        );
+    }
+    let scrapes = tempfile::tempdir().expect("tempdir");
+    let consumer_file = scrapes.path().join("consumer.prom");
+    let refiner_file = scrapes.path().join("refiner.prom");
+    std::fs::write(&consumer_file, &consumer_scrape).expect("write");
+    std::fs::write(&refiner_file, &refiner_scrape).expect("write");
+    let files = [
+        consumer_file.display().to_string(),
+        refiner_file.display().to_string(),
+    ];
+    let out = checker(&["--verbose", "--metrics", &files[0], &files[1]]);
+    let (stdout, stderr) = text(&out);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("ok   dashboard-scrape:"),
+        "check_stack.py --metrics failed:\n{stdout}\n{stderr}"
+    );
+    assert!(!stdout.contains("skip dashboard-scrape"), "{stdout}");
+    // And each scrape check catches a dashboard or scrape broken for it.
+    let out = checker(&["--self-test", "--metrics", &files[0], &files[1]]);
+    let (stdout, stderr) = text(&out);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("0 problems") && !stdout.contains("skipped"),
+        "check_stack.py --self-test --metrics failed:\n{stdout}\n{stderr}"
+    );
+    drop(refiner);
+    drop(consumer);
 }

@@ -3,17 +3,18 @@
 //! `bronze.<table>` and `dead_letters.<table>` for every table the consumer
 //! writes and `silver.<model>` / `gold.<model>` for every table the refiner
 //! writes; docs/DESIGN.md §6), then offers a shell, one-shot queries, a
-//! status report, the commits of a table, and the same SQL for the official
-//! `duckdb` CLI.
+//! status report, a self-refreshing status page, the commits of a table,
+//! and the same SQL for the official `duckdb` CLI.
 //!
 //! [`lakedb::session`] opens DuckDB over the lake's Delta snapshots (in
 //! place, through httpfs, or through a local mirror); here, [`output`]
-//! prints results, and [`shell`], [`status`] and [`history`] are the
-//! interactive and reporting front ends. The inspector alone links
+//! prints results, and [`shell`], [`status`], [`serve`] and [`history`] are
+//! the interactive and reporting front ends. The inspector alone links
 //! librdkafka, for the Kafka lag in `status`.
 
 pub mod history;
 pub mod output;
+pub mod serve;
 pub mod shell;
 pub mod status;
 
@@ -125,6 +126,21 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Serve a status page that refreshes itself, and its panels as JSON.
+    ///
+    /// The page (/) shows per table the rows, dead letters, freshness and
+    /// Delta versions, the Kafka lag, dead letters by error_code over time
+    /// and the newest of them, the last micro-batches, the silver and gold
+    /// tables, charts of gold.events_per_minute and gold.dead_letter_rate,
+    /// and the --metrics-url endpoints; /api lists the JSON endpoints.
+    Serve {
+        #[command(flatten)]
+        serve: serve::ServeArgs,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print the SQL that defines the schemas and views, for the duckdb CLI.
     ///
     /// For example `inspector init-sql > lake.sql; duckdb -init lake.sql`.
@@ -147,7 +163,7 @@ impl Cli {
     /// Values that must never be printed, for [`lake::config::redact`].
     pub fn secret_values(&self) -> Vec<String> {
         match &self.command {
-            Command::Status { kafka, common, .. } => {
+            Command::Status { kafka, common, .. } | Command::Serve { kafka, common, .. } => {
                 [common.lake.secret_values(), kafka.secret_values()].concat()
             }
             Command::Shell { common, .. }
@@ -161,7 +177,7 @@ impl Cli {
 impl lake::config::FromEnvironment for Cli {
     fn read_environment(&mut self, vars: &[(String, String)]) {
         match &mut self.command {
-            Command::Status { kafka, common, .. } => {
+            Command::Status { kafka, common, .. } | Command::Serve { kafka, common, .. } => {
                 kafka.read_environment(vars);
                 common.lake.read_environment(vars);
             }
@@ -267,6 +283,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             stdout.flush().context("cannot write the report")
+        }
+        Command::Serve {
+            serve,
+            kafka,
+            common,
+        } => {
+            drop(stdout); // serve prints its URL, then runs until stopped
+            let secrets = [common.lake.secret_values(), kafka.secret_values()].concat();
+            serve::run(&serve, &kafka, &secrets, || {
+                open(&common, cache, &TimeTravel::default())
+            })
         }
         Command::InitSql {
             with_secrets,

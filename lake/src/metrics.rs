@@ -202,6 +202,30 @@ impl Metrics {
         }
     }
 
+    /// The counters of a table the consumer ingests, at zero: a series
+    /// appears once it has a value, and a dashboard should show 0, not
+    /// "no data", before the first commit or the first lost source.
+    pub fn ingesting(&self, table: &str) {
+        for outcome in ["bronze", "dead_letter"] {
+            self.records.with_label_values(&[table, outcome]);
+        }
+        for layer in ["bronze", "dead_letters"] {
+            self.written_bytes.with_label_values(&[table, layer]);
+            self.written_files.with_label_values(&[table, layer]);
+        }
+        self.messages.with_label_values(&[table]);
+        self.micro_batches.with_label_values(&[table]);
+        self.lost_ownership.with_label_values(&[table]);
+    }
+
+    /// The counters of a model the refiner runs, at zero (see [`Metrics::ingesting`]).
+    pub fn refining(&self, model: &str) {
+        for outcome in ["ok", "failed"] {
+            self.model_runs.with_label_values(&[model, outcome]);
+        }
+        self.model_rows_written.with_label_values(&[model]);
+    }
+
     /// A committed event of `table` had this Kafka timestamp (µs since the epoch).
     pub fn committed_event(&self, table: &str, kafka_timestamp_micros: i64) {
         let mut newest = self

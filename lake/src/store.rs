@@ -396,18 +396,20 @@ impl Lake {
             .body(body)
             .send()
             .await;
-        let status = sent.as_ref().map_or("error".to_string(), |r| r.status().as_u16().to_string());
+        let status = sent
+            .as_ref()
+            .map_or("error".to_string(), |r| r.status().as_u16().to_string());
         crate::metrics::metrics()
             .s3_requests
             .with_label_values(&[operation, status.as_str()])
             .inc();
         sent.map_err(|e| StoreError::Unreachable {
-                message: format!(
-                    "S3 endpoint {endpoint} (AWS_ENDPOINT_URL) is unreachable: {}",
-                    root_cause(&e)
-                ),
-                source: e,
-            })
+            message: format!(
+                "S3 endpoint {endpoint} (AWS_ENDPOINT_URL) is unreachable: {}",
+                root_cause(&e)
+            ),
+            source: e,
+        })
     }
 
     /// `AWS_ACCESS_KEY_ID` as errors may show it: masked, or "unset".

@@ -62,6 +62,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     loop {
         lake::metrics::health().beat();
         let started = Instant::now();
+        for model in &refiner.models {
+            lake::metrics::metrics().refining(&model.output.to_string());
+        }
         let results = refiner.round(full_refresh);
         full_refresh = false;
         count_runs(&results);

@@ -18,12 +18,25 @@ and against the real binaries:
 * the Dockerfile against the Cargo workspace (manifests, packages, binaries,
   the httpfs extension's version, shared libraries, non-root user, the
   models) and .dockerignore against what the build needs;
-* the Makefile's service names, image name and URLs against the Compose file.
+* the Makefile's service names, image name and URLs against the Compose file;
+* monitoring: the consumer and the refiner serve METRICS_ADDR where the other
+  containers reach it; Prometheus (monitoring/prometheus.yml, parsed) scrapes
+  exactly those services on those ports; Grafana's provisioning (datasource on
+  the prometheus service, dashboard provider) names files that exist; the
+  dashboards parse, use the provisioned datasource, and every metric their
+  PromQL uses is one lake/src/metrics.rs exports and (with --metrics) one a
+  real /metrics scrape holds, with the labels the queries group and filter by;
+  the status page (`inspector serve`) reads every /metrics endpoint.
 
 Usage:
-  check_stack.py [--bin-dir DIR] [-v]        every check; one line per failure
-  check_stack.py --self-test [--bin-dir DIR] each check must catch a broken copy
+  check_stack.py [--bin-dir DIR] [--metrics FILE...] [-v]   every check; one line per failure
+  check_stack.py --self-test [--bin-dir DIR] [--metrics FILE...]
+                                             each check must catch a broken copy
   check_stack.py --print-service NAME        the service, interpolated, as JSON
+
+--metrics FILE...: /metrics scrapes of the real consumer and refiner (the
+Prometheus text format), as e2e/tests/stack.rs saves them; without it the
+dashboard's metrics are checked against lake/src/metrics.rs only.
 
 Exit status: 0 when every check passes, 1 otherwise, 2 for a usage problem.
 Run by e2e/tests/stack.rs, so by `make test`. Needs `pip install jsonschema pyyaml`.
@@ -81,6 +94,23 @@ LONG_RUNNING = ("producer", "consumer", "refiner")
 # (object_store's AmazonS3Builder::from_env), KAFKA_SETTING_* (librdkafka
 # pass-through), HOME / XDG_CACHE_HOME (inspector's history and mirror).
 EXTRA_ENV = re.compile(r"^(RUST_LOG|RUST_BACKTRACE|AWS_[A-Z0-9_]+|KAFKA_SETTING_[A-Z0-9_]+|HOME|XDG_CACHE_HOME|TZ)$")
+# What the prometheus crate's ProcessCollector exports (Linux), registered by lake/src/metrics.rs.
+PROCESS_METRICS = (
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_virtual_memory_bytes",
+    "process_virtual_memory_max_bytes",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "process_threads",
+)
+# The binaries that serve /metrics, /healthz and /readyz on METRICS_ADDR.
+METRICS_BINARIES = ("consumer", "refiner")
+# Labels Prometheus adds to every scraped series (not in /metrics itself).
+TARGET_LABELS = {"job", "instance"}
+# Where the dashboards find their numbers: the metric names the PromQL uses.
+METRIC_NAME = re.compile(r"(?<![\w:$])((?:lakehouse|process)_[A-Za-z0-9_:]*)\s*(\{[^{}]*\})?")
 # Never needed by a pipeline user that only reads and writes objects.
 FORBIDDEN_ACTIONS = re.compile(r"^(\*|s3:\*|admin:.*|s3:(Create|Delete)Bucket.*|s3:Put.*Policy|s3:Delete.*Policy|s3:PutBucket.*)$")
 
@@ -102,14 +132,18 @@ class Files:
     cargo_lock: str
     ci_run: str
     scripts: dict[str, str] = field(default_factory=dict)  # repo-relative path -> text
+    monitoring: dict[str, str] = field(default_factory=dict)  # monitoring/**: repo-relative path -> text
+    metrics_rs: str = ""  # lake/src/metrics.rs: the metrics the binaries export
+    scrapes: dict[str, str] = field(default_factory=dict)  # --metrics FILE -> a real /metrics scrape
 
     @staticmethod
-    def load(root: Path) -> "Files":
+    def load(root: Path, scrapes: list[Path] | None = None) -> "Files":
         def read(rel: str) -> str:
             p = root / rel
             return p.read_text() if p.exists() else ""
 
         scripts = {str(p.relative_to(root)): p.read_text() for p in sorted((root / "docker").glob("*")) if p.is_file()}
+        monitoring = {str(p.relative_to(root)): p.read_text() for p in sorted((root / "monitoring").rglob("*")) if p.is_file()}
         return Files(
             compose=read("docker-compose.yml"),
             env=read(".env"),
@@ -120,7 +154,13 @@ class Files:
             cargo_lock=read("Cargo.lock"),
             ci_run=read(".ci/run"),
             scripts=scripts,
+            monitoring=monitoring,
+            metrics_rs=read("lake/src/metrics.rs"),
+            scrapes={str(p): p.read_text() for p in scrapes or []},
         )
+
+    def copy(self) -> "Files":
+        return Files(**{k: (dict(v) if isinstance(v, dict) else v) for k, v in self.__dict__.items()})
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
@@ -275,6 +315,7 @@ class Flag:
     takes_value: bool
     env: str | None = None
     values: list[str] | None = None  # possible values, when clap lists them
+    default: str | None = None  # clap's [default: …]
 
 
 @dataclass
@@ -315,6 +356,9 @@ def parse_help(text: str) -> tuple[dict[str, Flag], list[str]]:
             continue
         for env in re.findall(r"\[env: ([A-Z0-9_]+)(?:=[^\]]*)?\]", line):
             current.env = env
+        dv = re.search(r"\[default: ([^\]]*)\]", line)
+        if dv:
+            current.default = dv.group(1)
         pv = re.search(r"\[possible values: ([^\]]*)\]", line)
         if pv:
             current.values = [v.strip() for v in pv.group(1).split(",")]
@@ -473,10 +517,25 @@ class Stack:
     internal_port: int | None = None
     ext_port: int | None = None
     pipe: dict[str, str] = field(default_factory=dict)  # the consumer's environment; the others must agree with it
+    # Monitoring: the Prometheus and Grafana services, the status page
+    # (`inspector serve`), and where each consumer and refiner serves /metrics.
+    prometheus: str | None = None
+    grafana: str | None = None
+    status: str | None = None
+    metrics: dict[str, int] = field(default_factory=dict)  # service -> METRICS_ADDR port, reachable in the network
 
     @property
     def by_binary(self) -> dict[str, str]:
-        return {b: n for n, b in self.app_binaries.items() if b}
+        """The (first) service that runs each binary; the status page is not "the inspector" (that one is `make duckdb`'s)."""
+        out: dict[str, str] = {}
+        for n, b in self.app_binaries.items():
+            if b and n != self.status:
+                out.setdefault(b, n)
+        return out
+
+    def running(self, *binaries: str) -> list[str]:
+        """Every service running one of these binaries, in file order."""
+        return [n for n, b in self.app_binaries.items() if b in binaries and n != self.status]
 
     def published(self, n: str | None, container: int) -> int | None:
         if not n:
@@ -517,6 +576,11 @@ def run_checks(files: Files, root: Path, bin_dir: Path, report: Report, helps: d
     check_minio_init(st, files, r)
     check_dockerfile(files, root, bin_dir, r, st.services, st.app_services, st.app_binaries)
     check_makefile(st, files, r)
+    st.metrics = check_metrics_endpoints(st, helps, r)
+    prom_port, interval = check_prometheus(st, files, root, r)
+    uids, dashboards = check_grafana(st, files, root, prom_port, interval, r)
+    check_dashboards(dashboards, uids, files, r)
+    check_status(st, helps, r)
     return st.model
 
 
@@ -573,7 +637,14 @@ def find_services(raw: dict, c: dict, dotenv: dict[str, str], r: Report) -> Stac
         app_binaries[n] = Path(a[0]).name if a else None
     for b in BINARIES:
         r.check("services", b in app_binaries.values(), f"no service runs the {b} binary")
-    return Stack(dotenv, c, raw.get("services") or {}, services, minio, broker, minio_init, topic_init, app_image, app_services, app_binaries)
+    st = Stack(dotenv, c, raw.get("services") or {}, services, minio, broker, minio_init, topic_init, app_image, app_services, app_binaries)
+    st.prometheus = find(lambda n, s: image_tag(str(s.get("image", "")))[0] in ("prom/prometheus", "quay.io/prometheus/prometheus"))
+    st.grafana = find(lambda n, s: image_tag(str(s.get("image", "")))[0] in ("grafana/grafana", "grafana/grafana-oss", "grafana/grafana-enterprise"))
+    st.status = next((n for n, s in app_services.items() if app_binaries.get(n) == "inspector"
+                      and (argv(s.get("entrypoint")) + argv(s.get("command")))[1:2] == ["serve"]), None)
+    for role, name in (("prometheus", st.prometheus), ("grafana", st.grafana), ("status page (inspector serve)", st.status)):
+        r.check("services", name is not None, f"no {role} service found in docker-compose.yml")
+    return st
 
 
 def check_images_pinned(st: Stack, r: Report):
@@ -594,9 +665,15 @@ def healthy(s: dict) -> bool:
 
 def check_healthchecks(st: Stack, r: Report):
     """healthcheck: MinIO and the broker have one, and every healthcheck duration is one Compose reads."""
-    for n in (st.minio, st.broker):
+    for n in (st.minio, st.broker, st.prometheus, st.grafana):
         if n:
             r.check("healthcheck", healthy(st.services[n]), f"service {n} has no healthcheck")
+    # Prometheus' and Grafana's own readiness endpoints, on the port they listen on.
+    for n, port, paths in ((st.prometheus, prometheus_port(st), ("/-/ready", "/-/healthy")), (st.grafana, grafana_port(st), ("/api/health",))):
+        if n and healthy(st.services[n]):
+            test = " ".join(argv(st.services[n]["healthcheck"]["test"]))
+            r.check("healthcheck", any(f"localhost:{port}{p}" in test or f"127.0.0.1:{port}{p}" in test for p in paths) and re.search(r"\b(wget|curl)\b", test) is not None,
+                    f"service {n}: healthcheck `{test}` does not ask localhost:{port}{paths[0]} (with wget or curl)")
     for n, s in st.services.items():
         for key in ("interval", "timeout", "start_period", "start_interval"):
             d = (s.get("healthcheck") or {}).get(key)
@@ -635,6 +712,11 @@ def check_depends_on(st: Stack, r: Report):
         if n:
             missing = sorted(d for d in deps if d and d not in st.closure(n))
             r.check("depends-on", not missing, f"service {n} ({b}) starts without waiting for {', '.join(missing)}")
+    # The status page reads the lake; Grafana's datasource is Prometheus.
+    for n, deps in ((st.status, {st.minio, st.minio_init}), (st.grafana, {st.prometheus})):
+        if n:
+            missing = sorted(d for d in deps if d and d not in depends_on(services[n]))
+            r.check("depends-on", not missing, f"service {n} starts without waiting for {', '.join(missing)}")
     # The refiner waits for the lake itself, not through the consumer, and not
     # for Kafka: it never talks to the broker.
     n = by_binary.get("refiner")
@@ -662,9 +744,14 @@ def check_restart_and_profiles(st: Stack, r: Report):
             r.check("restart", rp in ("always", "unless-stopped") or rp.startswith("on-failure"), f"service {by_binary[b]} ({b}) has no restart policy (restart: {rp})")
     if by_binary.get("inspector"):
         r.check("profiles", bool(services[by_binary["inspector"]].get("profiles")), f"service {by_binary['inspector']} (inspector) is not on demand: give it a profile")
-    for n in (st.minio, st.broker, st.minio_init, st.topic_init, *(by_binary.get(b) for b in LONG_RUNNING)):
+    for n in (st.minio, st.broker, st.minio_init, st.topic_init, *(by_binary.get(b) for b in LONG_RUNNING), st.status, st.prometheus, st.grafana):
         if n:
             r.check("profiles", not services[n].get("profiles"), f"service {n} is in a profile, so `docker compose up` would not start it")
+    # The servers of the stack come back after a crash or a reboot of the engine.
+    for n in (st.status, st.prometheus, st.grafana):
+        if n:
+            rp = str(services[n].get("restart", "no"))
+            r.check("restart", rp in ("always", "unless-stopped") or rp.startswith("on-failure"), f"service {n} has no restart policy (restart: {rp})")
 
 
 def check_ports(st: Stack, r: Report):
@@ -1218,6 +1305,449 @@ def check_dockerfile(files: Files, root: Path, bin_dir: Path, r: Report, service
 
 
 # --------------------------------------------------------------------------
+# Monitoring: /metrics, Prometheus, Grafana, the dashboards, the status page
+
+
+def listen_port(addr: str) -> tuple[str, int | None]:
+    """host:port (`:port`, `[::]:port`) as (host, port); port None when there is none."""
+    m = re.match(r"^(\[[^\]]*\]|[^:]*):(\d+)$", (addr or "").strip())
+    return (m.group(1), int(m.group(2))) if m else (addr, None)
+
+
+def reachable_host(host: str) -> bool:
+    """Whether a server bound to `host` answers other containers (not loopback only)."""
+    return host in ("", "0.0.0.0", "[::]", "::")
+
+
+def bind_mounts(svc: dict) -> list[tuple[str, str]]:
+    """(repo-relative source, container path) of each bind mount."""
+    out = []
+    for v in svc.get("volumes") or []:
+        if isinstance(v, dict):
+            if v.get("type") == "bind" and v.get("source") and v.get("target"):
+                out.append((os.path.normpath(str(v["source"])), str(v["target"]).rstrip("/") or "/"))
+            continue
+        parts = str(v).split(":")
+        if len(parts) >= 2 and parts[0].startswith((".", "/")):
+            out.append((os.path.normpath(parts[0]), parts[1].rstrip("/") or "/"))
+    return out
+
+
+def in_repo(svc: dict, container_path: str) -> str | None:
+    """The repo-relative path a bind mount of `svc` shows at `container_path`, if one does."""
+    path = os.path.normpath(container_path)
+    best = None
+    for src, dst in bind_mounts(svc):
+        if path == dst or path.startswith(dst.rstrip("/") + "/"):
+            if best is None or len(dst) > len(best[1]):
+                best = (src, dst)
+    if best is None:
+        return None
+    return os.path.normpath(best[0] + path[len(best[1]):])
+
+
+def repo_text(files: Files, root: Path, rel: str) -> str | None:
+    """A file's text: monitoring/ from `files` (so --self-test's broken copies count), the rest from disk."""
+    if rel in files.monitoring:
+        return files.monitoring[rel]
+    if rel.startswith("monitoring/"):
+        return None
+    p = root / rel
+    return p.read_text() if p.is_file() else None
+
+
+def repo_dir(files: Files, root: Path, rel: str) -> dict[str, str]:
+    """The files directly in a repository directory, by repo-relative path."""
+    rel = rel.rstrip("/")
+    if rel == "monitoring" or rel.startswith("monitoring/"):
+        return {k: v for k, v in files.monitoring.items() if os.path.dirname(k) == rel}
+    d = root / rel
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(d.glob("*")) if p.is_file()} if d.is_dir() else {}
+
+
+def prom_duration(text) -> float | None:
+    """A Prometheus duration (1m, 10s, 1h30m, 500ms) in seconds; None if it is not one."""
+    m = re.fullmatch(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?", str(text))
+    if not m or not str(text) or not any(m.groups()):
+        return None
+    scale = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+    return sum(int(g) * s for g, s in zip(m.groups(), scale) if g)
+
+
+def prometheus_port(st: Stack) -> int:
+    a = argv(st.services.get(st.prometheus or "", {}).get("command"))
+    return listen_port((flag_values(a, "--web.listen-address") or [":9090"])[-1])[1] or 9090
+
+
+def grafana_port(st: Stack) -> int:
+    env = as_mapping(st.services.get(st.grafana or "", {}).get("environment"))
+    try:
+        return int(env.get("GF_SERVER_HTTP_PORT") or 3000)
+    except ValueError:
+        return 3000
+
+
+def check_metrics_endpoints(st: Stack, helps: dict[str, Help], r: Report) -> dict[str, int]:
+    """metrics: every consumer and refiner service serves /metrics (METRICS_ADDR, or the binary's default) where other containers reach it; returns service -> port."""
+    out: dict[str, int] = {}
+    for n in st.running(*METRICS_BINARIES):
+        b = st.app_binaries[n]
+        s = st.services[n]
+        env = as_mapping(s.get("environment"))
+        flag = helps[b].envs().get("METRICS_ADDR") if b in helps else None
+        if b in helps:
+            r.check("metrics", flag is not None, f"{b} --help has no [env: METRICS_ADDR]: it serves no /metrics for Prometheus")
+        a = argv(s.get("entrypoint")) + argv(s.get("command"))
+        addr = (flag_values(a[1:], "--metrics-addr") or [None])[-1]
+        addr = addr if addr is not None else env.get("METRICS_ADDR", flag.default if flag else None)
+        if addr is None:
+            continue
+        host, port = listen_port(addr)
+        if not r.check("metrics", addr != "" and port is not None, f"service {n}: METRICS_ADDR={addr!r} serves nothing: Prometheus and the status page scrape it (want 0.0.0.0:9464)"):
+            continue
+        r.check("metrics", reachable_host(host), f"service {n}: METRICS_ADDR={addr} listens on {host} only: other containers cannot scrape it (want 0.0.0.0:{port})")
+        r.check("metrics", "--once" not in a[1:], f"service {n}: {b} --once serves no /metrics")
+        out[n] = port
+    return out
+
+
+def scrape_targets(job: dict) -> list[tuple[str, int | None, str]]:
+    """(host, port, how) of a scrape job's static and DNS targets."""
+    out = []
+    for sc in job.get("static_configs") or []:
+        for tg in (sc or {}).get("targets") or []:
+            h, p = listen_port(str(tg))
+            out.append((h, p, f"static target {tg}"))
+    for dc in job.get("dns_sd_configs") or []:
+        dc = dc or {}
+        typ = str(dc.get("type", "SRV")).upper()
+        for name in dc.get("names") or []:
+            port = dc.get("port") if typ in ("A", "AAAA") else None
+            out.append((str(name), int(port) if isinstance(port, int) else None, f"dns_sd_configs {name} (type {typ})"))
+    return out
+
+
+def check_prometheus(st: Stack, files: Files, root: Path, r: Report) -> tuple[int, float | None]:
+    """prometheus: the config file Prometheus is given is a file of the repository, parses, scrapes every 5–15 s exactly the consumer and refiner services on their METRICS_ADDR port, and Prometheus is published on 9090; returns its port and scrape interval."""
+    n = st.prometheus
+    port = prometheus_port(st)
+    if not n:
+        return port, None
+    s = st.services[n]
+    a = argv(s.get("entrypoint")) + argv(s.get("command"))
+    r.check("prometheus", st.published(n, port) == 9090, f"service {n}: Prometheus (container port {port}) is not published on host port 9090")
+    config = (flag_values(a, "--config.file") or ["/etc/prometheus/prometheus.yml"])[-1]
+    rel = in_repo(s, config)
+    text = repo_text(files, root, rel) if rel else None
+    if not r.check("prometheus", text is not None, f"service {n}: its --config.file {config} is not a file of the repository mounted into it (bind mounts: {bind_mounts(s)})"):
+        return port, None
+    try:
+        cfg = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        r.check("prometheus", False, f"{rel} is not YAML: {e}")
+        return port, None
+    if not r.check("prometheus", isinstance(cfg, dict) and isinstance(cfg.get("scrape_configs"), list) and cfg["scrape_configs"],
+                   f"{rel}: no scrape_configs list"):
+        return port, None
+    glob = cfg.get("global") or {}
+    known = {"global", "scrape_configs", "rule_files", "alerting", "remote_write", "remote_read", "storage", "tracing", "otlp", "runtime", "scrape_config_files"}
+    r.check("prometheus", set(cfg) <= known, f"{rel}: unknown top-level keys {sorted(set(cfg) - known)} (Prometheus refuses the file)")
+
+    def timing(where: str, d: dict, interval_default: float, timeout_default: float) -> float | None:
+        iv = prom_duration(d.get("scrape_interval")) if "scrape_interval" in d else interval_default
+        to = prom_duration(d.get("scrape_timeout")) if "scrape_timeout" in d else min(timeout_default, iv or timeout_default)
+        if not r.check("prometheus", iv is not None and to is not None, f"{rel} {where}: scrape_interval {d.get('scrape_interval')!r} / scrape_timeout {d.get('scrape_timeout')!r} are not Prometheus durations"):
+            return None
+        r.check("prometheus", 5 <= iv <= 15, f"{rel} {where}: scrape_interval {d.get('scrape_interval', '1m')} is not 5–15 s")
+        r.check("prometheus", to <= iv, f"{rel} {where}: scrape_timeout {to:g}s is longer than scrape_interval {iv:g}s (Prometheus refuses it)")
+        return iv
+
+    interval = timing("global", glob, 60.0, 10.0)
+    g_timeout = prom_duration(glob.get("scrape_timeout", "10s")) or 10.0
+    names = [j.get("job_name") for j in cfg["scrape_configs"] if isinstance(j, dict)]
+    r.check("prometheus", len(names) == len(cfg["scrape_configs"]) and all(names) and len(set(names)) == len(names), f"{rel}: job_name missing or repeated: {names}")
+    scraped: dict[str, int] = {}
+    for job in cfg["scrape_configs"]:
+        if not isinstance(job, dict):
+            continue
+        jn = job.get("job_name")
+        timing(f"job {jn}", job, interval or 60.0, g_timeout)
+        r.check("prometheus", job.get("metrics_path", "/metrics") == "/metrics" and job.get("scheme", "http") == "http",
+                f"{rel} job {jn}: scrapes {job.get('scheme', 'http')}://…{job.get('metrics_path', '/metrics')}, the binaries serve http://…/metrics")
+        targets = scrape_targets(job)
+        r.check("prometheus", bool(targets), f"{rel} job {jn}: no static_configs or dns_sd_configs targets")
+        for host, p, how in targets:
+            want = st.metrics.get(host)
+            r.check("prometheus", want is not None and p == want,
+                    f"{rel} job {jn}: {how} is not a consumer or refiner service on its METRICS_ADDR port "
+                    f"({', '.join(f'{k}:{v}' for k, v in st.metrics.items()) or 'none'}) (dns_sd_configs needs type A and a port)")
+            if want is not None and p == want:
+                scraped[host] = scraped.get(host, 0) + 1
+    for svc in st.metrics:
+        r.check("prometheus", scraped.get(svc) == 1, f"{rel}: service {svc}'s /metrics is scraped {scraped.get(svc, 0)} times, want once")
+    return port, interval
+
+
+def check_grafana(st: Stack, files: Files, root: Path, prom_port: int, interval: float | None, r: Report) -> tuple[set[str], dict[str, str]]:
+    """grafana: published on 3000, anonymous users view only, the admin's password comes from .env, the provisioned datasource is the prometheus service (through Grafana's proxy) and the dashboard providers load files of the repository; returns the datasource uids and the dashboards (repo path -> text)."""
+    n = st.grafana
+    uids: set[str] = set()
+    dashboards: dict[str, str] = {}
+    if not n:
+        return uids, dashboards
+    s = st.services[n]
+    env = as_mapping(s.get("environment"))
+    raw_env = as_mapping((st.raw_services.get(n) or {}).get("environment"))
+    port = grafana_port(st)
+    r.check("grafana", st.published(n, port) == 3000, f"service {n}: Grafana (container port {port}) is not published on host port 3000")
+    if env.get("GF_AUTH_ANONYMOUS_ENABLED", "false").lower() == "true":
+        role = env.get("GF_AUTH_ANONYMOUS_ORG_ROLE", "Viewer")
+        r.check("grafana", role == "Viewer", f"service {n}: anonymous visitors get role {role}; only Viewer (they could edit the dashboards and datasources)")
+    for key in ("GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD"):
+        r.check("grafana", bool(env.get(key)) and "${" in raw_env.get(key, ""), f"service {n}: {key} is not taken from .env (${{GRAFANA_…}})")
+    r.check("grafana", env.get("GF_SECURITY_ADMIN_PASSWORD") not in ("admin", ""), f"service {n}: the admin password is Grafana's default")
+
+    prov = env.get("GF_PATHS_PROVISIONING", "/etc/grafana/provisioning")
+    prov_rel = in_repo(s, prov)
+    if not r.check("grafana", prov_rel is not None, f"service {n}: no directory of the repository is mounted at {prov} (GF_PATHS_PROVISIONING)"):
+        return uids, dashboards
+
+    def yamls(kind: str) -> dict[str, object]:
+        found = {k: v for k, v in repo_dir(files, root, f"{prov_rel}/{kind}").items() if k.endswith((".yml", ".yaml"))}
+        r.check("grafana", bool(found), f"{prov_rel}/{kind}/ has no *.yml for Grafana to provision")
+        out = {}
+        for rel, text in found.items():
+            try:
+                doc = yaml.safe_load(text)
+            except yaml.YAMLError as e:
+                r.check("grafana", False, f"{rel} is not YAML: {e}")
+                continue
+            if r.check("grafana", isinstance(doc, dict) and doc.get("apiVersion") == 1, f"{rel}: want a mapping with apiVersion: 1"):
+                out[rel] = doc
+        return out
+
+    defaults = 0
+    prom_sources = 0
+    for rel, doc in yamls("datasources").items():
+        for ds in doc.get("datasources") or []:
+            if not r.check("grafana", isinstance(ds, dict) and ds.get("name") and ds.get("type"), f"{rel}: a datasource without name or type: {ds}"):
+                continue
+            defaults += bool(ds.get("isDefault"))
+            if ds.get("uid"):
+                uids.add(str(ds["uid"]))
+            if ds.get("type") != "prometheus":
+                continue
+            prom_sources += 1
+            r.check("grafana", bool(ds.get("uid")), f"{rel}: datasource {ds['name']} has no uid for the dashboards to name")
+            m = re.match(r"^https?://([^/:]+)(?::(\d+))?/?$", str(ds.get("url", "")))
+            r.check("grafana", bool(m) and m.group(1) == st.prometheus and int(m.group(2) or 80) == prom_port,
+                    f"{rel}: datasource {ds['name']} url {ds.get('url')} is not the prometheus service (http://{st.prometheus}:{prom_port})")
+            r.check("grafana", ds.get("access", "proxy") == "proxy", f"{rel}: datasource {ds['name']} access {ds.get('access')}: a browser cannot resolve {st.prometheus}; use proxy")
+            ti = (ds.get("jsonData") or {}).get("timeInterval")
+            if ti is not None and interval is not None:
+                r.check("grafana", prom_duration(ti) == interval, f"{rel}: datasource {ds['name']} timeInterval {ti} is not Prometheus' scrape_interval ({interval:g}s)")
+    r.check("grafana", prom_sources >= 1, f"{prov_rel}/datasources/: no prometheus datasource")
+    r.check("grafana", defaults == 1, f"{prov_rel}/datasources/: {defaults} datasources are isDefault, want one")
+
+    for rel, doc in yamls("dashboards").items():
+        for pv in doc.get("providers") or []:
+            if not r.check("grafana", isinstance(pv, dict) and pv.get("name"), f"{rel}: a provider without name: {pv}"):
+                continue
+            r.check("grafana", pv.get("type", "file") == "file", f"{rel}: provider {pv['name']} has type {pv.get('type')}, want file")
+            path = str((pv.get("options") or {}).get("path") or "")
+            drel = in_repo(s, path) if path else None
+            found = {k: v for k, v in repo_dir(files, root, drel).items() if k.endswith(".json")} if drel else {}
+            r.check("grafana", bool(found), f"{rel}: provider {pv['name']} loads {path or '(no options.path)'}, which is no directory of the repository with *.json mounted into {n}")
+            dashboards.update(found)
+    home = env.get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    if home:
+        hrel = in_repo(s, home)
+        r.check("grafana", hrel in dashboards, f"service {n}: GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH={home} is not a provisioned dashboard ({sorted(dashboards)})")
+    return uids, dashboards
+
+
+def strip_strings(expr: str) -> str:
+    return re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
+
+
+@dataclass
+class Scrape:
+    """The series of some /metrics scrapes: sample name -> label names, and family -> TYPE."""
+
+    series: dict[str, set[str]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def parse(text: str, into: "Scrape") -> int:
+        samples = 0
+        for line in text.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            m = re.match(r"^# TYPE ([A-Za-z_:][\w:]*) (\w+)$", line)
+            if m:
+                into.types[m.group(1)] = m.group(2)
+                continue
+            if line.startswith("#"):
+                continue
+            m = re.match(r"^([A-Za-z_:][\w:]*)(\{.*\})?\s+\S+(\s+-?\d+)?$", line)
+            if m:
+                samples += 1
+                labels = set(re.findall(r'([A-Za-z_]\w*)="(?:[^"\\]|\\.)*"', m.group(2) or ""))
+                into.series.setdefault(m.group(1), set()).update(labels)
+        return samples
+
+
+def exported_metrics(metrics_rs: str) -> tuple[set[str], set[str]]:
+    """(families, sample names) lake/src/metrics.rs exports: a histogram's samples are _bucket, _sum, _count."""
+    histograms = set(re.findall(r'HistogramOpts::new\(\s*"((?:lakehouse)_\w+)"', metrics_rs))
+    families = set(re.findall(r'"(lakehouse_\w+)"', metrics_rs))
+    samples = {f for f in families if f not in histograms} | {f"{h}_{s}" for h in histograms for s in ("bucket", "sum", "count")}
+    if "ProcessCollector" in metrics_rs:
+        samples |= set(PROCESS_METRICS)
+    return families, samples
+
+
+def dashboard_queries(dash: dict) -> tuple[list[dict], list[tuple[str, str]], list[str]]:
+    """(panels, flattened with rows' own panels; (where, PromQL) of every target and query variable; datasources named)."""
+    panels = []
+    for p in dash.get("panels") or []:
+        if isinstance(p, dict):
+            panels.append(p)
+            panels += [q for q in p.get("panels") or [] if isinstance(q, dict)]
+    exprs, sources = [], []
+    for p in panels:
+        if p.get("datasource") is not None:
+            sources.append(p["datasource"])
+        for t in p.get("targets") or []:
+            exprs.append((f"panel {p.get('id')} ({p.get('title')}) {t.get('refId')}", str(t.get("expr") or "")))
+            if t.get("datasource") is not None:
+                sources.append(t["datasource"])
+    for v in (dash.get("templating") or {}).get("list") or []:
+        if v.get("type") == "query":
+            q = v.get("query")
+            q = q.get("query") if isinstance(q, dict) else q
+            exprs.append((f"variable {v.get('name')}", str(q or "")))
+            if v.get("datasource") is not None:
+                sources.append(v["datasource"])
+    return panels, exprs, sources
+
+
+def check_dashboards(dashboards: dict[str, str], uids: set[str], files: Files, r: Report):
+    """dashboard, dashboard-metrics, dashboard-scrape: each dashboard parses, has panels with queries on the provisioned datasource, and its PromQL uses only metrics lake/src/metrics.rs exports (histograms through _bucket/_sum/_count, quantiles by le), covers every lakehouse_* metric, and (with --metrics) finds each metric and each label it filters or groups by in the real scrapes."""
+    families, exported = exported_metrics(files.metrics_rs)
+    r.check("dashboard-metrics", bool(families), "lake/src/metrics.rs declares no lakehouse_* metric")
+    scrape = Scrape()
+    for path, text in files.scrapes.items():
+        r.check("dashboard-scrape", Scrape.parse(text, scrape) > 0, f"--metrics {path}: no samples in the Prometheus text format")
+    if not files.scrapes:
+        r.skip("dashboard-scrape", "no --metrics FILE given (a real /metrics scrape of the consumer and the refiner)")
+    if dashboards:
+        r.check("dashboard", True, "")
+    used_anywhere: set[str] = set()
+    seen_uids: set[str] = set()
+    for rel, text in sorted(dashboards.items()):
+        try:
+            dash = json.loads(text)
+        except json.JSONDecodeError as e:
+            r.check("dashboard", False, f"{rel} is not JSON: {e}")
+            continue
+        if not r.check("dashboard", isinstance(dash, dict) and dash.get("uid") and dash.get("title"), f"{rel}: a dashboard wants a uid and a title"):
+            continue
+        r.check("dashboard", dash["uid"] not in seen_uids, f"{rel}: dashboard uid {dash['uid']} is used twice")
+        seen_uids.add(dash["uid"])
+        panels, exprs, sources = dashboard_queries(dash)
+        ids = [p.get("id") for p in panels]
+        r.check("dashboard", bool(panels) and len(set(ids)) == len(ids) and None not in ids, f"{rel}: panels missing, or panel ids missing or repeated: {ids}")
+        for p in panels:
+            if p.get("type") == "row":
+                continue
+            targets = p.get("targets") or []
+            r.check("dashboard", bool(targets) and all(str(t.get("expr") or "").strip() for t in targets),
+                    f"{rel}: panel {p.get('id')} ({p.get('title')}) has a target without a PromQL expr")
+            refs = [t.get("refId") for t in targets]
+            r.check("dashboard", len(set(refs)) == len(refs), f"{rel}: panel {p.get('id')} repeats a refId: {refs}")
+        for ds in sources:
+            uid = ds.get("uid") if isinstance(ds, dict) else ds
+            r.check("dashboard", str(uid).startswith("$") or uid in uids, f"{rel}: datasource {ds} is not a provisioned datasource (uids {sorted(uids)})")
+        for where, expr in exprs:
+            bare = strip_strings(expr)
+            depth = {"(": 0, "[": 0, "{": 0}
+            closing = {")": "(", "]": "[", "}": "{"}
+            ok = True
+            for ch in bare:
+                if ch in depth:
+                    depth[ch] += 1
+                elif ch in closing:
+                    depth[closing[ch]] -= 1
+                    ok = ok and depth[closing[ch]] >= 0
+            r.check("dashboard", ok and not any(depth.values()), f"{rel} {where}: unbalanced brackets in {expr}")
+            used = [(m.group(1), m.group(2) or "") for m in METRIC_NAME.finditer(bare)]
+            lv = re.findall(r"label_values\(\s*([A-Za-z_:][\w:]*)\s*(?:\{[^}]*\})?\s*,\s*(\w+)\s*\)", bare)
+            r.check("dashboard-metrics", bool(used) or "up{" in bare.replace(" ", "") or expr.startswith("up"), f"{rel} {where}: no lakehouse_* or process_* metric in {expr}")
+            for name, _ in used:
+                used_anywhere.add(name)
+                hint = f" (a histogram: use {name}_bucket, _sum or _count)" if name in families and name not in exported else ""
+                r.check("dashboard-metrics", name in exported, f"{rel} {where}: {name} is not a metric lake/src/metrics.rs exports{hint}")
+            for hq in re.finditer(r"histogram_quantile\(", bare):
+                inner = bare[hq.end():]
+                r.check("dashboard-metrics", "_bucket" in inner and re.search(r"\bby\s*\([^)]*\ble\b", inner) is not None,
+                        f"{rel} {where}: histogram_quantile wants the rate of a _bucket series summed by (le, …): {expr}")
+            if not files.scrapes:
+                continue
+            labels_of_expr = set(TARGET_LABELS)
+            for name, matchers in used:
+                have = scrape.series.get(name)
+                if not r.check("dashboard-scrape", have is not None, f"{rel} {where}: {name} is in none of the /metrics scrapes given ({', '.join(files.scrapes)})"):
+                    continue
+                labels_of_expr |= have
+                for label in re.findall(r"([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)", matchers):
+                    r.check("dashboard-scrape", label in have | TARGET_LABELS, f"{rel} {where}: {name} has no label {label} in the scrapes (it has {sorted(have)})")
+            for name, label in lv:
+                have = scrape.series.get(name, set())
+                r.check("dashboard-scrape", label in have | TARGET_LABELS, f"{rel} {where}: label_values({name}, {label}): {name} has no label {label} in the scrapes")
+            for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", bare):
+                for label in [x.strip() for x in group.split(",") if x.strip()]:
+                    r.check("dashboard-scrape", label in labels_of_expr, f"{rel} {where}: groups by {label}, a label none of its metrics has in the scrapes ({sorted(labels_of_expr)})")
+    # A panel for every metric the binaries export.
+    for f in sorted(families):
+        r.check("dashboard-metrics", any(u == f or u.startswith(f + "_") and u[len(f) + 1:] in ("bucket", "sum", "count") for u in used_anywhere),
+                f"no dashboard shows {f} (lake/src/metrics.rs exports it)")
+
+
+def check_status(st: Stack, helps: dict[str, Help], r: Report):
+    """status: the status page (`inspector serve`) listens where the host reaches it and reads the /metrics of every consumer and refiner service (its flags and variables are checked against `inspector serve --help` with the other commands)."""
+    n = st.status
+    if not n:
+        return
+    s = st.services[n]
+    env = as_mapping(s.get("environment"))
+    a = (argv(s.get("entrypoint")) + argv(s.get("command")))[2:]
+    serve = helps["inspector"].subcommands.get("serve") if "inspector" in helps else None
+    by_env = serve.envs() if serve else {}
+    addr_flag = by_env.get("STATUS_ADDR")
+    urls_flag = by_env.get("METRICS_URLS")
+    addr = env.get("STATUS_ADDR", (addr_flag.default if addr_flag else None) or "127.0.0.1:8080")
+    if addr_flag:
+        addr = (flag_values(a, addr_flag.name) or [addr])[-1]
+    host, port = listen_port(addr)
+    r.check("status", port is not None and reachable_host(host), f"service {n}: STATUS_ADDR={addr}: in a container it must listen on 0.0.0.0 to be published")
+    r.check("status", port is not None and st.published(n, port) is not None, f"service {n}: STATUS_ADDR's port {port} is not published (ports: {s.get('ports')})")
+    urls = [u.strip() for u in env.get("METRICS_URLS", "").split(",") if u.strip()]
+    urls += flag_values(a, urls_flag.name) if urls_flag else []
+    covered: set[str] = set()
+    for u in urls:
+        m = re.match(r"^http://([^/:]+)(?::(\d+))?(/[^?#]*)?$", u)
+        ok = bool(m) and m.group(1) in st.metrics and int(m.group(2) or 80) == st.metrics[m.group(1)] and (m.group(3) or "/") == "/metrics"
+        r.check("status", ok, f"service {n}: METRICS_URLS has {u}, not http://<consumer or refiner service>:<its METRICS_ADDR port>/metrics "
+                              f"({', '.join(f'http://{k}:{v}/metrics' for k, v in st.metrics.items())})")
+        if ok:
+            covered.add(m.group(1))
+    for svc in st.metrics:
+        r.check("status", svc in covered, f"service {n}: METRICS_URLS does not read service {svc}'s /metrics")
+
+
+# --------------------------------------------------------------------------
 # Self-test: each check must catch a broken copy.
 
 MUTATIONS = [
@@ -1288,27 +1818,99 @@ MUTATIONS = [
     ("makefile", "makefile", "$(COMPOSE) stop producer consumer refiner", "$(COMPOSE) stop producers consumer refiner"),
     ("makefile", "makefile", "$(COMPOSE) stop producer consumer refiner", "$(COMPOSE) stop producer consumer"),
     ("makefile", "makefile", "KAFKA_HOST := localhost:19092", "KAFKA_HOST := localhost:9092"),
+    # Monitoring: the endpoints, Prometheus, Grafana, the dashboard, the status page.
+    ("metrics", "compose", '      METRICS_ADDR: 0.0.0.0:9464\n    command: ["consumer"', '      METRICS_ADDR: 127.0.0.1:9464\n    command: ["consumer"'),
+    ("metrics", "compose", '      METRICS_ADDR: 0.0.0.0:9464\n    command: ["refiner"]', '      METRICS_ADDR: ""\n    command: ["refiner"]'),
+    ("prometheus", "monitoring/prometheus.yml", "        port: 9464\n", "        port: 9465\n"),
+    ("prometheus", "monitoring/prometheus.yml", "names: [refiner]", "names: [refiners]"),
+    ("prometheus", "monitoring/prometheus.yml", "        type: A\n", ""),
+    ("prometheus", "monitoring/prometheus.yml", "  scrape_interval: 10s\n", "  scrape_interval: 1m\n"),
+    ("prometheus", "monitoring/prometheus.yml", "  scrape_timeout: 5s\n", "  scrape_timeout: 20s\n"),
+    ("prometheus", "monitoring/prometheus.yml", "  - job_name: refiner\n", "  - job_name: consumer\n"),
+    ("prometheus", "monitoring/prometheus.yml", "scrape_configs:\n", "scrape_configs:\n  - [\n"),
+    ("prometheus", "compose", "./monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro", "./monitoring/prometheus.yml:/etc/prometheus/prom.yml:ro"),
+    ("prometheus", "compose", '      - "127.0.0.1:9090:9090"\n', '      - "127.0.0.1:9091:9090"\n'),
+    ("healthcheck", "compose", '"http://localhost:9090/-/ready"', '"http://localhost:9091/-/ready"'),
+    ("healthcheck", "compose", '      test: ["CMD", "wget", "-qO-", "http://localhost:3000/api/health"]', "      disable: true"),
+    ("images-pinned", "compose", "image: prom/prometheus:v3.5.0", "image: prom/prometheus:latest"),
+    ("images-pinned", "compose", "image: grafana/grafana:12.2.0", "image: grafana/grafana"),
+    ("restart", "compose", "    image: prom/prometheus:v3.5.0\n    restart: unless-stopped\n", "    image: prom/prometheus:v3.5.0\n"),
+    ("volumes", "compose", "      - prometheus-data:/prometheus\n", "      - prometheus-dta:/prometheus\n"),
+    ("depends-on", "compose", "    depends_on:\n      prometheus:\n        condition: service_healthy\n", ""),
+    ("grafana", "compose", "GF_AUTH_ANONYMOUS_ORG_ROLE: Viewer", "GF_AUTH_ANONYMOUS_ORG_ROLE: Editor"),
+    ("grafana", "compose", "GF_SECURITY_ADMIN_PASSWORD: ${GRAFANA_ADMIN_PASSWORD}", "GF_SECURITY_ADMIN_PASSWORD: admin"),
+    ("grafana", "compose", "./monitoring/grafana/provisioning:/etc/grafana/provisioning:ro", "./monitoring/grafana/provisioning:/etc/grafana/provision:ro"),
+    ("grafana", "compose", "./monitoring/grafana/dashboards:/etc/grafana/dashboards:ro", "./monitoring/grafana/dashboards:/etc/grafana/boards:ro"),
+    ("grafana", "compose", '      - "127.0.0.1:3000:3000"\n', '      - "127.0.0.1:3001:3000"\n'),
+    ("grafana", "monitoring/grafana/provisioning/datasources/prometheus.yml", "url: http://prometheus:9090", "url: http://localhost:9090"),
+    ("grafana", "monitoring/grafana/provisioning/datasources/prometheus.yml", "access: proxy", "access: direct"),
+    ("grafana", "monitoring/grafana/provisioning/datasources/prometheus.yml", "timeInterval: 10s", "timeInterval: 30s"),
+    ("grafana", "monitoring/grafana/provisioning/datasources/prometheus.yml", "apiVersion: 1", "apiVersion: 2"),
+    ("grafana", "monitoring/grafana/provisioning/dashboards/lakehouse.yml", "path: /etc/grafana/dashboards", "path: /var/lib/grafana/dashboards"),
+    ("dashboard", "monitoring/grafana/dashboards/lakehouse.json", '"panels": [', '"panels": [,'),
+    ("dashboard", "monitoring/grafana/dashboards/lakehouse.json", '"uid": "lakehouse-prometheus"', '"uid": "prometheus"'),
+    ("dashboard", "monitoring/grafana/dashboards/lakehouse.json", '"id": 3,', '"id": 2,'),
+    ("dashboard", "monitoring/grafana/dashboards/lakehouse.json", "(rate(lakehouse_records_total", "(rate(lakehouse_records_total)"),
+    ("dashboard-metrics", "monitoring/grafana/dashboards/lakehouse.json", "lakehouse_dead_letters_total", "lakehouse_dead_letter_total"),
+    ("dashboard-metrics", "monitoring/grafana/dashboards/lakehouse.json", "rate(lakehouse_commit_duration_seconds_bucket", "rate(lakehouse_commit_duration_seconds"),
+    ("dashboard-metrics", "monitoring/grafana/dashboards/lakehouse.json", "histogram_quantile(0.5, sum by (le, stage)", "histogram_quantile(0.5, sum by (stage)"),
+    ("dashboard-metrics", "monitoring/grafana/dashboards/lakehouse.json", "process_resident_memory_bytes", "process_resident_memory"),
+    ("dashboard-metrics", "monitoring/grafana/dashboards/lakehouse.json", "lakehouse_model_rows_written_total", "process_threads"),
+    ("dashboard-scrape", "monitoring/grafana/dashboards/lakehouse.json", "sum by (table, outcome) (rate(lakehouse_records_total", "sum by (table, stage) (rate(lakehouse_records_total"),
+    ("dashboard-scrape", "monitoring/grafana/dashboards/lakehouse.json", "lakehouse_freshness_seconds{table=~", "lakehouse_freshness_seconds{model=~"),
+    ("dashboard-scrape", "metrics", "lakehouse_lost_ownership_total", None),
+    ("dashboard-scrape", "metrics", "lakehouse_model_version_lag", None),
+    ("status", "compose", "METRICS_URLS: http://consumer:9464/metrics,http://refiner:9464/metrics", "METRICS_URLS: http://consumer:9464/metrics"),
+    ("status", "compose", "METRICS_URLS: http://consumer:9464/metrics,", "METRICS_URLS: http://consumer:9464/metric,"),
+    ("status", "compose", "STATUS_ADDR: 0.0.0.0:8080", "STATUS_ADDR: 127.0.0.1:8080"),
+    ("status", "compose", '      - "8080:8080"\n', ""),
+    ("profiles", "compose", '    command: ["inspector", "serve"]\n', '    command: ["inspector", "serve"]\n    profiles: ["tools"]\n'),
+    ("depends-on", "compose", "      minio-init:\n        condition: service_completed_successfully\n    environment:\n      <<: *lake-env\n      STATUS_ADDR",
+     "    environment:\n      <<: *lake-env\n      STATUS_ADDR"),
 ]
 
 
-def self_test(root: Path, bin_dir: Path) -> int:
-    base = Files.load(root)
+def self_test(root: Path, bin_dir: Path, scrapes: list[Path] | None = None) -> int:
+    base = Files.load(root, scrapes)
     report = Report()
     helps: dict[str, Help] = {}
     run_checks(base, root, bin_dir, report, helps)
     problems = []
     if report.failures:
         problems.append(f"the real files fail {len(report.failures)} checks (run without --self-test)")
+        for name, detail in report.failures:
+            print(f"FAIL {name}: {detail}")
     script_rel = "docker/minio-init.sh"
     caught = 0
+    skipped = 0
     for expected, which, old, new in MUTATIONS:
-        files = Files(**{k: (dict(v) if isinstance(v, dict) else v) for k, v in base.__dict__.items()})
-        if which == "script":
+        files = base.copy()
+        files.scrapes = dict(base.scrapes)
+        files.monitoring = dict(base.monitoring)
+        if which == "metrics":
+            # Take a metric out of the scrapes: a dashboard on it must fail.
+            if not files.scrapes:
+                skipped += 1
+                continue
+            if not any(old in text for text in files.scrapes.values()):
+                problems.append(f"mutation {expected}: {old!r} is in none of the --metrics scrapes")
+                continue
+            files.scrapes = {k: "\n".join(line for line in text.splitlines() if old not in line) for k, text in files.scrapes.items()}
+        elif expected == "dashboard-scrape" and not files.scrapes:
+            skipped += 1
+            continue
+        elif which == "script":
             text = files.scripts.get(script_rel, "")
             if old not in text:
                 problems.append(f"mutation {expected}: {old!r} not found in {script_rel}")
                 continue
             files.scripts[script_rel] = text.replace(old, new, 1)
+        elif which.startswith("monitoring/"):
+            text = files.monitoring.get(which, "")
+            if old not in text:
+                problems.append(f"mutation {expected}: {old!r} not found in {which}")
+                continue
+            files.monitoring[which] = text.replace(old, new, 1)
         else:
             text = getattr(files, which)
             if old not in text:
@@ -1324,7 +1926,8 @@ def self_test(root: Path, bin_dir: Path) -> int:
             problems.append(f"mutation {old!r} -> {new!r} in {which}: check {expected} did not fail (failed: {sorted(names) or 'none'})")
     for p in problems:
         print(f"FAIL self-test: {p}")
-    print(f"self-test: {caught} of {len(MUTATIONS)} broken copies caught by the expected check; {len(problems)} problems")
+    note = f" ({skipped} on the scrapes skipped: no --metrics)" if skipped else ""
+    print(f"self-test: {caught} of {len(MUTATIONS) - skipped} broken copies caught by the expected check{note}; {len(problems)} problems")
     return 1 if problems else 0
 
 
@@ -1335,9 +1938,15 @@ def main() -> int:
     ap.add_argument("--bin-dir", type=Path, default=default_bins, help="where producer, consumer, refiner, inspector are (default: $CARGO_TARGET_DIR/release)")
     ap.add_argument("--self-test", action="store_true", help="check that every check catches a broken copy")
     ap.add_argument("--print-service", metavar="NAME", help="print one service of docker-compose.yml, .env interpolated, as JSON")
+    ap.add_argument("--metrics", metavar="FILE", type=Path, nargs="+", action="extend", default=[],
+                    help="real /metrics scrapes (Prometheus text format) of the consumer and the refiner: every metric and label the dashboards use must be in them")
     ap.add_argument("-v", "--verbose", action="store_true", help="also list the checks that passed")
     a = ap.parse_args()
     root = a.root.resolve()
+    for m in a.metrics:
+        if not m.is_file():
+            print(f"check_stack.py: --metrics {m}: no such file", file=sys.stderr)
+            return 2
     if a.print_service:
         raw = yaml.safe_load((root / "docker-compose.yml").read_text())
         errors: list[str] = []
@@ -1352,9 +1961,9 @@ def main() -> int:
         print(json.dumps(svc, indent=2, sort_keys=True))
         return 0
     if a.self_test:
-        return self_test(root, a.bin_dir)
+        return self_test(root, a.bin_dir, a.metrics)
     report = Report(a.verbose)
-    run_checks(Files.load(root), root, a.bin_dir, report)
+    run_checks(Files.load(root, a.metrics), root, a.bin_dir, report)
     for name, detail in report.failures:
         print(f"FAIL {name}: {detail}")
     for name, why in report.skipped:
