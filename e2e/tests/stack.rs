@@ -19,12 +19,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{bin, free_port, num, tail, wait_until, Background, Env, Kafka, Moto};
+use common::{
+    bin, free_port, http_get, metric, num, samples, tail, wait_until, Background, Env, Kafka, Moto,
+};
 use lake::{Lake, LakeArgs};
 use serde_json::Value;
 
@@ -682,52 +684,6 @@ fn minio_opens_the_console_or_prints_its_url() {
 // ---------------------------------------------------------------------------
 // Monitoring: the real /metrics of a running consumer and refiner
 
-/// `GET path` on `addr` (HTTP/1.1, one request per connection): status and body.
-fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
-}
-
-/// The sum of the samples of `name` whose labels include every `labels` pair.
-fn sample(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let mut found = None;
-    for line in scrape.lines().filter(|l| !l.starts_with('#')) {
-        let Some(rest) = line.strip_prefix(name) else {
-            continue;
-        };
-        let (set, value) = match rest.strip_prefix('{') {
-            Some(r) => match r.split_once("} ") {
-                Some((set, value)) => (set, value),
-                None => continue,
-            },
-            None => match rest.strip_prefix(' ') {
-                Some(value) => ("", value),
-                None => continue,
-            },
-        };
-        if labels
-            .iter()
-            .all(|(k, v)| set.split(',').any(|kv| kv == format!("{k}=\"{v}\"")))
-        {
-            let v: f64 = value.split_whitespace().next()?.parse().ok()?;
-            found = Some(found.unwrap_or(0.0) + v);
-        }
-    }
-    found
-}
-
 /// A binary serving METRICS_ADDR on a free loopback port, killed on drop.
 struct Served {
     addr: String,
@@ -887,12 +843,11 @@ fn dashboard_queries_only_what_the_running_binaries_export() {
     };
     let first = round("21", "60");
     let bronze = |scrape: &str| {
-        sample(
-            scrape,
+        metric(
+            &samples(scrape),
             "lakehouse_records_total",
             &[("table", "events"), ("outcome", "bronze")],
-        )
-        .unwrap_or(0.0) as u64
+        ) as u64
     };
     let valid = num(&first, "valid_records");
     consumer.wait_for("the first round in bronze", Duration::from_secs(120), |s| {
@@ -926,8 +881,11 @@ fn dashboard_queries_only_what_the_running_binaries_export() {
         "lost ownership after the take-over",
         Duration::from_secs(120),
         |s| {
-            sample(s, "lakehouse_lost_ownership_total", &[("table", "events")]).unwrap_or(0.0)
-                >= 1.0
+            metric(
+                &samples(s),
+                "lakehouse_lost_ownership_total",
+                &[("table", "events")],
+            ) >= 1.0
         },
     );
     let third = round("23", "24");
@@ -947,8 +905,12 @@ fn dashboard_queries_only_what_the_running_binaries_export() {
     let mut refiner = Served::start(&mut refiner_env, "refiner", &[]);
     let refiner_scrape =
         refiner.wait_for("the models' first runs", Duration::from_secs(180), |s| {
-            sample(s, "lakehouse_model_runs_total", &[("outcome", "ok")]).unwrap_or(0.0) > 0.0
-                && sample(s, "lakehouse_model_rows_written_total", &[]).unwrap_or(0.0) > 0.0
+            metric(
+                &samples(s),
+                "lakehouse_model_runs_total",
+                &[("outcome", "ok")],
+            ) > 0.0
+                && metric(&samples(s), "lakehouse_model_rows_written_total", &[]) > 0.0
                 && s.contains("lakehouse_model_version_lag{")
         });
     assert_eq!(
