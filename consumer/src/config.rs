@@ -122,10 +122,39 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Decode the selected dead letters of a table again under the
+    /// contract and limits in force now (the flags before the subcommand):
+    /// with --dry-run, how many would move to bronze and how many would
+    /// still fail, per code, with a sample of the messages; nothing is written.
+    Redrive {
+        /// The table whose dead letters to take.
+        #[arg(long)]
+        table: String,
+        /// Only dead letters of this error code; repeatable (default: all).
+        #[arg(long = "code", value_name = "CODE")]
+        codes: Vec<String>,
+        /// Only dead letters ingested at or after this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only dead letters ingested before this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Report what would move and what would still fail; write nothing.
+        /// (Required in this version: moving comes next.)
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Make the tables of a lake of the previous layout (plain Parquet, no
     /// _delta_log) Delta tables in place, without rewriting a file. The
     /// consumer also does this on its first start.
     Convert,
+}
+
+/// An RFC 3339 time such as 2026-11-01T00:00:00Z.
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e}: expected an RFC 3339 time such as 2026-11-01T00:00:00Z"))
 }
 
 impl FromEnvironment for Args {

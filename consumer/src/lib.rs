@@ -17,6 +17,7 @@ pub mod context;
 pub mod decode;
 pub mod flush;
 pub mod maintain;
+pub mod redrive;
 pub mod retry;
 pub mod source;
 pub mod tables;
@@ -40,6 +41,37 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let contracts = tables::load(&args.contracts).map_err(anyhow::Error::msg)?;
     info!(config = %args.lake.masked(), kafka = %args.kafka.masked(), source = ?args.source, once = args.once, "consumer starting");
     let lake = lake::Lake::open(&args.lake)?;
+    if let Some(Command::Redrive {
+        table,
+        codes,
+        since,
+        until,
+        dry_run,
+    }) = &args.command
+    {
+        // Before the start-up checks, which write probes: a dry run writes nothing.
+        anyhow::ensure!(
+            *dry_run,
+            "consumer redrive: only --dry-run is built yet (moving dead letters back comes next)"
+        );
+        let Some(contract) = contracts.iter().find(|c| &c.table.table == table) else {
+            let known: Vec<&str> = contracts.iter().map(|c| c.table.table.as_str()).collect();
+            anyhow::bail!(
+                "consumer redrive --table {table}: no contract of that table among CONTRACTS ({})",
+                known.join(", ")
+            );
+        };
+        let selection = redrive::Selection {
+            table: table.clone(),
+            codes: codes.clone(),
+            since: *since,
+            until: *until,
+        };
+        let decoder = Decoder::new(contract.clone());
+        let report = redrive::dry_run(&lake, &decoder, &args.input_limits(), &selection).await?;
+        redrive::print(&selection, &report);
+        return Ok(());
+    }
     lake.check_writable()?;
     // Served from the start, so a probe sees a consumer still starting.
     if args.command.is_none() && !args.once {
@@ -64,6 +96,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             retain,
             dry_run,
         }) => return maintain::vacuum(&lake, table.as_deref(), *retain, *dry_run).await,
+        Some(Command::Redrive { .. }) => unreachable!("handled before the start-up checks"),
         Some(Command::Convert) => {
             for contract in &contracts {
                 let decoder = Decoder::new(contract.clone());
