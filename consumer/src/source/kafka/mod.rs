@@ -69,13 +69,8 @@ fn client_config(ctx: &Context) -> ClientConfig {
 pub async fn run(ctx: &Context) -> anyhow::Result<()> {
     let topic = ctx.kafka.kafka_topic.clone();
     let (events_tx, events) = mpsc::channel();
-    let high_watermarks = HighWatermarks::default();
     let consumer: KafkaConsumer = client_config(ctx)
-        .create_with_context(RebalanceForwarder::new(
-            &topic,
-            events_tx,
-            high_watermarks.clone(),
-        ))
+        .create_with_context(RebalanceForwarder::new(&topic, events_tx))
         .context("creating the Kafka consumer (check KAFKA_BOOTSTRAP_SERVERS and the --kafka-setting values)")?;
     // Checked in both modes: subscribed to a missing topic, the group would
     // wait for it forever without a word.

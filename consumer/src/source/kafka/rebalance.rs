@@ -28,15 +28,11 @@ pub(super) enum Assignment {
 }
 
 impl RebalanceForwarder {
-    pub fn new(
-        topic: &str,
-        events: mpsc::Sender<Assignment>,
-        high_watermarks: HighWatermarks,
-    ) -> Self {
+    pub fn new(topic: &str, events: mpsc::Sender<Assignment>) -> Self {
         RebalanceForwarder {
             topic: topic.to_string(),
             events,
-            high_watermarks,
+            high_watermarks: HighWatermarks::default(),
         }
     }
 }
