@@ -148,7 +148,7 @@ check-docker:
 	  echo "make $(MAKECMDGOALS): the Docker engine is not running or not reachable ('docker info' failed): start Docker." >&2; \
 	  echo "$(NO_DOCKER_HINT)" >&2; exit 1; }
 
-start: check-docker ## build the image if needed, start MinIO, Redpanda, the init steps, producer, consumer and refiner
+start: check-docker ## build the image if needed, start MinIO, Redpanda, the init steps, producer, consumer, refiner, the status page, Prometheus and Grafana
 	$(COMPOSE) up -d --build
 	@echo
 	@echo "The stack is starting; the pipeline waits for MinIO, Redpanda and the init steps (make logs follows it)."
@@ -156,6 +156,8 @@ start: check-docker ## build the image if needed, start MinIO, Redpanda, the ini
 	@echo "  S3 API         $(S3_URL)   bucket lake; pipeline user AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from .env"
 	@echo "  Kafka          $(KAFKA_HOST)        topic events, 3 partitions"
 	@echo "  DuckDB         make duckdb             bronze.events, dead_letters.events"
+	@echo "  Status page    $(STATUS_URL)   make ui opens it"
+	@echo "  Grafana        http://localhost:3000   the lakehouse dashboard (Prometheus: http://localhost:9090)"
 	@echo "  make stop stops producer, consumer and refiner (MinIO stays up); make clean removes everything."
 
 stop: check-docker ## stop producer, consumer and refiner; MinIO stays up so the console still shows the data
