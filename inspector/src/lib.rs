@@ -249,6 +249,7 @@ fn open(common: &Common, cache: &CacheArgs, time_travel: &TimeTravel) -> anyhow:
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let cache = &cli.cache;
+    let secrets = cli.secret_values();
     match cli.command {
         Command::Shell {
             time_travel,
@@ -290,7 +291,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             common,
         } => {
             drop(stdout); // serve prints its URL, then runs until stopped
-            let secrets = [common.lake.secret_values(), kafka.secret_values()].concat();
             serve::run(&serve, &kafka, &secrets, || {
                 open(&common, cache, &TimeTravel::default())
             })

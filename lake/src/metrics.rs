@@ -226,6 +226,14 @@ impl Metrics {
         self.model_rows_written.with_label_values(&[model]);
     }
 
+    /// One request of the S3 client: its HTTP `status`, `None` without a response.
+    pub fn count_s3_request(&self, operation: &str, status: Option<u16>) {
+        let status = status.map_or("error".to_string(), |s| s.to_string());
+        self.s3_requests
+            .with_label_values(&[operation, status.as_str()])
+            .inc();
+    }
+
     /// A committed event of `table` had this Kafka timestamp (µs since the epoch).
     pub fn committed_event(&self, table: &str, kafka_timestamp_micros: i64) {
         let mut newest = self
@@ -406,14 +414,10 @@ impl HttpService for Counting {
     async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let operation = s3_operation(request.method().as_str(), request.uri().query());
         let response = self.0.execute(request).await;
-        let status = match &response {
-            Ok(response) => response.status().as_u16().to_string(),
-            Err(_) => "error".to_string(),
-        };
-        metrics()
-            .s3_requests
-            .with_label_values(&[operation, status.as_str()])
-            .inc();
+        metrics().count_s3_request(
+            operation,
+            response.as_ref().ok().map(|r| r.status().as_u16()),
+        );
         response
     }
 }

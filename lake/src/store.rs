@@ -396,13 +396,8 @@ impl Lake {
             .body(body)
             .send()
             .await;
-        let status = sent
-            .as_ref()
-            .map_or("error".to_string(), |r| r.status().as_u16().to_string());
         crate::metrics::metrics()
-            .s3_requests
-            .with_label_values(&[operation, status.as_str()])
-            .inc();
+            .count_s3_request(operation, sent.as_ref().ok().map(|r| r.status().as_u16()));
         sent.map_err(|e| StoreError::Unreachable {
             message: format!(
                 "S3 endpoint {endpoint} (AWS_ENDPOINT_URL) is unreachable: {}",
