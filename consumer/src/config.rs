@@ -124,8 +124,10 @@ pub enum Command {
     },
     /// Decode the selected dead letters of a table again under the
     /// contract and limits in force now (the flags before the subcommand):
-    /// with --dry-run, how many would move to bronze and how many would
-    /// still fail, per code, with a sample of the messages; nothing is written.
+    /// records that pass go to bronze, those that fail another way are
+    /// written again as dead letters, exactly once; a re-drive left open by
+    /// a crash is finished first. With --dry-run, how many would move and
+    /// how many would still fail, per code, with a sample of the messages.
     Redrive {
         /// The table whose dead letters to take.
         #[arg(long)]
@@ -140,7 +142,6 @@ pub enum Command {
         #[arg(long, value_parser = parse_time)]
         until: Option<chrono::DateTime<chrono::Utc>>,
         /// Report what would move and what would still fail; write nothing.
-        /// (Required in this version: moving comes next.)
         #[arg(long)]
         dry_run: bool,
     },

@@ -42,34 +42,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     info!(config = %args.lake.masked(), kafka = %args.kafka.masked(), source = ?args.source, once = args.once, "consumer starting");
     let lake = lake::Lake::open(&args.lake)?;
     if let Some(Command::Redrive {
+        dry_run: true,
         table,
-        codes,
-        since,
-        until,
-        dry_run,
+        ..
     }) = &args.command
     {
         // Before the start-up checks, which write probes: a dry run writes nothing.
-        anyhow::ensure!(
-            *dry_run,
-            "consumer redrive: only --dry-run is built yet (moving dead letters back comes next)"
-        );
-        let Some(contract) = contracts.iter().find(|c| &c.table.table == table) else {
-            let known: Vec<&str> = contracts.iter().map(|c| c.table.table.as_str()).collect();
-            anyhow::bail!(
-                "consumer redrive --table {table}: no contract of that table among CONTRACTS ({})",
-                known.join(", ")
-            );
-        };
-        let selection = redrive::Selection {
-            table: table.clone(),
-            codes: codes.clone(),
-            since: *since,
-            until: *until,
-        };
-        let decoder = Decoder::new(contract.clone());
-        let report = redrive::dry_run(&lake, &decoder, &args.input_limits(), &selection).await?;
-        redrive::print(&selection, &report);
+        let request = redrive_request(&args, &contracts, &lake, table)?;
+        redrive::dry_run(&request).await?;
         return Ok(());
     }
     lake.check_writable()?;
@@ -96,7 +76,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             retain,
             dry_run,
         }) => return maintain::vacuum(&lake, table.as_deref(), *retain, *dry_run).await,
-        Some(Command::Redrive { .. }) => unreachable!("handled before the start-up checks"),
+        Some(Command::Redrive { table, .. }) => {
+            let contract = redrive_request(&args, &contracts, &lake, table)?;
+            // The contract in force is stored (and its copy by fingerprint,
+            // which a replay of this re-drive reads).
+            tables::store(&lake, &contract.decoder.contract).await?;
+            redrive::run(&contract).await?;
+            return Ok(());
+        }
         Some(Command::Convert) => {
             for contract in &contracts {
                 let decoder = Decoder::new(contract.clone());
@@ -180,6 +167,44 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             std::future::pending::<()>().await
         } => unreachable!("pending never completes"),
     }
+}
+
+/// What `consumer redrive` takes from the command line.
+fn redrive_request<'a>(
+    args: &'a Args,
+    contracts: &[lake::contract::Contract],
+    lake: &'a lake::Lake,
+    table: &str,
+) -> anyhow::Result<redrive::Request<'a>> {
+    let Some(Command::Redrive {
+        codes,
+        since,
+        until,
+        ..
+    }) = &args.command
+    else {
+        unreachable!("called for consumer redrive");
+    };
+    let Some(contract) = contracts.iter().find(|c| c.table.table == table) else {
+        let known: Vec<&str> = contracts.iter().map(|c| c.table.table.as_str()).collect();
+        anyhow::bail!(
+            "consumer redrive --table {table}: no contract of that table among CONTRACTS ({})",
+            known.join(", ")
+        );
+    };
+    Ok(redrive::Request {
+        lake,
+        kafka: &args.kafka,
+        decoder: Arc::new(Decoder::new(contract.clone())),
+        limits: args.input_limits(),
+        selection: redrive::Selection {
+            table: table.to_string(),
+            codes: codes.clone(),
+            since: *since,
+            until: *until,
+        },
+        upload_concurrency: args.upload_concurrency,
+    })
 }
 
 /// The bucket answers (created if allowed) and refuses stale conditional

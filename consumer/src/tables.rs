@@ -126,26 +126,35 @@ pub async fn replay_decoder(
     table: &Arc<Decoder>,
     intent: &Intent,
 ) -> anyhow::Result<Arc<Decoder>> {
-    let Some(fingerprint) = intent
-        .contract
-        .as_ref()
-        .filter(|f| **f != table.fingerprint)
-    else {
+    match &intent.contract {
+        Some(fingerprint) => decoder_of(lake, table, fingerprint).await,
+        None => Ok(table.clone()),
+    }
+}
+
+/// The decoder of the contract with `fingerprint`: the table's own, or the
+/// copy the lake keeps of an earlier one (`_contracts/<table>/history/`).
+pub async fn decoder_of(
+    lake: &Lake,
+    table: &Arc<Decoder>,
+    fingerprint: &str,
+) -> anyhow::Result<Arc<Decoder>> {
+    if fingerprint == table.fingerprint {
         return Ok(table.clone());
-    };
+    }
     let key = layout::contract_history_key(&table.contract.table.table, fingerprint);
-    let text = retry("reading the intent's contract", Attempts::AtMost(5), || {
+    let text = retry("reading an earlier contract", Attempts::AtMost(5), || {
         read(lake, &key)
     })
     .await?
     .ok_or_else(|| {
         anyhow::anyhow!(
-            "the open intent was decoded under contract {fingerprint}, but {} is missing",
+            "the work left open was decoded under contract {fingerprint}, but {} is missing",
             lake.url_of(&key)
         )
     })?;
     let contract = Contract::parse(&lake.url_of(&key), text.as_bytes())?;
-    info!(table = %contract.table.table, fingerprint, "replaying under the contract the intent was decoded with");
+    info!(table = %contract.table.table, fingerprint, "replaying under the contract the work left open was decoded with");
     Ok(Arc::new(Decoder::new(contract)))
 }
 

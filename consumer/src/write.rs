@@ -103,6 +103,31 @@ impl LineageColumns {
     }
 }
 
+/// Which re-drive wrote a micro-batch's rows (docs/DESIGN.md §15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redrive {
+    pub id: String,
+    /// When it started (µs since the epoch): the same on every row it
+    /// writes, also when a replay after a crash writes them again.
+    pub at_micros: i64,
+}
+
+/// The `redrive_id` and `redriven_at` columns: NULL for normal ingestion.
+fn redrive_columns(redrive: Option<&Redrive>, rows: usize) -> [ArrayRef; 2] {
+    match redrive {
+        None => [
+            Arc::new(StringArray::new_null(rows)),
+            Arc::new(TimestampMicrosecondArray::new_null(rows).with_timezone("UTC")),
+        ],
+        Some(r) => [
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                &r.id, rows,
+            ))),
+            Arc::new(TimestampMicrosecondArray::from_value(r.at_micros, rows).with_timezone("UTC")),
+        ],
+    }
+}
+
 /// One event date's rows of bronze: the contract's columns and lineage.
 struct BronzeColumns {
     data: Vec<Column>,
@@ -123,10 +148,13 @@ impl BronzeColumns {
         decoder: &Decoder,
         source: &SourceId,
         ingested_at: i64,
+        redrive: Option<&Redrive>,
     ) -> Result<RecordBatch, arrow::error::ArrowError> {
         let mut columns: Vec<ArrayRef> = self.data.iter_mut().map(Column::finish).collect();
         let version = decoder.contract.table.version;
+        let rows = self.lineage.len();
         columns.extend(self.lineage.finish(source, ingested_at, version));
+        columns.extend(redrive_columns(redrive, rows));
         RecordBatch::try_new(decoder.bronze.clone(), columns)
     }
 }
@@ -155,12 +183,15 @@ impl DeadLetterColumns {
         source: &SourceId,
         ingested_at: i64,
         version: u32,
+        redrive: Option<&Redrive>,
     ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let rows = self.lineage.len();
         let mut columns = self.lineage.finish(source, ingested_at, version);
         columns.push(Arc::new(self.error_kind.finish()));
         columns.push(Arc::new(self.error_code.finish()));
         columns.push(Arc::new(self.error_message.finish()));
         columns.push(Arc::new(self.raw_payload.finish()));
+        columns.extend(redrive_columns(redrive, rows));
         RecordBatch::try_new(schema::dead_letters(), columns)
     }
 }
@@ -186,6 +217,8 @@ pub struct MicroBatch {
     /// statistics; files: objects listed and not yet read).
     pub backlog: Option<u64>,
     ingested_at: i64,
+    /// Set when a re-drive writes the batch.
+    redrive: Option<Redrive>,
     /// Keyed by days since the epoch of `event_ts`: one bronze object per date.
     bronze: BTreeMap<i32, BronzeColumns>,
     dead: DeadLetterColumns,
@@ -205,8 +238,24 @@ impl MicroBatch {
             newest_kafka_timestamp_micros: None,
             backlog: None,
             ingested_at: chrono::Utc::now().timestamp_micros(),
+            redrive: None,
             bronze: BTreeMap::new(),
             dead: DeadLetterColumns::new(),
+        }
+    }
+
+    /// A batch of rows that `redrive` brings back from the dead letters,
+    /// keeping their original ingestion time (`ingested_at`, µs).
+    pub fn redriven(
+        source: SourceId,
+        decoder: Arc<Decoder>,
+        ingested_at: i64,
+        redrive: Redrive,
+    ) -> Self {
+        MicroBatch {
+            ingested_at,
+            redrive: Some(redrive),
+            ..MicroBatch::new(source, decoder)
         }
     }
 
@@ -261,7 +310,12 @@ impl MicroBatch {
         let mut finished = Vec::new();
         for (day, columns) in self.bronze.iter_mut() {
             if columns.lineage.len() > 0 {
-                let rows = columns.finish(&self.decoder, &self.source, self.ingested_at)?;
+                let rows = columns.finish(
+                    &self.decoder,
+                    &self.source,
+                    self.ingested_at,
+                    self.redrive.as_ref(),
+                )?;
                 finished.push(Finished {
                     layer: Layer::Bronze,
                     day: *day,
@@ -271,7 +325,12 @@ impl MicroBatch {
         }
         if self.dead.lineage.len() > 0 {
             let version = self.decoder.contract.table.version;
-            let rows = self.dead.finish(&self.source, self.ingested_at, version)?;
+            let rows = self.dead.finish(
+                &self.source,
+                self.ingested_at,
+                version,
+                self.redrive.as_ref(),
+            )?;
             finished.push(Finished {
                 layer: Layer::DeadLetters,
                 day: self.ingested_at.div_euclid(86_400_000_000) as i32,

@@ -284,6 +284,18 @@ impl Table {
         Ok(version)
     }
 
+    /// The `txn` version of `app_id` in the snapshot in hand, or `None` if
+    /// it has none: unlike [`Table::committed_through`], never reads commits
+    /// newer than that snapshot, so a reader pinned to a version (`--as-of`)
+    /// sees exactly the transactions of that version.
+    pub async fn transaction_version(&self, app_id: &str) -> anyhow::Result<Option<i64>> {
+        Ok(self
+            .table
+            .snapshot()?
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await?)
+    }
+
     /// Commits `files` as the micro-batch of `source` ending at `through`:
     /// [`Table::append_together`] for one source.
     pub async fn append(

@@ -267,3 +267,56 @@ async fn sources_share_one_commit() {
     );
     assert_eq!(table.committed_through("p1").await.expect("txn"), Some(8));
 }
+
+/// A txn looked up on a pinned snapshot is that snapshot's: a commit made
+/// since is not read (as `committed_through` reads it), and a commit with
+/// only a `txn` (no files) counts.
+#[tokio::test]
+async fn transaction_version_reads_the_snapshot_in_hand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = local(dir.path());
+    let mut table = Table::open_or_create(&lake, "bronze/t", &schema())
+        .await
+        .expect("create");
+    let a = put(&lake, "event_date=2026-11-22/a.parquet", vec![1]).await;
+    assert_eq!(
+        table.append("p0", 4, &[a]).await.expect("commit"),
+        Committed::Version(1)
+    );
+    let pinned = Table::open(&lake, "bronze/t", AsOf::Version(1))
+        .await
+        .expect("open")
+        .expect("a table");
+    assert_eq!(
+        table
+            .append("redrive-000001", 1, &[])
+            .await
+            .expect("txn only"),
+        Committed::Version(2)
+    );
+    assert_eq!(
+        pinned.transaction_version("p0").await.expect("txn"),
+        Some(4)
+    );
+    assert_eq!(
+        pinned
+            .transaction_version("redrive-000001")
+            .await
+            .expect("txn"),
+        None,
+        "committed after the pinned snapshot"
+    );
+    let latest = Table::open(&lake, "bronze/t", AsOf::Latest)
+        .await
+        .expect("open")
+        .expect("a table");
+    assert_eq!(
+        latest
+            .transaction_version("redrive-000001")
+            .await
+            .expect("txn"),
+        Some(1)
+    );
+    assert_eq!(latest.transaction_version("p9").await.expect("txn"), None);
+    assert_eq!(latest.files().await.expect("files").len(), 1);
+}

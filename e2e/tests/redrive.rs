@@ -1,13 +1,16 @@
-//! `consumer redrive --dry-run` (docs/DESIGN.md §15): dead letters judged
-//! again under a fixed contract and a higher message limit. The oracle is a
-//! real ingestion of the same batches under the new rules into a second
-//! lake: the dry run must predict exactly the rows it gains and the dead
-//! letters it keeps; and the dry run writes nothing.
+//! `consumer redrive` (docs/DESIGN.md §15): dead letters judged again under
+//! a fixed contract and a higher message limit, and brought back exactly
+//! once. The oracle is a real ingestion of the same batches under the new
+//! rules into a second lake: the dry run must predict exactly the rows it
+//! gains and the dead letters it keeps, and writes nothing; a re-drive
+//! moves exactly those records, also when it is killed at random instants
+//! and run again.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Instant;
 
 use common::*;
 use serde_json::Value;
@@ -193,4 +196,507 @@ fn a_dry_run_predicts_a_fresh_ingestion_under_the_new_rules_and_writes_nothing()
     let none = dry_run(&env, &[], &["--code", "no_such_code"]);
     assert!(none.is_empty(), "{none:?}");
     assert_eq!(listing(&lake), before);
+}
+
+/// `SQL` through the inspector, each row as one line of its values.
+fn lines(env: &Env, sql: &str) -> Vec<String> {
+    env.query(sql)
+        .iter()
+        .map(|row| {
+            let values: Vec<String> = row
+                .as_object()
+                .expect("a row object")
+                .values()
+                .map(|v| v.to_string())
+                .collect();
+            values.join(" | ")
+        })
+        .collect()
+}
+
+/// The event id in a dead letter's JSON text (the bundled DuckDB has no
+/// json extension).
+const EVENT_ID: &str = r#"regexp_extract(raw_text, '"event_id":"([^"]+)"', 1)"#;
+
+/// `inspector redrives --table events --format json`.
+fn redrives(env: &Env) -> Vec<Value> {
+    let out = env.run(
+        "inspector",
+        &["redrives", "--table", "events", "--format", "json"],
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .expect("JSON")
+        .as_array()
+        .expect("an array")
+        .clone()
+}
+
+#[test]
+fn a_redrive_moves_exactly_the_records_a_widened_contract_lets_through() {
+    let moto = Moto::start();
+    let env = Env::s3(&moto, "redrive-widened");
+    let mut produce = PRODUCE.to_vec();
+    produce.extend(["--sink", "files"]);
+    let summary = env.produce(&produce);
+    env.run("consumer", &["--source", "files", "--once"]);
+    // Only the default model silver.events.
+    std::fs::create_dir_all(env.dir.path().join("models")).expect("models dir");
+    env.run("refiner", &["--once", "--models", "models"]);
+    let contract = widened_contract(env.dir.path());
+
+    let bronze_before = env.count("SELECT count(*) FROM bronze.events");
+    let dead_before = env.count("SELECT count(*) FROM dead_letters.events");
+    let silver_before = env.count("SELECT count(*) FROM silver.events");
+    assert_eq!(silver_before, bronze_before);
+    // The oracle: the same batches ingested under the widened contract.
+    let mut oracle = Env::new();
+    oracle.set(
+        "LAKE_URL",
+        oracle.dir.path().join("lake").display().to_string(),
+    );
+    oracle.produce(&produce);
+    oracle.run(
+        "consumer",
+        &["--source", "files", "--once", "--contract", &contract],
+    );
+    let passes_now: std::collections::HashSet<String> = oracle
+        .query("SELECT event_id FROM bronze.events")
+        .iter()
+        .map(|row| row["event_id"].as_str().expect("an event id").to_string())
+        .collect();
+    // What must move: the dead letters of the code whose records pass now,
+    // with their lineage; the others stay where they are.
+    let of_code = env.query(&format!(
+        "SELECT {EVENT_ID} AS event_id, source_key, record_index, batch_id, ingested_at \
+         FROM dead_letters.events WHERE error_code = 'unknown_event_type' ORDER BY ALL"
+    ));
+    let (moving, not_moving): (Vec<Value>, Vec<Value>) = of_code
+        .into_iter()
+        .partition(|row| passes_now.contains(row["event_id"].as_str().expect("an event id")));
+    let as_line = |row: &Value| -> String {
+        [
+            "event_id",
+            "source_key",
+            "record_index",
+            "batch_id",
+            "ingested_at",
+        ]
+        .map(|c| row[c].to_string())
+        .join(" | ")
+    };
+    let expected_moved: Vec<String> = moving.iter().map(as_line).collect();
+    let unknown = (moving.len() + not_moving.len()) as u64;
+    let moved = moving.len() as u64;
+    assert!(moved > 0 && moved < unknown, "{moved} of {unknown}");
+    let position = |row: &Value| format!("{} | {}", row["source_key"], row["record_index"]);
+    let moving_positions: std::collections::HashSet<String> = moving.iter().map(position).collect();
+    let mut staying: Vec<String> = env
+        .query("SELECT source_key, record_index FROM dead_letters.events")
+        .iter()
+        .map(position)
+        .filter(|p| !moving_positions.contains(p))
+        .collect();
+    staying.sort();
+    let ids_before = env.count(&format!(
+        "SELECT count(DISTINCT {EVENT_ID}) FROM dead_letters.events WHERE error_code = 'unknown_event_type'"
+    ));
+    assert_eq!(ids_before, unknown, "one event id per unknown type");
+
+    let out = env.run(
+        "consumer",
+        &[
+            "--contract",
+            &contract,
+            "redrive",
+            "--table",
+            "events",
+            "--code",
+            "unknown_event_type",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    let failing = unknown - moved;
+    assert!(
+        stdout.contains(&format!(
+            "re-drive 000001 of table events: {unknown} dead letter(s) selected, {moved} record(s) moved to bronze, \
+             {failing} still failing ({failing} written again with a new code or message)"
+        )),
+        "{stdout}"
+    );
+
+    // Bronze gained exactly those records, with their original lineage.
+    assert_eq!(
+        env.count("SELECT count(*) FROM bronze.events"),
+        bronze_before + moved
+    );
+    let in_bronze: Vec<String> = env
+        .query(
+            "SELECT event_id, source_key, record_index, batch_id, ingested_at FROM bronze.events \
+             WHERE redrive_id IS NOT NULL ORDER BY ALL",
+        )
+        .iter()
+        .map(as_line)
+        .collect();
+    assert_eq!(in_bronze, expected_moved);
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM bronze.events WHERE redrive_id = '000001' AND redriven_at IS NOT NULL \
+             AND event_type IN ('refund', 'signup')"
+        ),
+        moved
+    );
+    // The dead letters lost exactly those, and kept the rest as they were.
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters.events"),
+        dead_before - moved
+    );
+    let mut dead_now: Vec<String> = env
+        .query("SELECT source_key, record_index FROM dead_letters.events")
+        .iter()
+        .map(position)
+        .collect();
+    dead_now.sort();
+    assert_eq!(dead_now, staying);
+    // Those of unknown types failing still were written again: their
+    // message names the new list of types (one fails for another reason
+    // first now, a second fault of the record).
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM dead_letters.events WHERE redrive_id = '000001' \
+             AND (error_message LIKE '%\"refund\", \"signup\"%' OR error_code <> 'unknown_event_type')"
+        ),
+        failing
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters.events WHERE redrive_id IS NOT NULL"),
+        failing
+    );
+    // Every event id of those dead letters is on exactly one side.
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM (SELECT event_id FROM bronze.events WHERE redrive_id IS NOT NULL \
+             INTERSECT SELECT {EVENT_ID} FROM dead_letters.events)"
+        )),
+        0,
+        "an event id in both views"
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM (SELECT event_id FROM bronze.events WHERE redrive_id IS NOT NULL \
+             UNION ALL SELECT {EVENT_ID} FROM dead_letters.events \
+             WHERE error_code = 'unknown_event_type' OR redrive_id = '000001')"
+        )),
+        unknown
+    );
+    // The history keeps every dead letter, and says which left, when, where to.
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters.events_history"),
+        dead_before + failing,
+        "every dead letter ever written"
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM dead_letters.events_history WHERE left_by = '000001' AND left_to = 'dead_letters'"
+        ),
+        failing
+    );
+    let left: Vec<String> = env
+        .query(&format!(
+            "SELECT {EVENT_ID} AS event_id, source_key, record_index, batch_id, ingested_at \
+             FROM dead_letters.events_history WHERE left_by = '000001' AND left_to = 'bronze' \
+             AND left_at IS NOT NULL ORDER BY ALL"
+        ))
+        .iter()
+        .map(as_line)
+        .collect();
+    assert_eq!(left, expected_moved);
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters.events_history WHERE left_by IS NULL"),
+        dead_before - moved
+    );
+    let listed = redrives(&env);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], "000001");
+    assert_eq!(listed[0]["state"], "done");
+    assert_eq!(listed[0]["selected"], unknown);
+    assert_eq!(listed[0]["moved"], moved);
+    assert_eq!(listed[0]["still_failing"], unknown - moved);
+
+    // The same re-drive again changes nothing: what moved is gone from the
+    // view, and what fails the same way is not written again.
+    let objects = |env: &Env| {
+        let (lake, runtime) = env.lake();
+        runtime.block_on(async {
+            use futures::TryStreamExt;
+            let keys: Vec<String> = lake
+                .store
+                .list(None)
+                .map_ok(|m| m.location.to_string())
+                .try_collect()
+                .await
+                .expect("list");
+            keys.into_iter().filter(|k| k.ends_with(".parquet")).count()
+        })
+    };
+    let files_before = objects(&env);
+    let still_unknown = env
+        .count("SELECT count(*) FROM dead_letters.events WHERE error_code = 'unknown_event_type'");
+    env.run(
+        "consumer",
+        &[
+            "--contract",
+            &contract,
+            "redrive",
+            "--table",
+            "events",
+            "--code",
+            "unknown_event_type",
+        ],
+    );
+    assert_eq!(objects(&env), files_before, "a second run wrote data files");
+    assert_eq!(
+        env.count("SELECT count(*) FROM bronze.events"),
+        bronze_before + moved
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters.events"),
+        dead_before - moved
+    );
+    let listed = redrives(&env);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1]["moved"], 0);
+    assert_eq!(listed[1]["selected"], still_unknown);
+
+    // Silver picks the records up in its normal incremental run (their
+    // event times are within the default model's 24 hours of lookback).
+    env.run("refiner", &["--once", "--models", "models"]);
+    assert_eq!(
+        env.count("SELECT count(*) FROM silver.events"),
+        silver_before + moved
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM silver.events WHERE redrive_id = '000001'"),
+        moved
+    );
+    assert_eq!(num(&summary, "valid_records"), bronze_before);
+}
+
+/// Every file under `from`, copied to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.metadata().expect("metadata").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// What a user checks after a re-drive: bronze rows with their lineage and
+/// whether they were re-driven, and the dead letters of the view.
+fn end_state(env: &Env) -> (Vec<String>, Vec<String>) {
+    let bronze = lines(
+        env,
+        "SELECT event_id, source_key, record_index, ingested_at, redrive_id IS NOT NULL AS redriven \
+         FROM bronze.events ORDER BY ALL",
+    );
+    let dead = lines(
+        env,
+        "SELECT source_key, record_index, error_kind, error_code, error_message, raw_text \
+         FROM dead_letters.events ORDER BY ALL",
+    );
+    (bronze, dead)
+}
+
+#[test]
+fn kill_nine_during_a_redrive_then_a_clean_rerun_ends_as_one_clean_run() {
+    let cycles: u64 = std::env::var("REDRIVE_KILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut env = Env::new();
+    let lake = env.dir.path().join("lake");
+    env.set("LAKE_URL", lake.display().to_string());
+    let mut produce = PRODUCE.to_vec();
+    produce.extend(["--sink", "files"]);
+    env.produce(&produce);
+    env.run(
+        "consumer",
+        &[
+            "--source",
+            "files",
+            "--once",
+            "--max-message-bytes",
+            LIMIT_BEFORE,
+        ],
+    );
+    let contract = widened_contract(env.dir.path());
+    let redrive = [
+        "--contract",
+        contract.as_str(),
+        "redrive",
+        "--table",
+        "events",
+    ];
+
+    // One clean run on a copy of the lake: the state to reach.
+    let mut clean = Env::new();
+    let clean_lake = clean.dir.path().join("lake");
+    copy_dir(&lake, &clean_lake);
+    clean.set("LAKE_URL", clean_lake.display().to_string());
+    let started = Instant::now();
+    clean.run("consumer", &redrive);
+    let took = started.elapsed();
+    let expected = end_state(&clean);
+    let moved = clean.count("SELECT count(*) FROM bronze.events WHERE redrive_id IS NOT NULL");
+    let rewritten =
+        clean.count("SELECT count(*) FROM dead_letters.events WHERE redrive_id IS NOT NULL");
+    assert!(
+        moved > 0 && rewritten > 0,
+        "{moved} moved, {rewritten} rewritten"
+    );
+
+    // Killed at random instants of a run, each run finishing what the one
+    // before left open.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut killed = 0;
+    for _ in 0..cycles {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = took.mul_f64((seed % 1000) as f64 / 1000.0 * 1.2);
+        let mut child = env.command("consumer", &redrive).spawn().expect("spawn");
+        std::thread::sleep(at);
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("kill -9");
+            killed += 1;
+        }
+        child.wait().expect("wait");
+    }
+    println!("{killed} of {cycles} runs killed mid-run (a clean run takes {took:?})");
+    assert!(
+        killed >= cycles / 2,
+        "only {killed} of {cycles} runs were killed mid-run"
+    );
+    env.run("consumer", &redrive);
+    assert_eq!(end_state(&env), expected);
+    assert!(
+        redrives(&env).iter().all(|r| r["state"] == "done"),
+        "a re-drive left open"
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM (SELECT source_key, record_index FROM bronze.events GROUP BY ALL HAVING count(*) > 1)"
+        ),
+        0,
+        "a record twice in bronze"
+    );
+}
+
+/// Batches of 500 events (about 82 KB) ingested under a 64 KiB limit: every
+/// one is `oversized` and keeps only its first 64 KiB, so a re-drive under
+/// the default limit must read it again from its source. `source` is
+/// `files` or `kafka`.
+fn oversized_batches_come_back_from(env: &Env, source: &str) {
+    let produce = [
+        "--batches",
+        "12",
+        "--batch-size",
+        "500",
+        "--rate",
+        "0",
+        "--corrupt-ratio",
+        "0",
+        "--invalid-ratio",
+        "0.01",
+        "--seed",
+        "11",
+    ];
+    let mut args = produce.to_vec();
+    if source == "files" {
+        args.extend(["--sink", "files"]);
+    }
+    let summary = env.produce(&args);
+    env.run(
+        "consumer",
+        &["--source", source, "--once", "--max-message-bytes", "64KiB"],
+    );
+    assert_eq!(env.count("SELECT count(*) FROM bronze.events"), 0);
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM dead_letters.events WHERE error_code = 'oversized' \
+             AND octet_length(raw_payload) = 65536"
+        ),
+        12,
+        "every batch is an oversized dead letter with its first 64 KiB"
+    );
+    let out = env.run(
+        "consumer",
+        &["redrive", "--table", "events", "--code", "oversized"],
+    );
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    let valid = num(&summary, "valid_records");
+    let invalid = num(&summary, "invalid_records");
+    assert!(valid > 0 && invalid > 0, "{summary}");
+    assert_eq!(env.count("SELECT count(*) FROM bronze.events"), valid);
+    assert_eq!(
+        env.count("SELECT count(DISTINCT event_id) FROM bronze.events WHERE redrive_id = '000001'"),
+        valid
+    );
+    // The batches left; their invalid records are dead letters of their own.
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters.events WHERE record_index IS NULL"),
+        0
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM dead_letters.events WHERE error_kind = 'invalid_record' \
+             AND redrive_id = '000001'"
+        ),
+        invalid
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM dead_letters.events_history WHERE error_code = 'oversized' \
+             AND left_by = '000001'"
+        ),
+        12
+    );
+    assert_exactly_once_after_redrive(env, valid, invalid);
+}
+
+/// No position on both sides, none twice.
+fn assert_exactly_once_after_redrive(env: &Env, valid: u64, invalid: u64) {
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM (SELECT batch_id, record_index FROM (\
+             SELECT batch_id, record_index FROM bronze.events UNION ALL \
+             SELECT batch_id, record_index FROM dead_letters.events) GROUP BY ALL HAVING count(*) > 1)"
+        ),
+        0
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM (SELECT batch_id, record_index FROM bronze.events UNION ALL \
+             SELECT batch_id, record_index FROM dead_letters.events)"
+        ),
+        valid + invalid
+    );
+}
+
+#[test]
+fn an_oversized_batch_comes_back_after_the_limit_is_raised_from_files_and_from_kafka() {
+    let mut files = Env::new();
+    let lake = files.dir.path().join("lake");
+    files.set("LAKE_URL", lake.display().to_string());
+    oversized_batches_come_back_from(&files, "files");
+
+    let moto = Moto::start();
+    let kafka = Kafka::start("redrive-oversized", 2);
+    let env = Env::kafka(&moto, &kafka, "redrive-oversized");
+    oversized_batches_come_back_from(&env, "kafka");
 }

@@ -4,16 +4,18 @@
 //! writes and `silver.<model>` / `gold.<model>` for every table the refiner
 //! writes; docs/DESIGN.md §6), then offers a shell, one-shot queries, a
 //! status report, a self-refreshing status page, the commits of a table,
-//! and the same SQL for the official `duckdb` CLI.
+//! the re-drives of dead letters, and the same SQL for the official `duckdb`
+//! CLI.
 //!
 //! [`lakedb::session`] opens DuckDB over the lake's Delta snapshots (in
 //! place, through httpfs, or through a local mirror); here, [`output`]
-//! prints results, and [`shell`], [`status`], [`serve`] and [`history`] are
-//! the interactive and reporting front ends. The inspector alone links
+//! prints results, and [`shell`], [`status`], [`serve`], [`history`] and
+//! [`redrives`] are the interactive and reporting front ends. The inspector alone links
 //! librdkafka, for the Kafka lag in `status`.
 
 pub mod history;
 pub mod output;
+pub mod redrives;
 pub mod serve;
 pub mod shell;
 pub mod status;
@@ -31,6 +33,7 @@ use lakedb::session::{Options, Session};
 use lakedb::snapshot;
 
 use crate::output::Format;
+use crate::redrives::RedrivesFormat;
 use crate::status::StatusFormat;
 
 #[derive(Parser, Debug)]
@@ -115,6 +118,22 @@ pub enum Command {
         #[command(flatten)]
         lake: LakeArgs,
     },
+    /// The re-drives of dead letters recorded in the lake, by table then id.
+    ///
+    /// One row per `_redrives/<table>/<id>.json`: its state (`open` while it
+    /// has no summary: interrupted or running, the next `consumer redrive`
+    /// finishes it; `done`; `unreadable`, with the reason), the selection,
+    /// and what it did: selected, moved, still failing, rewritten, by code.
+    Redrives {
+        /// Only this table's re-drives, e.g. events; default: every table.
+        #[arg(long, value_name = "TABLE")]
+        table: Option<String>,
+        /// Output format; json is an array of row objects, with `by_code` an object.
+        #[arg(long, value_enum, default_value = "table")]
+        format: RedrivesFormat,
+        #[command(flatten)]
+        lake: LakeArgs,
+    },
     /// Per table: checkpoints, row counts and dead-letter reasons; the silver
     /// and gold tables; Kafka lag.
     Status {
@@ -169,7 +188,7 @@ impl Cli {
             Command::Shell { common, .. }
             | Command::Query { common, .. }
             | Command::InitSql { common, .. } => common.lake.secret_values(),
-            Command::History { lake, .. } => lake.secret_values(),
+            Command::History { lake, .. } | Command::Redrives { lake, .. } => lake.secret_values(),
         }
     }
 }
@@ -184,7 +203,9 @@ impl lake::config::FromEnvironment for Cli {
             Command::Shell { common, .. }
             | Command::Query { common, .. }
             | Command::InitSql { common, .. } => common.lake.read_environment(vars),
-            Command::History { lake, .. } => lake.read_environment(vars),
+            Command::History { lake, .. } | Command::Redrives { lake, .. } => {
+                lake.read_environment(vars)
+            }
         }
     }
 }
@@ -313,6 +334,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let lake = Lake::open(&lake).map_err(|e| anyhow!(e))?;
             let commits = history::history(&lake, &table, limit as usize)?;
             output::write(&commits, format, &mut stdout)
+        }
+        Command::Redrives {
+            table,
+            format,
+            lake,
+        } => {
+            let lake = Lake::open(&lake).map_err(|e| anyhow!(e))?;
+            let listed = redrives::redrives(&lake, table.as_deref())?;
+            redrives::write(&listed, format, &mut stdout)
         }
     }
 }

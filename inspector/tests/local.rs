@@ -211,6 +211,24 @@ fn init_sql_recreates_the_views_in_another_duckdb() {
         .query_row("SELECT (SELECT count(*) FROM bronze.events) * 10 + (SELECT count(*) FROM dead_letters.events)", [], |r| r.get(0))
         .expect("count");
     assert_eq!(n, 32);
+    // The dead letters as written, their history, and the current ones,
+    // printed after the views they read.
+    let at = |view: &str| {
+        sql.find(&format!("CREATE OR REPLACE VIEW {view} AS"))
+            .unwrap_or_else(|| panic!("{view} in {sql}"))
+    };
+    assert!(at("bronze.events") < at("dead_letters.events_history"));
+    assert!(at("dead_letters.\"events__written\"") < at("dead_letters.events_history"));
+    assert!(at("dead_letters.events_history") < at("dead_letters.events"));
+    let n: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM dead_letters.\"events__written\") * 10 \
+             + (SELECT count(*) FROM dead_letters.events_history WHERE left_by IS NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(n, 22);
 }
 
 fn columns(root: &Path, view: &str) -> serde_json::Value {
@@ -247,12 +265,31 @@ fn an_empty_lake_has_empty_views_with_the_same_columns() {
             "{view}"
         );
     }
+    // The dead letters: the table's columns, re-drive ones last, then
+    // event_date and raw_text; the history adds when each row left.
+    let names = |view: &str| -> Vec<String> {
+        columns(full.path(), view)
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|c| c["column_name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    let dead = names("dead_letters.events");
+    assert_eq!(
+        dead[dead.len() - 4..],
+        ["redrive_id", "redriven_at", "event_date", "raw_text"]
+    );
+    assert_eq!(dead, names("dead_letters.\"events__written\""));
+    let mut history = dead.clone();
+    history.extend(["left_at", "left_by", "left_to"].map(String::from));
+    assert_eq!(names("dead_letters.events_history"), history);
     let bronze = columns(empty.path(), "bronze.events");
     assert_eq!(
         bronze[3],
         json!({"column_name": "event_ts", "column_type": "TIMESTAMP WITH TIME ZONE"})
     );
-    assert_eq!(bronze.as_array().map(Vec::len), Some(19)); // 18 stored + event_date
+    assert_eq!(bronze.as_array().map(Vec::len), Some(21)); // 20 stored + event_date
 
     let csv = ok(&run(
         empty.path(),

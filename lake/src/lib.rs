@@ -20,6 +20,7 @@ pub mod json;
 pub mod layout;
 pub mod metrics;
 pub mod position;
+pub mod redrive;
 pub mod schema;
 pub mod store;
 

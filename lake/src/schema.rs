@@ -33,11 +33,28 @@ fn lineage() -> Vec<Field> {
     ]
 }
 
+/// Which re-drive wrote a row (docs/DESIGN.md §15): NULL for rows of
+/// normal ingestion.
+pub const REDRIVE_ID: &str = "redrive_id";
+/// When that re-drive started; NULL for rows of normal ingestion.
+pub const REDRIVEN_AT: &str = "redriven_at";
+
+/// The last columns of both tables: a re-driven row keeps its original
+/// lineage and says here which re-drive brought it back. Last, because a
+/// table written before re-drives existed gains them at its end.
+fn redrive() -> [Field; 2] {
+    [
+        Field::new(REDRIVE_ID, DataType::Utf8, true),
+        Field::new(REDRIVEN_AT, utc_micros(), true),
+    ]
+}
+
 /// Valid records: the contract's columns, then lineage. `event_date` is not
 /// stored: it is the hive partition of the path.
 pub fn bronze(contract: &Contract) -> SchemaRef {
     let mut fields = contract.columns();
     fields.extend(lineage());
+    fields.extend(redrive());
     Arc::new(Schema::new(fields))
 }
 
@@ -52,5 +69,6 @@ pub fn dead_letters() -> SchemaRef {
         // The record's JSON text or the whole batch, byte for byte.
         Field::new("raw_payload", DataType::Binary, false),
     ]);
+    fields.extend(redrive());
     Arc::new(Schema::new(fields))
 }

@@ -14,6 +14,15 @@
 //! reaches the files: a local lake in place, an `s3://` lake through the
 //! httpfs extension when it loads, else through a local [`mirror`] of
 //! exactly the snapshots' files, kept in sync on every refresh.
+//!
+//! A table's dead letters are three views (docs/DESIGN.md §6, §15):
+//! `dead_letters."<table>__written"`, the Delta table as written;
+//! `dead_letters.<table>_history`, its rows of normal ingestion and of the
+//! re-drives whose `txn` the bronze snapshot holds, with `left_at`,
+//! `left_by` and `left_to` saying when, by which re-drive and to where each
+//! left; and `dead_letters.<table>`, the rows that have not left. At every
+//! pair of snapshots a session reads, a record is in exactly one of
+//! `bronze.<table>` and `dead_letters.<table>`.
 
 pub mod mirror;
 pub mod session;

@@ -20,6 +20,18 @@
 //! (a new version, the first files of a table, a table created later); the
 //! inspector's shell calls it before every statement.
 //!
+//! A table's dead letters are three views (docs/DESIGN.md §6, §15): the
+//! Delta table itself as `dead_letters."<t>__written"`, and derived from it
+//! ([`views::dead_letter_views`]) `dead_letters.<t>_history` (the rows of
+//! normal ingestion and of the visible re-drives, with when, by which
+//! re-drive and to where each left) and `dead_letters.<t>` (those that have
+//! not left). A re-drive is visible when the bronze snapshot the session
+//! reads holds its `txn` ([`snapshot::read_redriven`]), so at every pair of
+//! snapshots a record is in exactly one of `bronze.<t>` and
+//! `dead_letters.<t>`. Each refresh lists `_redrives/<t>/` once per table and
+//! looks up only re-drives it has not seen visible; with none listed the
+//! derived views read the dead letters alone.
+//!
 //! [`Session::define_files_view`] defines a view of any name over some files
 //! of a table, with the columns of that table's view (for the refiner's
 //! incremental models).
@@ -119,6 +131,29 @@ pub struct Session {
     models: Models,
     /// Per table and layer: the view in place.
     views: BTreeMap<(String, Layer), View>,
+    /// Per table: the re-drives looked up in its bronze snapshot by the last
+    /// refresh, so the next one looks up only what it has not seen visible.
+    redriven: BTreeMap<String, snapshot::Redriven>,
+    /// Per table: the views derived from its dead-letter view.
+    derived: BTreeMap<String, Derived>,
+}
+
+/// `dead_letters.<t>_history` and `dead_letters.<t>` of one table
+/// ([`views::dead_letter_views`]).
+struct Derived {
+    /// Rebuilt when it changes.
+    basis: DerivedBasis,
+    /// The SQL in place, also what `init-sql` prints.
+    sql: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DerivedBasis {
+    /// The basis of the written dead-letter view.
+    dead_letters: Basis,
+    /// The basis of `bronze.<t>`, when the views read it.
+    bronze: Option<Basis>,
+    redriven: views::Redriven,
 }
 
 /// What a view was built from; it is rebuilt when that changes.
@@ -182,6 +217,8 @@ impl Session {
             tables: Tables::new(),
             models: Models::new(),
             views: BTreeMap::new(),
+            redriven: BTreeMap::new(),
+            derived: BTreeMap::new(),
             lake,
         };
         session.run_setup(views::SCHEMAS, views::SCHEMAS)?;
@@ -289,6 +326,7 @@ impl Session {
         self.reader = Reader::FileList;
         // Views made before the failure read through httpfs.
         self.views.clear();
+        self.derived.clear();
         self.refresh()
     }
 
@@ -396,11 +434,27 @@ impl Session {
             .chain(models.iter().map(|(layer, model)| (model.clone(), *layer)))
             .collect();
         let mut snapshots = Vec::new();
+        // Per table: whether it has re-drives, and those its bronze
+        // snapshot holds.
+        let mut redrives: BTreeMap<String, (bool, BTreeSet<String>)> = BTreeMap::new();
         for (table, layer) in &wanted_views {
             let (prefix, view) = (layer.prefix(table), layer.view(table));
-            let read = snapshot::read(&self.lake, &prefix, &view, self.as_of);
-            snapshots.push((table.clone(), *layer, self.rt.block_on(read)?));
+            let snapshot = if *layer == Layer::Bronze {
+                let ids = self.rt.block_on(snapshot::redrive_ids(&self.lake, table))?;
+                let before = self.redriven.get(table).cloned().unwrap_or_default();
+                let read =
+                    snapshot::read_redriven(&self.lake, &prefix, &view, self.as_of, &ids, &before);
+                let (snapshot, redriven) = self.rt.block_on(read)?;
+                redrives.insert(table.clone(), (!ids.is_empty(), redriven.visible.clone()));
+                self.redriven.insert(table.clone(), redriven);
+                snapshot
+            } else {
+                let read = snapshot::read(&self.lake, &prefix, &view, self.as_of);
+                self.rt.block_on(read)?
+            };
+            snapshots.push((table.clone(), *layer, snapshot));
         }
+        self.redriven.retain(|table, _| tables.contains_key(table));
         if let Access::Mirror(mirror) = &self.access {
             let wanted: BTreeSet<String> = snapshots
                 .iter()
@@ -430,6 +484,16 @@ impl Session {
             .filter(|key| !wanted_views.contains(*key))
             .cloned()
             .collect();
+        let gone_derived: Vec<String> = self
+            .derived
+            .keys()
+            .filter(|table| !tables.contains_key(*table))
+            .cloned()
+            .collect();
+        for table in gone_derived {
+            self.drop_derived(&table)?;
+            self.derived.remove(&table);
+        }
         for (table, layer) in gone {
             self.drop_view(&table, layer)?;
             self.views.remove(&(table, layer));
@@ -437,6 +501,9 @@ impl Session {
         for (table, layer, snapshot) in &snapshots {
             let contract = tables.get(table).cloned().flatten();
             self.refresh_view(table, *layer, contract.as_deref(), snapshot)?;
+        }
+        for (table, (listed, visible)) in redrives {
+            self.refresh_derived(&table, listed, visible)?;
         }
         self.tables = tables;
         self.models = models;
@@ -529,6 +596,111 @@ impl Session {
         Ok(())
     }
 
+    /// (Re)creates `dead_letters.<table>_history` and `dead_letters.<table>`
+    /// over the table's dead-letter view when what they read changed: its
+    /// basis, the visible re-drives `visible`, and, when they read it,
+    /// bronze's basis. `listed`: `_redrives/<table>/` lists some re-drive.
+    /// Bronze is read only when it may hold re-driven rows: some re-drive is
+    /// visible, or some is listed and the views read the newest snapshots.
+    fn refresh_derived(
+        &mut self,
+        table: &str,
+        listed: bool,
+        visible: BTreeSet<String>,
+    ) -> anyhow::Result<()> {
+        let dead_letters = match self.views.get(&(table.to_string(), Layer::DeadLetters)) {
+            Some(View {
+                sql: Some(_),
+                basis,
+                ..
+            }) => basis.clone(),
+            _ => {
+                if self.derived.remove(table).is_some() {
+                    self.drop_derived(table)?;
+                }
+                return Ok(());
+            }
+        };
+        let newest = self.as_of == AsOf::Latest;
+        let written = self.view_columns(
+            Layer::DeadLetters.schema(),
+            &format!("{table}{}", views::WRITTEN),
+        )?;
+        let has =
+            |have: &BTreeSet<String>, columns: &[&str]| columns.iter().all(|c| have.contains(*c));
+        let written_columns = has(&written, &views::REDRIVE_COLUMNS);
+        let bronze = match self.views.get(&(table.to_string(), Layer::Bronze)) {
+            Some(View {
+                sql: Some(_),
+                basis: basis @ Basis::Snapshot { .. },
+                ..
+            }) if !visible.is_empty() || (listed && newest) => Some(basis.clone()),
+            _ => None,
+        };
+        let columns: Vec<&str> = views::POSITION_COLUMNS
+            .iter()
+            .chain(&views::REDRIVE_COLUMNS)
+            .copied()
+            .collect();
+        // A dead-letter view without them raises (no such snapshot).
+        let bronze = match bronze {
+            Some(basis)
+                if has(&written, &views::POSITION_COLUMNS)
+                    && has(&self.view_columns(Layer::Bronze.schema(), table)?, &columns) =>
+            {
+                Some(basis)
+            }
+            _ => None,
+        };
+        let basis = DerivedBasis {
+            dead_letters,
+            redriven: views::Redriven {
+                visible,
+                written_columns,
+                bronze: bronze.is_some(),
+                newest,
+            },
+            bronze,
+        };
+        if self.derived.get(table).is_some_and(|d| d.basis == basis) {
+            return Ok(());
+        }
+        let sql = views::dead_letter_views(table, &basis.redriven);
+        self.conn.execute_batch(&sql).with_context(|| {
+            format!(
+                "cannot create the views {} and {} over {}",
+                views::history_view(table),
+                Layer::DeadLetters.view(table),
+                Layer::DeadLetters.raw_view(table)
+            )
+        })?;
+        self.derived
+            .insert(table.to_string(), Derived { basis, sql });
+        Ok(())
+    }
+
+    /// The columns of the view `schema.name` as DuckDB's catalog holds
+    /// them: read without binding the view again (no I/O).
+    fn view_columns(&self, schema: &str, name: &str) -> anyhow::Result<BTreeSet<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
+        )?;
+        let columns = stmt
+            .query_map([schema, name], |row| row.get::<_, String>(0))?
+            .collect::<Result<BTreeSet<_>, _>>()
+            .with_context(|| format!("cannot read the columns of {schema}.{name}"))?;
+        Ok(columns)
+    }
+
+    fn drop_derived(&self, table: &str) -> anyhow::Result<()> {
+        let (current, history) = (Layer::DeadLetters.view(table), views::history_view(table));
+        self.conn
+            .execute_batch(&format!(
+                "DROP VIEW IF EXISTS {current};\nDROP VIEW IF EXISTS {history};"
+            ))
+            .with_context(|| format!("cannot drop the views {current} and {history}"))
+    }
+
     /// Creates the view of a snapshot with files.
     fn data_view(
         &self,
@@ -558,7 +730,7 @@ impl Session {
         let sql = match reader {
             Reader::DeltaScan => delta_sql()?,
             Reader::FileList => {
-                self.file_list_sql(&layer.view(table), table, layer, version, files)?
+                self.file_list_sql(&layer.raw_view(table), table, layer, version, files)?
             }
         };
         self.execute_view(table, layer, &sql)?;
@@ -578,7 +750,7 @@ impl Session {
         self.conn.execute_batch(sql).with_context(|| {
             format!(
                 "cannot create the view {} over {}",
-                layer.view(table),
+                layer.raw_view(table),
                 self.url_of(&layer.prefix(table))
             )
         })
@@ -765,7 +937,7 @@ impl Session {
     }
 
     fn drop_view(&self, table: &str, layer: Layer) -> anyhow::Result<()> {
-        let view = layer.view(table);
+        let view = layer.raw_view(table);
         self.conn
             .execute_batch(&format!("DROP VIEW IF EXISTS {view};"))
             .with_context(|| format!("cannot drop the view {view}"))
@@ -875,6 +1047,11 @@ impl Session {
                     self.lake.url_of(&format!("{CONTRACTS}/{table}"))
                 )),
             }
+            // After the views they read: bronze's sorts before.
+            if let (Layer::DeadLetters, Some(derived)) = (layer, self.derived.get(table)) {
+                out.push('\n');
+                out.push_str(&derived.sql);
+            }
         }
         out
     }
@@ -976,6 +1153,13 @@ mod tests {
         session.refresh().expect("refresh");
         assert!(session.has_view("orders", Layer::Bronze));
         assert!(!has_column(&session, "bronze.orders", "note"));
+        // Its dead letters have no log: typed by the built-in schema.
+        assert!(has_column(&session, "dead_letters.orders", "redriven_at"));
+        assert!(has_column(
+            &session,
+            "dead_letters.orders_history",
+            "left_to"
+        ));
 
         // A newer version re-types the placeholder.
         std::fs::write(dir_of_orders.join("v2.schema.json"), v2.to_string()).expect("write");
@@ -986,10 +1170,19 @@ mod tests {
         std::fs::remove_dir_all(root.join(CONTRACTS)).expect("rm");
         session.refresh().expect("refresh");
         assert!(!session.has_view("orders", Layer::DeadLetters));
-        assert!(session
-            .conn
-            .execute_batch("SELECT * FROM dead_letters.orders")
-            .is_err());
+        for view in [
+            "dead_letters.orders",
+            "dead_letters.orders_history",
+            "dead_letters.\"orders__written\"",
+        ] {
+            assert!(
+                session
+                    .conn
+                    .execute_batch(&format!("SELECT * FROM {view}"))
+                    .is_err(),
+                "{view} is dropped"
+            );
+        }
     }
 }
 
@@ -1068,6 +1261,24 @@ mod lake_tests {
         name: &str,
         batch: &RecordBatch,
     ) -> DataFile {
+        let file = upload(lake, prefix, date, name, batch).await;
+        let through = table.version() as i64 + 1;
+        let committed = table
+            .append("test", through, std::slice::from_ref(&file))
+            .await
+            .expect("commit");
+        assert!(matches!(committed, delta::Committed::Version(_)));
+        file
+    }
+
+    /// Uploads `batch` as `<prefix>/event_date=<date>/<name>.parquet`.
+    async fn upload(
+        lake: &Lake,
+        prefix: &str,
+        date: &str,
+        name: &str,
+        batch: &RecordBatch,
+    ) -> DataFile {
         let bytes = parquet(batch);
         let file = DataFile {
             path: format!("event_date={date}/{name}.parquet"),
@@ -1082,12 +1293,6 @@ mod lake_tests {
             )
             .await
             .expect("put");
-        let through = table.version() as i64 + 1;
-        let committed = table
-            .append("test", through, std::slice::from_ref(&file))
-            .await
-            .expect("commit");
-        assert!(matches!(committed, delta::Committed::Version(_)));
         file
     }
 
@@ -1313,5 +1518,608 @@ mod lake_tests {
             .conn
             .execute_batch("SELECT * FROM gold.events_per_minute")
             .is_err());
+    }
+
+    /// A dead letter or a bronze row of the table `events`: its message (a
+    /// Kafka offset of `events` partition 0, or a raw key of the files
+    /// source), index, error code (bronze: its `note`) and re-drive.
+    #[derive(Debug, Clone, Copy)]
+    struct Row {
+        offset: Option<i64>,
+        key: Option<&'static str>,
+        index: Option<i32>,
+        code: &'static str,
+        redrive: Option<(&'static str, i64)>,
+    }
+
+    const RAW_KEY: &str = "raw/events/r/000000001.json";
+    /// 2026-01-02T00:00:05Z.
+    const INGESTED: i64 = 1_767_312_005_000_000;
+    /// When the re-drives 000001, 000002 and 000003 started:
+    /// 2026-02-01, 2026-02-02 and 2026-02-03, midnight UTC.
+    const T1: i64 = 1_769_904_000_000_000;
+    const T2: i64 = T1 + 86_400_000_000;
+    const T3: i64 = T2 + 86_400_000_000;
+
+    fn kafka(offset: i64, index: Option<i32>, code: &'static str) -> Row {
+        Row {
+            offset: Some(offset),
+            key: None,
+            index,
+            code,
+            redrive: None,
+        }
+    }
+
+    fn files(index: i32, code: &'static str) -> Row {
+        Row {
+            offset: None,
+            key: Some(RAW_KEY),
+            index: Some(index),
+            code,
+            redrive: None,
+        }
+    }
+
+    impl Row {
+        fn by(self, id: &'static str, at: i64) -> Row {
+            Row {
+                redrive: Some((id, at)),
+                ..self
+            }
+        }
+    }
+
+    /// The column `name` of `rows`; `None` for one left NULL.
+    fn column(name: &str, rows: &[Row]) -> Option<arrow::array::ArrayRef> {
+        use arrow::array::{BinaryArray, Int32Array, StringArray};
+        let strings = |f: &dyn Fn(&Row) -> Option<String>| -> arrow::array::ArrayRef {
+            Arc::new(rows.iter().map(f).collect::<StringArray>())
+        };
+        let micros = |f: &dyn Fn(&Row) -> Option<i64>| -> arrow::array::ArrayRef {
+            Arc::new(
+                TimestampMicrosecondArray::from(rows.iter().map(f).collect::<Vec<_>>())
+                    .with_timezone("UTC"),
+            )
+        };
+        Some(match name {
+            "source_kind" => {
+                strings(&|r| Some(if r.offset.is_some() { "kafka" } else { "files" }.into()))
+            }
+            "source_topic" => strings(&|r| r.offset.map(|_| "events".into())),
+            "source_partition" => Arc::new(
+                rows.iter()
+                    .map(|r| r.offset.map(|_| 0))
+                    .collect::<Int32Array>(),
+            ),
+            "source_offset" => Arc::new(rows.iter().map(|r| r.offset).collect::<Int64Array>()),
+            "source_key" => strings(&|r| r.key.map(String::from)),
+            "batch_id" => strings(&|_| Some("b1".into())),
+            "record_index" => Arc::new(rows.iter().map(|r| r.index).collect::<Int32Array>()),
+            "ingested_at" => micros(&|_| Some(INGESTED)),
+            "contract_version" => Arc::new(rows.iter().map(|_| Some(1)).collect::<Int32Array>()),
+            "error_kind" => strings(&|r| {
+                Some(
+                    if r.index.is_some() {
+                        "invalid_record"
+                    } else {
+                        "corrupt_batch"
+                    }
+                    .into(),
+                )
+            }),
+            "error_code" | "note" => strings(&|r| Some(r.code.into())),
+            "error_message" => strings(&|r| Some(format!("{} here", r.code))),
+            "raw_payload" => Arc::new(BinaryArray::from_iter_values(rows.iter().map(|_| b"{}"))),
+            "redrive_id" => strings(&|r| r.redrive.map(|(id, _)| id.into())),
+            "redriven_at" => micros(&|r| r.redrive.map(|(_, at)| at)),
+            _ => return None,
+        })
+    }
+
+    fn rows_of(schema: &Arc<Schema>, rows: &[Row]) -> RecordBatch {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                column(f.name(), rows)
+                    .unwrap_or_else(|| arrow::array::new_null_array(f.data_type(), rows.len()))
+            })
+            .collect();
+        RecordBatch::try_new(schema.clone(), columns).expect("batch")
+    }
+
+    /// The bronze table of the tests: a `note`, then the lineage and the
+    /// re-drive columns of the dead letters.
+    fn bronze_schema() -> Arc<Schema> {
+        let errors = ["error_kind", "error_code", "error_message", "raw_payload"];
+        let mut fields = vec![Field::new("note", DataType::Utf8, true)];
+        fields.extend(
+            lake::schema::dead_letters()
+                .fields()
+                .iter()
+                .filter(|f| !errors.contains(&f.name().as_str()))
+                .map(|f| f.as_ref().clone()),
+        );
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The dead letters and bronze of `events`, committed as ingestion
+    /// (source `test`) or as a re-drive (`redrive-<id>`) commits them.
+    struct TestLake {
+        lake: Lake,
+        dead: delta::Table,
+        bronze: delta::Table,
+        /// Files written so far, to name the next.
+        files: usize,
+    }
+
+    impl TestLake {
+        async fn create(root: &Path) -> TestLake {
+            let lake = local_lake(root);
+            let dead = delta::Table::open_or_create(
+                &lake,
+                &Layer::DeadLetters.prefix(EVENTS),
+                &lake::schema::dead_letters(),
+            )
+            .await
+            .expect("dead letters");
+            let bronze = delta::Table::open_or_create(
+                &lake,
+                &Layer::Bronze.prefix(EVENTS),
+                &bronze_schema(),
+            )
+            .await
+            .expect("bronze");
+            TestLake {
+                lake,
+                dead,
+                bronze,
+                files: 0,
+            }
+        }
+
+        /// Commits `rows` (none: a commit with only the `txn`) to `layer`
+        /// as the source `source`.
+        async fn commit(&mut self, layer: Layer, source: &str, rows: &[Row]) -> u64 {
+            let (table, schema) = match layer {
+                Layer::DeadLetters => (&mut self.dead, lake::schema::dead_letters()),
+                _ => (&mut self.bronze, bronze_schema()),
+            };
+            let mut files = Vec::new();
+            if !rows.is_empty() {
+                self.files += 1;
+                let batch = rows_of(&schema, rows);
+                let name = format!("f{}", self.files);
+                let prefix = layer.prefix(EVENTS);
+                files.push(upload(&self.lake, &prefix, "2026-01-02", &name, &batch).await);
+            }
+            let through = table.version() as i64 + 1;
+            match table.append(source, through, &files).await.expect("commit") {
+                delta::Committed::Version(v) => v,
+                other => panic!("{source}: {other:?}"),
+            }
+        }
+
+        /// The intent of re-drive `id`, as `consumer redrive` writes it first.
+        async fn intent(&self, id: &str) {
+            let key = lake::redrive::intent_key(EVENTS, id);
+            self.lake
+                .store
+                .put(&Lake::path(&key), PutPayload::from(b"{}".to_vec()))
+                .await
+                .expect("intent");
+        }
+    }
+
+    /// Every row of the dead-letter view `view` as `offset or key|index|
+    /// code|redrive_id`, then `|left_at|left_by|left_to` for a history;
+    /// `-` for NULL, sorted.
+    fn dead_rows(conn: &Connection, view: &str) -> Vec<String> {
+        let left = if view.ends_with("_history") {
+            ", coalesce(CAST(left_at AS VARCHAR), '-'), coalesce(left_by, '-'), \
+             coalesce(left_to, '-')"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT concat_ws('|', coalesce(CAST(source_offset AS VARCHAR), source_key), \
+             coalesce(CAST(record_index AS VARCHAR), '-'), error_code, \
+             coalesce(redrive_id, '-'){left}) FROM {view} ORDER BY 1"
+        );
+        let mut stmt = conn.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .expect("query")
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows
+    }
+
+    /// The re-driven rows of `bronze.events`: `offset or key|index|redrive_id`.
+    fn redriven_bronze(conn: &Connection) -> Vec<String> {
+        let sql = "SELECT concat_ws('|', coalesce(CAST(source_offset AS VARCHAR), source_key), \
+                   coalesce(CAST(record_index AS VARCHAR), '-'), redrive_id) \
+                   FROM bronze.events WHERE redrive_id IS NOT NULL ORDER BY 1";
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .expect("query")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("rows");
+        rows
+    }
+
+    const WRITTEN: &str = "dead_letters.\"events__written\"";
+    const HISTORY: &str = "dead_letters.events_history";
+    const CURRENT: &str = "dead_letters.events";
+
+    /// The history of one row: `-|-|-` while current.
+    fn left(at: &str, by: &str, to: &str) -> String {
+        format!("{at}|{by}|{to}")
+    }
+    const STAYS: &str = "-|-|-";
+    const AT1: &str = "2026-02-01 00:00:00+00";
+    const AT2: &str = "2026-02-02 00:00:00+00";
+    const AT3: &str = "2026-02-03 00:00:00+00";
+
+    fn assert_views(conn: &Connection, history: &[(&str, String)], step: &str) {
+        let mut expected: Vec<String> = history
+            .iter()
+            .map(|(row, left)| format!("{row}|{left}"))
+            .collect();
+        expected.sort();
+        assert_eq!(dead_rows(conn, HISTORY), expected, "history, {step}");
+        let mut current: Vec<String> = history
+            .iter()
+            .filter(|(_, left)| left == STAYS)
+            .map(|(row, _)| row.to_string())
+            .collect();
+        current.sort();
+        assert_eq!(dead_rows(conn, CURRENT), current, "current, {step}");
+    }
+
+    /// The SQL of a view, as DuckDB keeps it.
+    fn view_sql(session: &Session, name: &str) -> String {
+        session
+            .conn
+            .query_row(
+                "SELECT sql FROM duckdb_views() WHERE view_name = ?",
+                [name],
+                |row| row.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// Re-drives seen through `dead_letters.events_history` and
+    /// `dead_letters.events` at every pair of snapshots a re-drive leaves,
+    /// by both readers: a record moved to bronze leaves the dead letters
+    /// with the bronze commit, a record rewritten with another code shows
+    /// its new row only once the re-drive's bronze `txn` is in the bronze
+    /// snapshot, a split corrupt batch leaves for its records, and
+    /// `--as-of` an older bronze version shows what was visible then.
+    #[test]
+    fn re_drives_move_each_record_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let mut lake = rt.block_on(TestLake::create(root));
+        let delta_options = || Options {
+            delta_extension: Some(testkit::delta_extension().into()),
+            ..Options::new(root.join("mirror"))
+        };
+        let sessions = || {
+            let delta = open(root, delta_options());
+            assert_eq!(delta.reader(), Reader::DeltaScan);
+            [open(root, file_list(root)), delta]
+        };
+
+        // Ingestion: bronze v1, v2; dead letters v1. Nothing re-driven.
+        let a = kafka(10, Some(0), "out_of_range");
+        let b = kafka(10, Some(1), "missing_field");
+        let c = kafka(11, None, "not_json");
+        let d = kafka(12, Some(0), "too_long");
+        let e = files(2, "bad_type");
+        let f = files(3, "bad_type");
+        rt.block_on(async {
+            lake.commit(Layer::Bronze, "test", &[kafka(9, Some(0), "ok")])
+                .await;
+            lake.commit(Layer::Bronze, "test", &[kafka(13, Some(0), "ok")])
+                .await;
+            lake.commit(Layer::DeadLetters, "test", &[a, b, c, d, e, f])
+                .await;
+        });
+        let originals = [
+            ("10|0|out_of_range|-", STAYS.to_string()),
+            ("10|1|missing_field|-", STAYS.to_string()),
+            ("11|-|not_json|-", STAYS.to_string()),
+            ("12|0|too_long|-", STAYS.to_string()),
+            (
+                concat!("raw/events/r/000000001.json", "|2|bad_type|-"),
+                STAYS.to_string(),
+            ),
+            (
+                concat!("raw/events/r/000000001.json", "|3|bad_type|-"),
+                STAYS.to_string(),
+            ),
+        ];
+        for session in sessions() {
+            let step = format!("no re-drive, {:?}", session.reader());
+            assert_views(&session.conn, &originals, &step);
+            // Without re-drives, the history reads the dead letters alone.
+            let sql = view_sql(&session, "events_history");
+            assert!(!sql.contains("bronze"), "{sql}");
+            let written = columns(&session, WRITTEN);
+            assert_eq!(columns(&session, CURRENT), written, "{step}");
+            let names: Vec<&str> = written.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(
+                names[names.len() - 4..],
+                ["redrive_id", "redriven_at", "event_date", "raw_text"],
+                "{step}"
+            );
+            let mut history = written.clone();
+            history.extend([
+                ("left_at".into(), "TIMESTAMP WITH TIME ZONE".into()),
+                ("left_by".into(), "VARCHAR".into()),
+                ("left_to".into(), "VARCHAR".into()),
+            ]);
+            assert_eq!(columns(&session, HISTORY), history, "{step}");
+        }
+
+        // Re-drive 000001: `a` and `e` pass now, `b` fails another way.
+        // Its dead letters first (v2), then bronze (v3).
+        let b1 = kafka(10, Some(1), "bad_type").by("000001", T1);
+        rt.block_on(async {
+            lake.intent("000001").await;
+            // Not an intent: ignored.
+            let notes = Lake::path("_redrives/events/notes.txt");
+            lake.lake
+                .store
+                .put(&notes, PutPayload::from(b"x".to_vec()))
+                .await
+                .expect("put");
+            lake.commit(Layer::DeadLetters, "redrive-000001", &[b1])
+                .await;
+        });
+        // The dead letters of 000001 are committed, its bronze is not: they
+        // are not shown, the originals are.
+        let mut delta_session = None;
+        for session in sessions() {
+            assert_views(&session.conn, &originals, "000001 in the dead letters only");
+            assert_eq!(dead_rows(&session.conn, WRITTEN).len(), 7);
+            delta_session = Some(session);
+        }
+        let mut delta_session = delta_session.expect("the delta_scan session");
+        rt.block_on(async {
+            let moved = [
+                kafka(10, Some(0), "ok").by("000001", T1),
+                files(2, "ok").by("000001", T1),
+            ];
+            assert_eq!(
+                lake.commit(Layer::Bronze, "redrive-000001", &moved).await,
+                3
+            );
+        });
+        let after_1 = [
+            ("10|0|out_of_range|-", left(AT1, "000001", "bronze")),
+            ("10|1|missing_field|-", left(AT1, "000001", "dead_letters")),
+            ("10|1|bad_type|000001", STAYS.to_string()),
+            ("11|-|not_json|-", STAYS.to_string()),
+            ("12|0|too_long|-", STAYS.to_string()),
+            (
+                concat!("raw/events/r/000000001.json", "|2|bad_type|-"),
+                left(AT1, "000001", "bronze"),
+            ),
+            (
+                concat!("raw/events/r/000000001.json", "|3|bad_type|-"),
+                STAYS.to_string(),
+            ),
+        ];
+        delta_session.refresh().expect("refresh");
+        for session in sessions().iter().chain([&delta_session]) {
+            let step = format!("000001 committed, {:?}", session.reader());
+            assert_views(&session.conn, &after_1, &step);
+            assert_eq!(
+                redriven_bronze(&session.conn),
+                [
+                    "10|0|000001",
+                    concat!("raw/events/r/000000001.json", "|2|000001")
+                ],
+                "{step}"
+            );
+        }
+
+        // Re-drive 000002 splits the corrupt batch at offset 11: record 0
+        // passes, record 1 fails.
+        rt.block_on(async {
+            lake.intent("000002").await;
+            let c1 = kafka(11, Some(1), "out_of_range").by("000002", T2);
+            lake.commit(Layer::DeadLetters, "redrive-000002", &[c1])
+                .await;
+            let c0 = kafka(11, Some(0), "ok").by("000002", T2);
+            assert_eq!(lake.commit(Layer::Bronze, "redrive-000002", &[c0]).await, 4);
+        });
+        let mut after_2 = after_1.to_vec();
+        after_2[3].1 = left(AT2, "000002", "bronze");
+        after_2.push(("11|1|out_of_range|000002", STAYS.to_string()));
+        // delta_scan reads the newest snapshots when queried: the session
+        // made before 000002 sees its bronze rows and so its dead letters.
+        assert_views(&delta_session.conn, &after_2, "000002, not refreshed");
+        for session in sessions() {
+            let step = format!("000002 committed, {:?}", session.reader());
+            assert_views(&session.conn, &after_2, &step);
+        }
+
+        // Re-drive 000003 rewrites `d`; its bronze commit (only the txn: no
+        // record passed) comes later.
+        rt.block_on(async {
+            lake.intent("000003").await;
+            let d1 = kafka(12, Some(0), "bad_enum").by("000003", T3);
+            assert_eq!(
+                lake.commit(Layer::DeadLetters, "redrive-000003", &[d1])
+                    .await,
+                4
+            );
+        });
+        for session in sessions() {
+            let step = format!("000003 in the dead letters only, {:?}", session.reader());
+            assert_views(&session.conn, &after_2, &step);
+            assert_eq!(dead_rows(&session.conn, WRITTEN).len(), 9, "{step}");
+        }
+        rt.block_on(async {
+            assert_eq!(lake.commit(Layer::Bronze, "redrive-000003", &[]).await, 5);
+        });
+        let mut after_3 = after_2.clone();
+        after_3[4].1 = left(AT3, "000003", "dead_letters");
+        after_3.push(("12|0|bad_enum|000003", STAYS.to_string()));
+        delta_session.refresh().expect("refresh");
+        for session in sessions().iter().chain([&delta_session]) {
+            let step = format!("000003 committed, {:?}", session.reader());
+            assert_views(&session.conn, &after_3, &step);
+        }
+
+        // --as-of 3: the dead letters of 000001 and 000002, bronze with
+        // 000001 only: 000002's dead letters are hidden and its corrupt
+        // batch is still a dead letter. --as-of 4: 000002 in both, 000003
+        // in the dead letters only.
+        let as_of = |version| {
+            let pinned = |options: Options| Options {
+                as_of: AsOf::Version(version),
+                ..options
+            };
+            [
+                open(root, pinned(file_list(root))),
+                open(root, pinned(delta_options())),
+            ]
+        };
+        for session in as_of(3) {
+            let step = format!("as of 3, {:?}", session.reader());
+            assert_views(&session.conn, &after_1, &step);
+            assert_eq!(redriven_bronze(&session.conn).len(), 2, "{step}");
+        }
+        for session in as_of(4) {
+            let step = format!("as of 4, {:?}", session.reader());
+            assert_views(&session.conn, &after_2, &step);
+        }
+        // The dead letters have no version 5: their views raise, bronze
+        // is read.
+        for session in as_of(5) {
+            for view in [CURRENT, HISTORY] {
+                let err = session
+                    .conn
+                    .execute_batch(&format!("SELECT * FROM {view}"))
+                    .expect_err("no such snapshot");
+                assert!(
+                    err.to_string()
+                        .contains("dead_letters.events has no snapshot at version 5"),
+                    "{view}: {err}"
+                );
+            }
+            assert_eq!(redriven_bronze(&session.conn).len(), 3);
+        }
+
+        // init-sql recreates the same views in another DuckDB, in both forms.
+        for session in sessions() {
+            let other = Connection::open_in_memory().expect("duckdb");
+            let sql = session.init_sql(false);
+            other
+                .execute_batch(&sql)
+                .unwrap_or_else(|e| panic!("{e}\n{sql}"));
+            let step = format!("init-sql, {:?}", session.reader());
+            assert_views(&other, &after_3, &step);
+            let tail = |sql: &str| sql.find("CREATE OR REPLACE VIEW dead_letters.events_history");
+            let (history_at, written_at) = (
+                tail(&sql).expect("history printed"),
+                sql.find(&format!("CREATE OR REPLACE VIEW {WRITTEN}"))
+                    .expect("written printed"),
+            );
+            let bronze_at = sql
+                .find("CREATE OR REPLACE VIEW bronze.events")
+                .expect("bronze printed");
+            assert!(bronze_at < history_at && written_at < history_at, "{sql}");
+        }
+    }
+
+    /// A dead-letter table written before re-drives existed has no
+    /// `redrive_id`: its rows are all current, and its views the columns it
+    /// has; bronze's re-driven rows still take theirs.
+    #[test]
+    fn dead_letters_without_the_redrive_columns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let lake = local_lake(root);
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let old: Arc<Schema> = Arc::new(Schema::new(
+            lake::schema::dead_letters()
+                .fields()
+                .iter()
+                .filter(|f| !views::REDRIVE_COLUMNS.contains(&f.name().as_str()))
+                .map(|f| f.as_ref().clone())
+                .collect::<Vec<_>>(),
+        ));
+        rt.block_on(async {
+            let prefix = Layer::DeadLetters.prefix(EVENTS);
+            let mut dead = delta::Table::open_or_create(&lake, &prefix, &old)
+                .await
+                .expect("dead letters");
+            let rows = [
+                kafka(10, Some(0), "out_of_range"),
+                kafka(10, Some(1), "missing_field"),
+            ];
+            append(
+                &lake,
+                &mut dead,
+                &prefix,
+                "2026-01-02",
+                "old",
+                &rows_of(&old, &rows),
+            )
+            .await;
+            let prefix = Layer::Bronze.prefix(EVENTS);
+            let mut bronze = delta::Table::open_or_create(&lake, &prefix, &bronze_schema())
+                .await
+                .expect("bronze");
+            let file = upload(
+                &lake,
+                &prefix,
+                "2026-01-02",
+                "moved",
+                &rows_of(
+                    &bronze_schema(),
+                    &[kafka(10, Some(0), "ok").by("000001", T1)],
+                ),
+            )
+            .await;
+            bronze
+                .append("redrive-000001", 1, &[file])
+                .await
+                .expect("commit");
+            let key = lake::redrive::intent_key(EVENTS, "000001");
+            lake.store
+                .put(&Lake::path(&key), PutPayload::from(b"{}".to_vec()))
+                .await
+                .expect("intent");
+        });
+        let session = open(root, file_list(root));
+        let written = columns(&session, WRITTEN);
+        assert!(!written.iter().any(|(n, _)| n == "redrive_id"));
+        assert_eq!(columns(&session, CURRENT), written);
+        let history = "SELECT concat_ws('|', source_offset, record_index, error_code, \
+                       coalesce(left_by, '-'), coalesce(left_to, '-')) \
+                       FROM dead_letters.events_history ORDER BY 1";
+        let mut stmt = session.conn.prepare(history).expect("prepare");
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .expect("query")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            ["10|0|out_of_range|000001|bronze", "10|1|missing_field|-|-"]
+        );
+        assert_eq!(
+            count(&session, "SELECT count(*) FROM dead_letters.events"),
+            1
+        );
     }
 }

@@ -7,7 +7,14 @@
 //! A snapshot that does not exist is not an error here: it becomes a view
 //! that raises the reason when it is read ([`Snapshot::Unavailable`]), so the
 //! other tables stay queryable.
+//!
+//! A bronze snapshot also says which re-drives of dead letters it holds
+//! ([`read_redriven`], docs/DESIGN.md §15): the ids listed under
+//! `_redrives/<t>/` ([`redrive_ids`]) whose `txn` `redrive-<id>` is in it.
+//! Only their dead-letter rows are shown, so a record a re-drive rewrote is
+//! in the dead letters once, before and after its bronze commit.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -76,30 +83,123 @@ fn describe(as_of: AsOf) -> String {
 /// `as_of`. Errors are failures to read the log; a snapshot that does not
 /// exist is [`Snapshot::Unavailable`].
 pub async fn read(lake: &Lake, prefix: &str, view: &str, as_of: AsOf) -> anyhow::Result<Snapshot> {
+    let (snapshot, _) = read_redriven(lake, prefix, view, as_of, &[], &Redriven::default()).await?;
+    Ok(snapshot)
+}
+
+/// Which re-drives a bronze snapshot holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redriven {
+    /// The version of the snapshot they were looked up in; `None`: none (no
+    /// log, no such snapshot, nothing to look up).
+    pub version: Option<u64>,
+    /// The ids looked up in it.
+    pub looked_up: BTreeSet<String>,
+    /// Those of them whose `txn` the snapshot holds.
+    pub visible: BTreeSet<String>,
+}
+
+/// The ids of the re-drives of `table`: the intents directly under
+/// `_redrives/<table>/` (one LIST). None for a table never re-driven.
+pub async fn redrive_ids(lake: &Lake, table: &str) -> anyhow::Result<Vec<String>> {
+    let prefix = lake::redrive::prefix(table);
+    let listed = lake
+        .store
+        .list_with_delimiter(Some(&Lake::path(&prefix)))
+        .await
+        .with_context(|| format!("cannot list the re-drives under {}/", lake.url_of(&prefix)))?;
+    let mut ids: Vec<String> = listed
+        .objects
+        .iter()
+        .filter_map(|meta| lake::redrive::id_of_key(meta.location.as_ref()).map(String::from))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// [`read`], and which of the re-drives `ids` the snapshot holds: those
+/// whose `txn` (`redrive-<id>`) is in it, looked up in that snapshot (never
+/// a newer one, so `--as-of` sees the re-drives of its version). `before`
+/// is the answer of the previous refresh: a re-drive visible in an older
+/// version is visible in every newer one (a `txn` stays in the log), and
+/// one not visible in this very version is not looked up again, so a
+/// refresh without new re-drives or new versions reads no `txn`.
+pub async fn read_redriven(
+    lake: &Lake,
+    prefix: &str,
+    view: &str,
+    as_of: AsOf,
+    ids: &[String],
+    before: &Redriven,
+) -> anyhow::Result<(Snapshot, Redriven)> {
+    let table = match open(lake, prefix, view, as_of).await? {
+        Ok(table) => table,
+        Err(snapshot) => return Ok((snapshot, Redriven::default())),
+    };
+    let version = table.version();
+    let mut redriven = Redriven::default();
+    for id in ids {
+        let known_visible = before.visible.contains(id) && before.version <= Some(version);
+        let known_hidden = before.looked_up.contains(id) && before.version == Some(version);
+        let visible = if known_visible || known_hidden {
+            known_visible
+        } else {
+            let app_id = lake::redrive::txn_app_id(id);
+            table
+                .transaction_version(&app_id)
+                .await
+                .with_context(|| {
+                    format!("cannot look up the txn {app_id} of {view} at version {version}")
+                })?
+                .is_some()
+        };
+        redriven.looked_up.insert(id.clone());
+        if visible {
+            redriven.visible.insert(id.clone());
+        }
+    }
+    if !ids.is_empty() {
+        redriven.version = Some(version);
+    }
+    let files = table
+        .files()
+        .await
+        .with_context(|| format!("cannot read the files of {view} at version {version}"))?;
+    Ok((Snapshot::Files { version, files }, redriven))
+}
+
+/// The table under `prefix` at `as_of`, or the snapshot it is instead
+/// (no log, or no such snapshot).
+async fn open(
+    lake: &Lake,
+    prefix: &str,
+    view: &str,
+    as_of: AsOf,
+) -> anyhow::Result<Result<Table, Snapshot>> {
     if !has_log(lake, prefix)
         .await
         .with_context(|| format!("cannot read the Delta log of {view}"))?
     {
-        return Ok(match as_of {
+        return Ok(Err(match as_of {
             AsOf::Latest => Snapshot::NoLog,
             _ => Snapshot::Unavailable(format!(
                 "{view} has no snapshot at {}: it has no Delta log (nothing committed yet)",
                 describe(as_of)
             )),
-        });
+        }));
     }
     let opened = Table::open(lake, prefix, as_of).await;
     let table = match (opened, as_of) {
         (Ok(Some(table)), _) => table,
-        (Ok(None), AsOf::Latest) => return Ok(Snapshot::NoLog),
+        (Ok(None), AsOf::Latest) => return Ok(Err(Snapshot::NoLog)),
         (Err(e), AsOf::Latest) => {
             return Err(e.context(format!("cannot read the Delta log of {view}")))
         }
         (Ok(None), _) => {
-            return Ok(Snapshot::Unavailable(format!(
+            return Ok(Err(Snapshot::Unavailable(format!(
                 "{view} has no snapshot at {}: it has no Delta log (nothing committed yet)",
                 describe(as_of)
-            )))
+            ))))
         }
         // Past the newest version, or before the oldest the log still has:
         // say which versions there are.
@@ -108,20 +208,20 @@ pub async fn read(lake: &Lake, prefix: &str, view: &str, as_of: AsOf) -> anyhow:
                 .await
                 .with_context(|| format!("cannot read the Delta log of {view}"))?;
             let Some(latest) = latest else {
-                return Ok(Snapshot::Unavailable(format!(
+                return Ok(Err(Snapshot::Unavailable(format!(
                     "{view} has no snapshot at {}: it has no Delta log (nothing committed yet)",
                     describe(as_of)
-                )));
+                ))));
             };
             let newest = latest.version();
             let why = match as_of {
                 AsOf::Version(v) if v > newest => String::new(),
                 _ => format!(" ({})", crate::session::first_line(&format!("{e:#}"))),
             };
-            return Ok(Snapshot::Unavailable(format!(
+            return Ok(Err(Snapshot::Unavailable(format!(
                 "{view} has no snapshot at {}{why}: its newest version is {newest}",
                 describe(as_of)
-            )));
+            ))));
         }
     };
     let version = table.version();
@@ -137,19 +237,15 @@ pub async fn read(lake: &Lake, prefix: &str, view: &str, as_of: AsOf) -> anyhow:
             let newest = Table::open(lake, prefix, AsOf::Latest)
                 .await?
                 .map_or(version, |t| t.version());
-            return Ok(Snapshot::Unavailable(format!(
+            return Ok(Err(Snapshot::Unavailable(format!(
                 "{view} has no snapshot at {}: its version {version} was committed later, at {}; \
                  its newest version is {newest}",
                 describe(as_of),
                 rfc3339_millis(created)
-            )));
+            ))));
         }
     }
-    let files = table
-        .files()
-        .await
-        .with_context(|| format!("cannot read the files of {view} at version {version}"))?;
-    Ok(Snapshot::Files { version, files })
+    Ok(Ok(table))
 }
 
 /// Whether the table under `prefix` has a `_delta_log/`, asked before

@@ -19,6 +19,20 @@
 //! A snapshot that does not exist (`--as-of` before the table, or past its
 //! newest version) is a view that raises the reason when it is read
 //! ([`Layer::unavailable_view`]).
+//!
+//! The view over a dead-letter table itself is `dead_letters."<t>__written"`
+//! ([`Layer::raw_view`]): every row as written, re-driven ones included
+//! (docs/DESIGN.md §15). Two views are derived from it
+//! ([`dead_letter_views`]), so that a record is in exactly one of
+//! `bronze.<t>` and `dead_letters.<t>`:
+//!
+//! * `dead_letters.<t>_history`: the written rows of normal ingestion and of
+//!   the re-drives visible in the bronze snapshot, with `left_at`,
+//!   `left_by`, `left_to`: when, by which re-drive and to which table the
+//!   row left (a later re-driven row of its position, or of its message for
+//!   a corrupt batch, in bronze or the dead letters), NULL while current;
+//! * `dead_letters.<t>`: the current rows of the history, with the columns
+//!   of the written view.
 
 use arrow::datatypes::{DataType, Schema, TimeUnit};
 use lake::layout::{
@@ -30,6 +44,7 @@ use lake::LakeArgs;
 pub const SCHEMAS: &str = include_str!("../sql/schemas.sql");
 const DELTA_VIEW: &str = include_str!("../sql/delta_view.sql");
 const FILE_LIST_VIEW: &str = include_str!("../sql/file_list_view.sql");
+const DEAD_LETTER_HISTORY: &str = include_str!("../sql/dead_letter_history.sql");
 
 /// Stands in for the secret key in printed SQL.
 pub const SECRET_PLACEHOLDER: &str = "<AWS_SECRET_ACCESS_KEY>";
@@ -70,6 +85,21 @@ impl Layer {
     /// even a keyword (`bronze.order`) parses, so they need no quoting.
     pub fn view(self, table: &str) -> String {
         format!("{}.{table}", self.schema())
+    }
+
+    /// The view over the table's Delta snapshot itself: [`Layer::view`],
+    /// except for dead letters, whose `dead_letters.<table>` is derived
+    /// ([`dead_letter_views`]) from `dead_letters."<table>__written"`, every
+    /// dead-letter row as written.
+    pub fn raw_view(self, table: &str) -> String {
+        match self {
+            Layer::DeadLetters => format!(
+                "{}.{}",
+                self.schema(),
+                identifier(&format!("{table}{WRITTEN}"))
+            ),
+            Layer::Bronze | Layer::Silver | Layer::Gold => self.view(table),
+        }
     }
 
     /// The DuckDB schema, which is also the lake's top-level folder.
@@ -155,7 +185,7 @@ impl Layer {
         fill(
             DELTA_VIEW,
             &[
-                ("view", &self.view(table)),
+                ("view", &self.raw_view(table)),
                 ("select", &select),
                 ("url", url),
                 ("table", &literal(url)),
@@ -183,14 +213,14 @@ impl Layer {
         columns: &[String],
         files: &[(String, Option<String>)],
     ) -> String {
-        file_list_view_named(&self.view(table), url, version, columns, files)
+        file_list_view_named(&self.raw_view(table), url, version, columns, files)
     }
 
     /// The view of `table` with the columns of `schema` (the Arrow schema of
     /// its files, `event_date` optional) and no rows, for a table without
     /// files yet.
     pub fn empty_view(self, table: &str, schema: &Schema) -> Result<String, String> {
-        self.empty_view_named(&self.view(table), schema)
+        self.empty_view_named(&self.raw_view(table), schema)
     }
 
     /// [`Layer::empty_view`] named `view` (any qualified name) instead of
@@ -234,7 +264,7 @@ impl Layer {
     /// works), for a snapshot that does not exist, so the other views stay
     /// usable.
     pub fn unavailable_view(self, table: &str, message: &str) -> String {
-        let view = self.view(table);
+        let view = self.raw_view(table);
         format!(
             "-- {message}\nCREATE OR REPLACE VIEW {view} AS\n\
              SELECT * FROM (SELECT CAST(NULL AS VARCHAR) AS unavailable)\n\
@@ -279,6 +309,176 @@ pub fn file_list_view_named(
             ("partitions", &partitions.join(",\n")),
         ],
     )
+}
+
+/// What names `dead_letters."<table>__written"` after the table.
+pub const WRITTEN: &str = "__written";
+
+/// The two columns a re-drive sets (docs/DESIGN.md §15), last in both
+/// tables; NULL in rows of normal ingestion.
+pub const REDRIVE_COLUMNS: [&str; 2] = [lake::schema::REDRIVE_ID, lake::schema::REDRIVEN_AT];
+
+/// The lineage columns that say where a record is: its message (the first
+/// five, compared NULL-safely) and its index in it (NULL for a corrupt batch).
+pub const POSITION_COLUMNS: [&str; 6] = [
+    "source_kind",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "source_key",
+    "record_index",
+];
+
+/// What `dead_letters.<table>_history` adds after the written columns.
+pub const LEFT_COLUMNS: [(&str, &str); 3] = [
+    ("left_at", "TIMESTAMPTZ"),
+    ("left_by", "VARCHAR"),
+    ("left_to", "VARCHAR"),
+];
+
+/// `dead_letters.<table>_history`: every dead-letter row a session shows,
+/// and when it left.
+pub fn history_view(table: &str) -> String {
+    format!("{DEAD_LETTERS}.{table}_history")
+}
+
+/// What the dead-letter views derived from `dead_letters."<t>__written"`
+/// read besides it ([`dead_letter_views`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redriven {
+    /// The re-drives visible to the session: listed under `_redrives/<t>/`,
+    /// with their `txn` in the bronze snapshot it reads. The dead-letter rows
+    /// of the others are not shown (their bronze commit is not in it).
+    pub visible: std::collections::BTreeSet<String>,
+    /// Whether the written view has [`REDRIVE_COLUMNS`] (a table created
+    /// before re-drives, or one without that snapshot, has not: all its
+    /// rows are of normal ingestion).
+    pub written_columns: bool,
+    /// Whether to read the re-driven rows of `bronze.<t>` (`redrive_id` not
+    /// NULL): when it is readable, has files and the columns, and may hold
+    /// such rows.
+    pub bronze: bool,
+    /// Whether the views read the newest snapshots when queried (no
+    /// `--as-of`): a `delta_scan` view may then see a bronze commit made
+    /// since [`Redriven::visible`] was read, so a re-drive with rows in
+    /// bronze counts as visible too (in a pinned snapshot it is anyway).
+    pub newest: bool,
+}
+
+/// `CREATE OR REPLACE VIEW` of `dead_letters.<table>_history` and of
+/// `dead_letters.<table>`, both over `dead_letters."<table>__written"`
+/// (and `bronze.<table>` when [`Redriven::bronze`]).
+///
+/// The history holds the written rows whose `redrive_id` is NULL or visible,
+/// then [`LEFT_COLUMNS`]: a row left when a re-driven row of its message
+/// with a later `redriven_at` (a row of normal ingestion is older than every
+/// re-driven one) is in bronze (`left_to` `bronze`) or is a visible dead
+/// letter (`dead_letters`), at the row's position, or anywhere in the
+/// message when the row is a corrupt batch (it was split); `left_*` describe
+/// the earliest such row (at one instant, bronze first). `dead_letters.<t>`
+/// is the history without them, of the rows that have not left: the columns
+/// of the written view. Without any re-driven row to read, the history is a
+/// plain filter of the written rows, with NULL `left_*`.
+pub fn dead_letter_views(table: &str, redriven: &Redriven) -> String {
+    let written = Layer::DeadLetters.raw_view(table);
+    let history = history_view(table);
+    let position = POSITION_COLUMNS.join(", ");
+    let re_driven = "redrive_id IS NOT NULL AND redriven_at IS NOT NULL";
+    let visible = if redriven.written_columns {
+        let mut visible = vec!["redrive_id IS NULL".to_string()];
+        if !redriven.visible.is_empty() {
+            let ids: Vec<String> = redriven.visible.iter().map(|id| literal(id)).collect();
+            visible.push(format!("redrive_id IN ({})", ids.join(", ")));
+        }
+        if redriven.bronze && redriven.newest {
+            visible.push("redrive_id IN (SELECT redrive_id FROM redriven)".to_string());
+        }
+        visible.join(" OR ")
+    } else {
+        "true".to_string()
+    };
+    let ids = if redriven.visible.is_empty() {
+        "none".to_string()
+    } else {
+        redriven
+            .visible
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let dead_letter_leavers = redriven.written_columns
+        && (!redriven.visible.is_empty() || (redriven.bronze && redriven.newest));
+    let mut out = if !redriven.bronze && !dead_letter_leavers {
+        let left_nulls: Vec<String> = LEFT_COLUMNS
+            .iter()
+            .map(|(name, ty)| format!("CAST(NULL AS {ty}) AS {name}"))
+            .collect();
+        format!(
+            "-- {history}: the rows of {written} of normal ingestion and of the re-drives\n\
+             -- visible in bronze ({ids}); none has left: there is no re-driven row to leave by.\n\
+             CREATE OR REPLACE VIEW {history} AS\n\
+             SELECT *, {}\nFROM {written}\nWHERE {visible};\n",
+            left_nulls.join(", ")
+        )
+    } else {
+        let mut ctes = Vec::new();
+        let mut leavers = Vec::new();
+        if redriven.bronze {
+            // Read once: the leavers and, reading the newest, the visible ids.
+            ctes.push(format!(
+                "redriven AS MATERIALIZED (\n    SELECT {position}, redriven_at, redrive_id\n    \
+                 FROM {}\n    WHERE {re_driven}\n),",
+                Layer::Bronze.view(table)
+            ));
+            leavers.push(format!(
+                "    SELECT {position}, redriven_at, redrive_id, '{BRONZE}' AS left_to\n    FROM redriven"
+            ));
+        }
+        // Read three times, each reading only the columns it needs.
+        ctes.push(format!(
+            "written AS NOT MATERIALIZED (\n    SELECT * FROM {written}\n    WHERE {visible}\n),"
+        ));
+        if dead_letter_leavers {
+            leavers.push(format!(
+                "    SELECT {position}, redriven_at, redrive_id, '{DEAD_LETTERS}' AS left_to\n    \
+                 FROM written\n    WHERE {re_driven}"
+            ));
+        }
+        ctes.push(format!(
+            "leavers AS (\n{}\n),",
+            leavers.join("\n    UNION ALL\n")
+        ));
+        let (w_redriven_at, same_time) = if redriven.written_columns {
+            (
+                "w.redriven_at",
+                "\n AND written.redriven_at IS NOT DISTINCT FROM left_of.redriven_at",
+            )
+        } else {
+            ("CAST(NULL AS TIMESTAMPTZ)", "")
+        };
+        fill(
+            DEAD_LETTER_HISTORY,
+            &[
+                ("history", &history),
+                ("written", &written),
+                ("ids", &ids),
+                ("ctes", &ctes.join("\n")),
+                ("w_redriven_at", w_redriven_at),
+                ("same_time", same_time),
+            ],
+        )
+    };
+    let left: Vec<&str> = LEFT_COLUMNS.iter().map(|(name, _)| *name).collect();
+    out.push_str(&format!(
+        "\n-- {current}: the dead letters as they are now, the rows of {history} that\n\
+         -- have not left, with the columns of {written}.\n\
+         CREATE OR REPLACE VIEW {current} AS\n\
+         SELECT * EXCLUDE ({})\nFROM {history}\nWHERE left_by IS NULL;\n",
+        left.join(", "),
+        current = Layer::DeadLetters.view(table),
+    ));
+    out
 }
 
 /// The select list of a file-list view: every column of the table's schema
@@ -502,7 +702,21 @@ mod tests {
         ] {
             assert!(dead.contains(column), "{column} in {dead}");
         }
-        assert!(dead.contains("CREATE OR REPLACE VIEW dead_letters.orders AS"));
+        assert!(dead.contains("CREATE OR REPLACE VIEW dead_letters.\"orders__written\" AS"));
+        for column in ["redrive_id", "redriven_at"] {
+            assert!(
+                bronze.contains(&format!("AS \"{column}\"")),
+                "{column} in {bronze}"
+            );
+        }
+        assert!(
+            dead.contains(
+                "CAST(NULL AS VARCHAR) AS \"redrive_id\",\n    \
+                 CAST(NULL AS TIMESTAMPTZ) AS \"redriven_at\",\n    \
+                 CAST(NULL AS DATE) AS \"event_date\""
+            ),
+            "{dead}"
+        );
     }
 
     #[test]
@@ -547,6 +761,10 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("at version 7"), "{sql}");
+        assert!(
+            sql.contains("CREATE OR REPLACE VIEW dead_letters.\"orders__written\" AS"),
+            "{sql}"
+        );
         assert!(!sql.contains('{') || sql.contains("{'"), "{sql}");
     }
 
@@ -611,6 +829,11 @@ mod tests {
             Layer::Bronze.unavailable_view("events", "bronze.events has no version 9 (it's at 2)");
         assert!(
             sql.contains("error('bronze.events has no version 9 (it''s at 2)')"),
+            "{sql}"
+        );
+        let sql = Layer::DeadLetters.unavailable_view("events", "no version 9");
+        assert!(
+            sql.contains("CREATE OR REPLACE VIEW dead_letters.\"events__written\" AS"),
             "{sql}"
         );
         assert_eq!(Layer::parse_view("events"), Some((Layer::Bronze, "events")));
@@ -691,6 +914,113 @@ mod tests {
             file_list_columns(Layer::Silver, &table[..1], &files),
             ["\"n\""]
         );
+    }
+
+    #[test]
+    fn dead_letter_views_read_bronze_only_when_it_may_have_left_rows() {
+        assert_eq!(
+            Layer::DeadLetters.raw_view("events"),
+            "dead_letters.\"events__written\""
+        );
+        assert_eq!(Layer::Bronze.raw_view("events"), "bronze.events");
+        assert_eq!(history_view("events"), "dead_letters.events_history");
+        let current = "CREATE OR REPLACE VIEW dead_letters.events AS\n\
+                       SELECT * EXCLUDE (left_at, left_by, left_to)\n\
+                       FROM dead_letters.events_history\nWHERE left_by IS NULL;\n";
+
+        // No re-drive: a filter of the written rows.
+        let plain = dead_letter_views(
+            "events",
+            &Redriven {
+                written_columns: true,
+                newest: true,
+                ..Default::default()
+            },
+        );
+        assert!(
+            plain.contains(
+                "CREATE OR REPLACE VIEW dead_letters.events_history AS\n\
+                 SELECT *, CAST(NULL AS TIMESTAMPTZ) AS left_at, CAST(NULL AS VARCHAR) AS left_by, \
+                 CAST(NULL AS VARCHAR) AS left_to\n\
+                 FROM dead_letters.\"events__written\"\nWHERE redrive_id IS NULL;\n"
+            ),
+            "{plain}"
+        );
+        assert!(plain.ends_with(current), "{plain}");
+        assert!(!plain.contains("bronze.events"), "{plain}");
+
+        // Visible re-drives, bronze not read (it has no files): the dead
+        // letters of those re-drives leave the older ones.
+        let visible = Redriven {
+            visible: ["000002".to_string(), "000007".to_string()].into(),
+            written_columns: true,
+            bronze: false,
+            newest: false,
+        };
+        let sql = dead_letter_views("events", &visible);
+        assert!(
+            sql.contains("WHERE redrive_id IS NULL OR redrive_id IN ('000002', '000007')\n"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("'dead_letters' AS left_to\n    FROM written"),
+            "{sql}"
+        );
+        assert!(!sql.contains("bronze.events"), "{sql}");
+        assert!(sql.contains("visible in bronze (000002, 000007)"), "{sql}");
+        assert!(
+            sql.contains("AND written.redriven_at IS NOT DISTINCT FROM left_of.redriven_at;"),
+            "{sql}"
+        );
+        assert!(sql.ends_with(current), "{sql}");
+
+        // Reading the newest bronze: its re-driven rows, read once, also say
+        // which re-drives are visible.
+        let sql = dead_letter_views(
+            "events",
+            &Redriven {
+                bronze: true,
+                newest: true,
+                ..visible.clone()
+            },
+        );
+        assert!(
+            sql.contains(
+                "redriven AS MATERIALIZED (\n    SELECT source_kind, source_topic, source_partition, \
+                 source_offset, source_key, record_index, redriven_at, redrive_id\n    \
+                 FROM bronze.events\n    WHERE redrive_id IS NOT NULL AND redriven_at IS NOT NULL\n),"
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(
+                "WHERE redrive_id IS NULL OR redrive_id IN ('000002', '000007') \
+                 OR redrive_id IN (SELECT redrive_id FROM redriven)\n"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("'bronze' AS left_to\n    FROM redriven\n    UNION ALL\n"));
+
+        // A dead-letter table without the re-drive columns: all its rows are
+        // of normal ingestion, and only bronze's rows leave them.
+        let sql = dead_letter_views(
+            "events",
+            &Redriven {
+                visible: Default::default(),
+                written_columns: false,
+                bronze: true,
+                newest: true,
+            },
+        );
+        assert!(sql.contains("    WHERE true\n"), "{sql}");
+        assert!(!sql.contains("FROM written\n    WHERE redrive_id"), "{sql}");
+        assert!(
+            sql.contains("CAST(NULL AS TIMESTAMPTZ) AS redriven_at,"),
+            "{sql}"
+        );
+        assert!(!sql.contains("written.redriven_at"), "{sql}");
+        let unavailable = dead_letter_views("events", &Redriven::default());
+        assert!(unavailable.contains("FROM dead_letters.\"events__written\"\nWHERE true;\n"));
     }
 
     #[test]
