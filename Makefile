@@ -77,8 +77,9 @@ test: build venv ## run every test (unit, end to end on moto S3 + mock Kafka, th
 	awk '/^test result:/ {p += $$4; f += $$6} END {printf "\ntests: %d passed, %d failed\n", p, f}' $(CARGO_TARGET_DIR)/test.log; \
 	exit $$status
 
-chaos: build venv ## fault scenarios, long: kill -9 cycles (CHAOS_CYCLES, default 200), zombie, rebalance, broker and S3 faults
-	PATH="$(VENV)/bin:$$PATH" CHAOS_CYCLES=$${CHAOS_CYCLES:-200} cargo test --release --workspace --test chaos --test s3_faults --test refiner --no-fail-fast -- --nocapture
+chaos: build venv ## fault scenarios, long: kill -9 cycles (CHAOS_CYCLES, default 200; REDRIVE_KILL_CYCLES of re-drives, default 100), zombie, rebalance, broker and S3 faults
+	PATH="$(VENV)/bin:$$PATH" CHAOS_CYCLES=$${CHAOS_CYCLES:-200} REDRIVE_KILL_CYCLES=$${REDRIVE_KILL_CYCLES:-100} \
+	  cargo test --release --workspace --test chaos --test s3_faults --test refiner --test redrive --no-fail-fast -- --nocapture
 
 FUZZ_SECONDS ?= 60
 # Outside the repository and apart from the main build: the fuzz build is instrumented.

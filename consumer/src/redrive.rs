@@ -666,11 +666,12 @@ pub async fn run(request: &Request<'_>) -> anyhow::Result<Summary> {
         info!(table, id = %intent.id, "finishing a re-drive left open (interrupted)");
         let decoder =
             crate::tables::decoder_of(lake, &request.decoder, &intent.contract_fingerprint).await?;
-        let summary = execute(request, &tables, intent, &decoder).await?;
+        let (summary, samples) = execute(request, &tables, intent, &decoder).await?;
         println!(
             "finished re-drive {} of table {table}, left open before: {} moved, {} still failing",
             intent.id, summary.moved, summary.still_failing
         );
+        print_codes(&summary, &samples);
     }
     let next = listed
         .iter()
@@ -693,24 +694,26 @@ pub async fn run(request: &Request<'_>) -> anyhow::Result<Summary> {
         summary: None,
     };
     create_intent(lake, &intent).await?;
-    let summary = execute(request, &tables, &intent, &request.decoder).await?;
+    let (summary, samples) = execute(request, &tables, &intent, &request.decoder).await?;
     println!(
         "re-drive {} of table {table}: {} dead letter(s) selected, {} record(s) moved to bronze, \
          {} still failing ({} written again with a new code or message)",
         intent.id, summary.selected, summary.moved, summary.still_failing, summary.rewritten
     );
+    print_codes(&summary, &samples);
     Ok(summary)
 }
 
 /// Judges the intent's selection over the snapshots it names, commits the
 /// dead letters and then bronze under its `txn` (each skipped if its log
-/// has it already), and closes the intent with the summary.
+/// has it already), and closes the intent with the summary. Also returns a
+/// few messages per code of what still fails, for the report.
 async fn execute(
     request: &Request<'_>,
     tables: &crate::commit::Tables,
     intent: &Intent,
     decoder: &Arc<Decoder>,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<(Summary, BTreeMap<String, Vec<String>>)> {
     let lake = request.lake;
     let selection = Selection::from_recorded(&intent.table, &intent.selection)?;
     let selected = select(
@@ -782,8 +785,7 @@ async fn execute(
         ..intent.clone()
     };
     put_intent(lake, &closed, PutMode::Overwrite).await?;
-    print_codes(&summary, &std::mem::take(&mut judged.samples));
-    Ok(summary)
+    Ok((summary, judged.samples))
 }
 
 fn summarise(judged: &Judged, bronze: Option<u64>, dead_letters: Option<u64>) -> Summary {
