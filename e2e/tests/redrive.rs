@@ -563,26 +563,40 @@ fn kill_nine_during_a_redrive_then_a_clean_rerun_ends_as_one_clean_run() {
     // Killed at random instants of a run, each run finishing what the one
     // before left open.
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut killed = 0;
+    let (mut killed, mut finished_open) = (0, 0);
     for _ in 0..cycles {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let at = took.mul_f64((seed % 1000) as f64 / 1000.0 * 1.2);
-        let mut child = env.command("consumer", &redrive).spawn().expect("spawn");
+        let mut child = env
+            .command("consumer", &redrive)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
         std::thread::sleep(at);
         if child.try_wait().expect("wait").is_none() {
             child.kill().expect("kill -9");
             killed += 1;
         }
-        child.wait().expect("wait");
+        let out = child.wait_with_output().expect("wait");
+        finished_open += String::from_utf8_lossy(&out.stdout)
+            .matches("left open before")
+            .count();
     }
-    println!("{killed} of {cycles} runs killed mid-run (a clean run takes {took:?})");
+    let last = env.run("consumer", &redrive);
+    finished_open += String::from_utf8_lossy(&last.stdout)
+        .matches("left open before")
+        .count();
+    println!(
+        "{killed} of {cycles} runs killed mid-run (a clean run takes {took:?}); \
+         {finished_open} re-drives left open were finished by the next run"
+    );
     assert!(
         killed >= cycles / 2,
         "only {killed} of {cycles} runs were killed mid-run"
     );
-    env.run("consumer", &redrive);
+    assert!(finished_open > 0, "no kill landed inside a re-drive");
     assert_eq!(end_state(&env), expected);
     assert!(
         redrives(&env).iter().all(|r| r["state"] == "done"),
