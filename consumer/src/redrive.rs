@@ -32,7 +32,7 @@ use lake::decoder::{Decoder, Record};
 use lake::event::{ErrorCode, Limits, Rejection, OVERSIZED_PREFIX_BYTES};
 use lake::layout::{self, SourceId};
 use lake::redrive::{self as intents, CodeSummary, Intent, Summary};
-use lake::schema::{REDRIVEN_AT, REDRIVE_ID};
+use lake::schema::{POSITION_COLUMNS, REDRIVEN_AT, REDRIVE_ID};
 use lake::{Lake, StoreError};
 use object_store::{ObjectStoreExt, PutMode, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -349,15 +349,7 @@ async fn redriven_positions(lake: &Lake, key: &str) -> anyhow::Result<Vec<Positi
     if row_groups.is_empty() {
         return Ok(Vec::new());
     }
-    let wanted = [
-        "source_kind",
-        "source_topic",
-        "source_partition",
-        "source_offset",
-        "source_key",
-        "record_index",
-        REDRIVE_ID,
-    ];
+    let wanted = POSITION_COLUMNS.iter().copied().chain([REDRIVE_ID]);
     let mask = ProjectionMask::columns(schema, wanted);
     let mut stream = builder
         .with_row_groups(row_groups)

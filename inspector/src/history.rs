@@ -10,7 +10,6 @@ use anyhow::{anyhow, Context};
 use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use delta::{AsOf, Commit, Table};
-use lake::store::Location;
 use lake::Lake;
 
 use lakedb::snapshot::rfc3339_millis;
@@ -45,15 +44,7 @@ pub fn history(lake: &Lake, name: &str, limit: usize) -> anyhow::Result<Output> 
         .build()
         .context("cannot start the async runtime")?;
     let commits = rt.block_on(async {
-        if let Location::S3 { bucket, .. } = &lake.location {
-            let exists = lake.bucket_exists().await.map_err(|e| anyhow!(e))?;
-            anyhow::ensure!(
-                exists,
-                "bucket {bucket:?} (LAKE_URL {}) does not exist at {}",
-                lake.args.lake_url,
-                lake.endpoint()
-            );
-        }
+        crate::ensure_bucket(lake).await?;
         let delta = Table::open(lake, &prefix, AsOf::Latest)
             .await
             .with_context(|| format!("cannot read the Delta log of {view}"))?

@@ -267,6 +267,21 @@ fn open(common: &Common, cache: &CacheArgs, time_travel: &TimeTravel) -> anyhow:
     Session::open(lake, &options)
 }
 
+/// For the commands that read the store without a DuckDB session: an S3
+/// lake's bucket must exist, or the listing would just be empty.
+pub(crate) async fn ensure_bucket(lake: &Lake) -> anyhow::Result<()> {
+    if let lake::store::Location::S3 { bucket, .. } = &lake.location {
+        let exists = lake.bucket_exists().await.map_err(|e| anyhow!(e))?;
+        anyhow::ensure!(
+            exists,
+            "bucket {bucket:?} (LAKE_URL {}) does not exist at {}",
+            lake.args.lake_url,
+            lake.endpoint()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let cache = &cli.cache;

@@ -12,12 +12,11 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
 use lake::redrive::{self, CodeSummary, Intent, REDRIVES};
-use lake::store::Location;
 use lake::Lake;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use serde_json::{json, Value};
@@ -77,15 +76,7 @@ pub fn redrives(lake: &Lake, table: Option<&str>) -> anyhow::Result<Vec<Redrive>
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async {
-        if let Location::S3 { bucket, .. } = &lake.location {
-            let exists = lake.bucket_exists().await.map_err(|e| anyhow!(e))?;
-            anyhow::ensure!(
-                exists,
-                "bucket {bucket:?} (LAKE_URL {}) does not exist at {}",
-                lake.args.lake_url,
-                lake.endpoint()
-            );
-        }
+        crate::ensure_bucket(lake).await?;
         list(lake, table).await
     })
 }

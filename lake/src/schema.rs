@@ -39,6 +39,18 @@ pub const REDRIVE_ID: &str = "redrive_id";
 /// When that re-drive started; NULL for rows of normal ingestion.
 pub const REDRIVEN_AT: &str = "redriven_at";
 
+/// The lineage columns that say where a record is, in both tables: its
+/// message (the first five, compared NULL-safely) and its index in it (NULL
+/// for a whole corrupt batch). A re-drive keeps them as they were.
+pub const POSITION_COLUMNS: [&str; 6] = [
+    "source_kind",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "source_key",
+    "record_index",
+];
+
 /// The last columns of both tables: a re-driven row keeps its original
 /// lineage and says here which re-drive brought it back. Last, because a
 /// table written before re-drives existed gains them at its end.

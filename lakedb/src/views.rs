@@ -318,16 +318,7 @@ pub const WRITTEN: &str = "__written";
 /// tables; NULL in rows of normal ingestion.
 pub const REDRIVE_COLUMNS: [&str; 2] = [lake::schema::REDRIVE_ID, lake::schema::REDRIVEN_AT];
 
-/// The lineage columns that say where a record is: its message (the first
-/// five, compared NULL-safely) and its index in it (NULL for a corrupt batch).
-pub const POSITION_COLUMNS: [&str; 6] = [
-    "source_kind",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-    "source_key",
-    "record_index",
-];
+pub use lake::schema::POSITION_COLUMNS;
 
 /// What `dead_letters.<table>_history` adds after the written columns.
 pub const LEFT_COLUMNS: [(&str, &str); 3] = [
