@@ -77,11 +77,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             dry_run,
         }) => return maintain::vacuum(&lake, table.as_deref(), *retain, *dry_run).await,
         Some(Command::Redrive { table, .. }) => {
-            let contract = redrive_request(&args, &contracts, &lake, table)?;
+            let request = redrive_request(&args, &contracts, &lake, table)?;
             // The contract in force is stored (and its copy by fingerprint,
             // which a replay of this re-drive reads).
-            tables::store(&lake, &contract.decoder.contract).await?;
-            redrive::run(&contract).await?;
+            tables::store(&lake, &request.decoder.contract).await?;
+            redrive::run(&request).await?;
             return Ok(());
         }
         Some(Command::Convert) => {
