@@ -150,7 +150,8 @@ async fn run_pass(
             let tag = format!("bench-{flushes:06}");
             let mut files = Vec::new();
             for layer in [Layer::Bronze, Layer::DeadLetters] {
-                files.extend(encode(&table.table, layer, &batches, &tag, "hot")?);
+                // One thread: this profile is of one core.
+                files.extend(encode(&table.table, layer, &batches, (&tag, "hot"), 1)?);
             }
             pass.encode += started.elapsed().as_secs_f64();
             pass.output_bytes += files.iter().map(|f| f.bytes.len()).sum::<usize>();

@@ -32,6 +32,8 @@ pub struct Committer {
     /// Names this process in checkpoints.
     pub writer: String,
     pub upload_concurrency: usize,
+    /// Threads that encode a file's columns at once.
+    pub worker_threads: usize,
 }
 
 /// The Delta tables of one lake table, shared by its sources. A lock per
@@ -196,7 +198,13 @@ impl Committer {
         let attempt = || uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let mut files = Vec::new();
         for layer in [Layer::Bronze, Layer::DeadLetters] {
-            files.push(Encoding::of(&table, layer, &work, &attempt())?);
+            files.push(Encoding::of(
+                &table,
+                layer,
+                &work,
+                &attempt(),
+                self.worker_threads,
+            )?);
         }
         let encode_ms = finishing.elapsed().as_millis() as u64;
         let uploading = std::time::Instant::now();
@@ -219,7 +227,7 @@ impl Committer {
                 // The files already uploaded are in no snapshot.
                 if encoding.sources != members.iter().map(|w| w.app.clone()).collect::<Vec<_>>() {
                     let again = std::time::Instant::now();
-                    encoding = Encoding::of(&table, layer, &work, &attempt())?;
+                    encoding = Encoding::of(&table, layer, &work, &attempt(), self.worker_threads)?;
                     self.upload(&table, &encoding.files.iter().collect::<Vec<_>>())
                         .await?;
                     upload_ms += again.elapsed().as_millis() as u64;
@@ -522,7 +530,13 @@ struct Encoding {
 
 impl Encoding {
     /// The `layer` files of the sources in `work` still to commit to it.
-    fn of(table: &str, layer: Layer, work: &[Work], attempt: &str) -> anyhow::Result<Encoding> {
+    fn of(
+        table: &str,
+        layer: Layer,
+        work: &[Work],
+        attempt: &str,
+        threads: usize,
+    ) -> anyhow::Result<Encoding> {
         let members = members(work, layer);
         let tag = layout::batch_tag(
             &members
@@ -536,7 +550,7 @@ impl Encoding {
             .collect();
         Ok(Encoding {
             sources: members.iter().map(|w| w.app.clone()).collect(),
-            files: write::encode(table, layer, &batches, &tag, attempt)?,
+            files: write::encode(table, layer, &batches, (&tag, attempt), threads)?,
         })
     }
 }
@@ -568,6 +582,7 @@ mod tests {
             lake,
             writer: "test".into(),
             upload_concurrency: 2,
+            worker_threads: 2,
         };
         (committer, tables)
     }

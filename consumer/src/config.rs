@@ -69,6 +69,10 @@ pub struct Args {
     /// Parallel object uploads per micro-batch.
     #[arg(long, env = "UPLOAD_CONCURRENCY", default_value = "8")]
     pub upload_concurrency: usize,
+    /// Threads that encode a Parquet file's columns at once (default: the
+    /// number of cores).
+    #[arg(long, env = "WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
     /// Files source: how often to look for new raw objects.
     #[arg(long, env = "FILES_POLL_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub files_poll_interval: Duration,
@@ -166,6 +170,13 @@ impl FromEnvironment for Args {
 }
 
 impl Args {
+    /// `WORKER_THREADS`, or the cores this process may run on.
+    pub fn worker_threads(&self) -> usize {
+        self.worker_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+
     /// The size limits on input, as the decoder takes them.
     pub fn input_limits(&self) -> Limits {
         let size = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
@@ -212,6 +223,9 @@ impl Args {
         }
         if self.files_poll_interval.is_zero() {
             return Err("FILES_POLL_INTERVAL (--files-poll-interval) must be > 0".into());
+        }
+        if self.worker_threads == Some(0) {
+            return Err("WORKER_THREADS (--worker-threads) must be > 0".into());
         }
         if self.upload_concurrency == 0 {
             return Err("UPLOAD_CONCURRENCY (--upload-concurrency) must be > 0".into());

@@ -103,6 +103,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         lake,
         writer: writer_name(args.hostname.as_deref()),
         upload_concurrency: args.upload_concurrency,
+        worker_threads: args.worker_threads(),
     };
     // The built-in events table reads KAFKA_TOPIC; a contract names its topic.
     let builtin = args.contracts.is_empty();
@@ -204,6 +205,7 @@ fn redrive_request<'a>(
             until: *until,
         },
         upload_concurrency: args.upload_concurrency,
+        worker_threads: args.worker_threads(),
     })
 }
 

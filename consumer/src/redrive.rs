@@ -576,6 +576,7 @@ pub struct Request<'a> {
     pub limits: Limits,
     pub selection: Selection,
     pub upload_concurrency: usize,
+    pub worker_threads: usize,
 }
 
 /// `--dry-run`: judges the selection over the newest snapshots, prints the
@@ -752,7 +753,13 @@ async fn execute(
         if delta.committed_through(&app).await?.is_some() {
             continue;
         }
-        let files = write::encode(&intent.table, layer, &parts, &app, &attempt)?;
+        let files = write::encode(
+            &intent.table,
+            layer,
+            &parts,
+            (&app, &attempt),
+            request.worker_threads,
+        )?;
         if files.is_empty() && layer == Layer::DeadLetters {
             continue;
         }

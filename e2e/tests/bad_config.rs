@@ -437,6 +437,14 @@ fn bad_values_name_the_setting() {
             1,
             &["UPLOAD_CONCURRENCY"],
         ),
+        ("consumer", "WORKER_THREADS", "0", 1, &["WORKER_THREADS"]),
+        (
+            "consumer",
+            "WORKER_THREADS",
+            "many",
+            2,
+            &["--worker-threads", "WORKER_THREADS"],
+        ),
         (
             "consumer",
             "UPLOAD_CONCURRENCY",
