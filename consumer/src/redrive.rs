@@ -451,7 +451,7 @@ fn kafka_message(
 #[derive(Default)]
 struct Judged {
     /// Per source and original ingestion time: the rows to write.
-    batches: BTreeMap<(String, i64), MicroBatch>,
+    batches: BTreeMap<(SourceId, i64), MicroBatch>,
     by_code: BTreeMap<String, CodeSummary>,
     rewritten: u64,
     /// Per original code: a few messages of those still failing.
@@ -530,7 +530,7 @@ async fn judge(
         let source = dead.source(&table);
         let batch = judged
             .batches
-            .entry((format!("{source:?}"), dead.ingested_at))
+            .entry((source.clone(), dead.ingested_at))
             .or_insert_with(|| {
                 MicroBatch::redriven(source, decoder.clone(), dead.ingested_at, redrive.clone())
             });
@@ -683,7 +683,7 @@ pub async fn run(request: &Request<'_>) -> anyhow::Result<Summary> {
         read_bronze_version: Some(tables.bronze.lock().await.refresh().await?),
         contract_fingerprint: request.decoder.fingerprint.clone(),
         contract_version: request.decoder.contract.table.version,
-        limits: request.limits.into(),
+        limits: request.limits,
         summary: None,
     };
     create_intent(lake, &intent).await?;
@@ -725,14 +725,7 @@ async fn execute(
         lake,
         kafka: request.kafka,
     };
-    let mut judged = judge(
-        &selected,
-        decoder,
-        &intent.limits.into(),
-        &redrive,
-        &refetch,
-    )
-    .await;
+    let mut judged = judge(&selected, decoder, &intent.limits, &redrive, &refetch).await;
     let mut finished = Vec::new();
     for batch in judged.batches.values_mut() {
         finished.push((batch.decoder.clone(), batch.finish()?));
@@ -804,25 +797,16 @@ fn summarise(judged: &Judged, bronze: Option<u64>, dead_letters: Option<u64>) ->
     }
 }
 
-/// Every intent of the table, by id; one that does not parse is an error
+/// Every intent of the table, by id; one that cannot be read is an error
 /// naming it (a re-drive must not guess what an unreadable one did).
 async fn list_intents(lake: &Lake, table: &str) -> anyhow::Result<Vec<Intent>> {
-    let prefix = intents::prefix(table);
-    let mut keys: Vec<String> = lake
-        .store
-        .list(Some(&Lake::path(&prefix)))
-        .map_ok(|meta| meta.location.to_string())
-        .try_collect()
-        .await
-        .with_context(|| format!("listing {}", lake.url_of(&prefix)))?;
-    keys.retain(|k| intents::id_of_key(k).is_some());
-    keys.sort();
     let mut out = Vec::new();
-    for key in keys {
-        let bytes = lake.store.get(&Lake::path(&key)).await?.bytes().await?;
-        let intent: Intent = serde_json::from_slice(&bytes)
-            .with_context(|| format!("the re-drive intent {} does not parse", lake.url_of(&key)))?;
-        out.push(intent);
+    for id in intents::ids(lake, table).await? {
+        out.push(
+            intents::read(lake, table, &id)
+                .await
+                .map_err(|why| anyhow::anyhow!("re-drive {id} of table {table}: {why}"))?,
+        );
     }
     Ok(out)
 }

@@ -546,7 +546,8 @@ fn to_parquet(
             let mut writers = columns.create_column_writers(group)?.into_iter();
             // A nested column is several leaf writers, one task.
             for (column, field) in schema.fields().iter().enumerate() {
-                let leaves = compute_leaves(field, rows[0].column(column))?.len();
+                // Counted on no rows: the levels of the rows are the task's.
+                let leaves = compute_leaves(field, &rows[0].column(column).slice(0, 0))?.len();
                 tasks.push(ColumnTask {
                     at: (file, group, column),
                     field: field.clone(),

@@ -77,11 +77,17 @@ fn dry_run(env: &Env, before: &[&str], after: &[&str]) -> BTreeMap<String, (u64,
         .collect()
 }
 
-#[test]
-fn a_dry_run_predicts_a_fresh_ingestion_under_the_new_rules_and_writes_nothing() {
+/// A test's own local lake: its environment and root.
+fn local_lake() -> (Env, std::path::PathBuf) {
     let mut env = Env::new();
     let lake = env.dir.path().join("lake");
     env.set("LAKE_URL", lake.display().to_string());
+    (env, lake)
+}
+
+/// [`PRODUCE`] as raw files, ingested under [`LIMIT_BEFORE`]; returns the
+/// producer's arguments, for an oracle of the same batches.
+fn ingested_under_the_old_limit(env: &Env) -> Vec<&'static str> {
     let mut produce = PRODUCE.to_vec();
     produce.extend(["--sink", "files"]);
     env.produce(&produce);
@@ -95,12 +101,17 @@ fn a_dry_run_predicts_a_fresh_ingestion_under_the_new_rules_and_writes_nothing()
             LIMIT_BEFORE,
         ],
     );
+    produce
+}
+
+#[test]
+fn a_dry_run_predicts_a_fresh_ingestion_under_the_new_rules_and_writes_nothing() {
+    let (env, lake) = local_lake();
+    let produce = ingested_under_the_old_limit(&env);
 
     // The oracle: the same batches, ingested under the widened contract and
     // the default limits.
-    let mut fixed = Env::new();
-    let fixed_lake = fixed.dir.path().join("lake");
-    fixed.set("LAKE_URL", fixed_lake.display().to_string());
+    let (fixed, _) = local_lake();
     fixed.produce(&produce);
     let contract = widened_contract(env.dir.path());
     fixed.run(
@@ -249,11 +260,7 @@ fn a_redrive_moves_exactly_the_records_a_widened_contract_lets_through() {
     let silver_before = env.count("SELECT count(*) FROM silver.events");
     assert_eq!(silver_before, bronze_before);
     // The oracle: the same batches ingested under the widened contract.
-    let mut oracle = Env::new();
-    oracle.set(
-        "LAKE_URL",
-        oracle.dir.path().join("lake").display().to_string(),
-    );
+    let (oracle, _) = local_lake();
     oracle.produce(&produce);
     oracle.run(
         "consumer",
@@ -518,22 +525,8 @@ fn kill_nine_during_a_redrive_then_a_clean_rerun_ends_as_one_clean_run() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let mut env = Env::new();
-    let lake = env.dir.path().join("lake");
-    env.set("LAKE_URL", lake.display().to_string());
-    let mut produce = PRODUCE.to_vec();
-    produce.extend(["--sink", "files"]);
-    env.produce(&produce);
-    env.run(
-        "consumer",
-        &[
-            "--source",
-            "files",
-            "--once",
-            "--max-message-bytes",
-            LIMIT_BEFORE,
-        ],
-    );
+    let (env, lake) = local_lake();
+    ingested_under_the_old_limit(&env);
     let contract = widened_contract(env.dir.path());
     let redrive = [
         "--contract",
@@ -704,9 +697,7 @@ fn assert_exactly_once_after_redrive(env: &Env, valid: u64, invalid: u64) {
 
 #[test]
 fn an_oversized_batch_comes_back_after_the_limit_is_raised_from_files_and_from_kafka() {
-    let mut files = Env::new();
-    let lake = files.dir.path().join("lake");
-    files.set("LAKE_URL", lake.display().to_string());
+    let (files, _) = local_lake();
     oversized_batches_come_back_from(&files, "files");
 
     let moto = Moto::start();

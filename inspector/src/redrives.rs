@@ -15,10 +15,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use futures::TryStreamExt;
-use lake::redrive::{self, CodeSummary, Intent, REDRIVES};
+use lake::redrive::{self, CodeSummary, Intent};
 use lake::Lake;
-use object_store::{ObjectMeta, ObjectStoreExt};
+
 use serde_json::{json, Value};
 
 use lakedb::tables::is_table_name;
@@ -81,46 +80,27 @@ pub fn redrives(lake: &Lake, table: Option<&str>) -> anyhow::Result<Vec<Redrive>
     })
 }
 
-/// [`redrives`] without the checks.
+/// [`redrives`] without the checks. Only `_redrives/<table>/<id>.json`
+/// counts: not a temporary of a local write, nor anything deeper or of
+/// another name.
 pub async fn list(lake: &Lake, table: Option<&str>) -> anyhow::Result<Vec<Redrive>> {
-    let prefix = table.map_or_else(|| REDRIVES.to_string(), redrive::prefix);
-    let listed: Vec<ObjectMeta> = lake
-        .store
-        .list(Some(&Lake::path(&prefix)))
-        .try_collect()
-        .await
-        .with_context(|| format!("cannot list {}/", lake.url_of(&prefix)))?;
+    let tables = match table {
+        Some(table) => vec![table.to_string()],
+        None => redrive::tables(lake).await?,
+    };
     let mut found = Vec::new();
-    for meta in listed {
-        let key = meta.location.to_string();
-        // `_redrives/<table>/<id>.json` only: not a temporary of a local
-        // write, nor anything deeper or of another name.
-        let parts: Vec<&str> = key.split('/').collect();
-        let [REDRIVES, table, _] = parts[..] else {
-            continue;
-        };
-        let Some(id) = redrive::id_of_key(&key) else {
-            continue;
-        };
-        if !is_table_name(table) {
-            continue;
+    for table in tables.into_iter().filter(|t| is_table_name(t)) {
+        for id in redrive::ids(lake, &table).await? {
+            let intent = redrive::read(lake, &table, &id)
+                .await
+                .map_err(|e| one_line(&e));
+            found.push(Redrive {
+                table: table.clone(),
+                id,
+                intent,
+            });
         }
-        let intent = match lake.store.get(&meta.location).await {
-            Ok(result) => match result.bytes().await {
-                Ok(bytes) => serde_json::from_slice::<Intent>(&bytes)
-                    .map_err(|e| one_line(&format!("not a re-drive intent: {e}"))),
-                Err(e) => Err(one_line(&format!("cannot read {}: {e}", lake.url_of(&key)))),
-            },
-            Err(e) => Err(one_line(&format!("cannot read {}: {e}", lake.url_of(&key)))),
-        };
-        found.push(Redrive {
-            table: table.to_string(),
-            id: id.to_string(),
-            intent,
-        });
     }
-    // Ids are fixed width, but one past 999999 is longer: order by number.
-    found.sort_by(|a, b| (&a.table, a.id.len(), &a.id).cmp(&(&b.table, b.id.len(), &b.id)));
     Ok(found)
 }
 
@@ -263,7 +243,8 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lake::redrive::{intent_key, RecordedLimits, Selection, Summary};
+    use lake::redrive::{intent_key, Selection, Summary};
+    use object_store::ObjectStoreExt;
     use object_store::PutPayload;
 
     fn local_lake(root: &std::path::Path) -> Lake {
@@ -285,7 +266,7 @@ mod tests {
             read_bronze_version: Some(9),
             contract_fingerprint: "sha256:abc".into(),
             contract_version: 2,
-            limits: RecordedLimits {
+            limits: lake::event::Limits {
                 max_message_bytes: 16 << 20,
                 max_record_bytes: 1 << 20,
                 max_depth: 32,

@@ -250,7 +250,7 @@ impl<'a> ValidEvent<'a> {
 /// How large one input may be. Anything over a limit is an `oversized` dead
 /// letter: a whole batch over `max_message_bytes`, or one record over any of
 /// the others (its valid siblings still reach bronze).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     pub max_message_bytes: usize,
     pub max_record_bytes: usize,

@@ -82,7 +82,7 @@ fn events_table() -> String {
 /// One ordered stream of batches of one table, owned by one consumer at a
 /// time, with one checkpoint: a Kafka partition, or a whole raw prefix.
 /// (Checkpoints written before tables existed have no `table`: `events`.)
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SourceId {
     Kafka {

@@ -8,7 +8,10 @@
 
 use std::collections::BTreeMap;
 
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
+
+use crate::{Lake, StoreError};
 
 /// `_redrives`
 pub const REDRIVES: &str = "_redrives";
@@ -35,6 +38,56 @@ pub fn id_of_key(key: &str) -> Option<&str> {
     (name.len() >= 6 && name.bytes().all(|b| b.is_ascii_digit())).then_some(name)
 }
 
+/// The ids of the intents under `_redrives/<table>/`, in order (by number:
+/// one past 999999 is longer). One LIST, no reads.
+pub async fn ids(lake: &Lake, table: &str) -> Result<Vec<String>, StoreError> {
+    let prefix = prefix(table);
+    let listed = lake
+        .store
+        .list_with_delimiter(Some(&Lake::path(&prefix)))
+        .await
+        .map_err(|e| StoreError::request(format!("listing {}/", lake.url_of(&prefix)), e))?;
+    let mut ids: Vec<String> = listed
+        .objects
+        .iter()
+        .filter_map(|meta| id_of_key(meta.location.as_ref()).map(String::from))
+        .collect();
+    ids.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+    Ok(ids)
+}
+
+/// The tables that have a folder under `_redrives/`.
+pub async fn tables(lake: &Lake) -> Result<Vec<String>, StoreError> {
+    let listed = lake
+        .store
+        .list_with_delimiter(Some(&Lake::path(REDRIVES)))
+        .await
+        .map_err(|e| StoreError::request(format!("listing {}/", lake.url_of(REDRIVES)), e))?;
+    let mut tables: Vec<String> = listed
+        .common_prefixes
+        .iter()
+        .filter_map(|dir| dir.filename().map(String::from))
+        .collect();
+    tables.sort();
+    Ok(tables)
+}
+
+/// The intent `id` of `table`; why not, in one line, when it cannot be read
+/// or is not an intent.
+pub async fn read(lake: &Lake, table: &str, id: &str) -> Result<Intent, String> {
+    let key = intent_key(table, id);
+    let cannot = |e: object_store::Error| format!("cannot read {}: {e}", lake.url_of(&key));
+    let bytes = lake
+        .store
+        .get(&Lake::path(&key))
+        .await
+        .map_err(cannot)?
+        .bytes()
+        .await
+        .map_err(cannot)?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("not a re-drive intent: {e}"))
+}
+
 /// The `appId` of a re-drive's `txn` in both tables' Delta logs: a replay
 /// finds there which of its commits landed.
 pub fn txn_app_id(id: &str) -> String {
@@ -53,37 +106,6 @@ pub struct Selection {
     /// Ingested before (RFC 3339).
     #[serde(default)]
     pub until: Option<String>,
-}
-
-/// The limits a re-drive decoded under, as the consumer's settings name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedLimits {
-    pub max_message_bytes: usize,
-    pub max_record_bytes: usize,
-    pub max_depth: usize,
-    pub max_string_bytes: usize,
-}
-
-impl From<crate::event::Limits> for RecordedLimits {
-    fn from(l: crate::event::Limits) -> Self {
-        RecordedLimits {
-            max_message_bytes: l.max_message_bytes,
-            max_record_bytes: l.max_record_bytes,
-            max_depth: l.max_depth,
-            max_string_bytes: l.max_string_bytes,
-        }
-    }
-}
-
-impl From<RecordedLimits> for crate::event::Limits {
-    fn from(l: RecordedLimits) -> Self {
-        crate::event::Limits {
-            max_message_bytes: l.max_message_bytes,
-            max_record_bytes: l.max_record_bytes,
-            max_depth: l.max_depth,
-            max_string_bytes: l.max_string_bytes,
-        }
-    }
 }
 
 /// What a re-drive did with the dead letters of one error code.
@@ -132,7 +154,7 @@ pub struct Intent {
     /// `_contracts/<table>/history/`), and the limits.
     pub contract_fingerprint: String,
     pub contract_version: u32,
-    pub limits: RecordedLimits,
+    pub limits: crate::event::Limits,
     /// `None` while open: the re-drive has not finished.
     pub summary: Option<Summary>,
 }

@@ -440,7 +440,10 @@ impl Session {
         for (table, layer) in &wanted_views {
             let (prefix, view) = (layer.prefix(table), layer.view(table));
             let snapshot = if *layer == Layer::Bronze {
-                let ids = self.rt.block_on(snapshot::redrive_ids(&self.lake, table))?;
+                let ids = self
+                    .rt
+                    .block_on(lake::redrive::ids(&self.lake, table))
+                    .context("cannot list the re-drives")?;
                 let before = self.redriven.get(table).cloned().unwrap_or_default();
                 let read =
                     snapshot::read_redriven(&self.lake, &prefix, &view, self.as_of, &ids, &before);

@@ -10,7 +10,7 @@
 //!
 //! A bronze snapshot also says which re-drives of dead letters it holds
 //! ([`read_redriven`], docs/DESIGN.md §15): the ids listed under
-//! `_redrives/<t>/` ([`redrive_ids`]) whose `txn` `redrive-<id>` is in it.
+//! `_redrives/<t>/` ([`lake::redrive::ids`]) whose `txn` `redrive-<id>` is in it.
 //! Only their dead-letter rows are shown, so a record a re-drive rewrote is
 //! in the dead letters once, before and after its bronze commit.
 
@@ -97,24 +97,6 @@ pub struct Redriven {
     pub looked_up: BTreeSet<String>,
     /// Those of them whose `txn` the snapshot holds.
     pub visible: BTreeSet<String>,
-}
-
-/// The ids of the re-drives of `table`: the intents directly under
-/// `_redrives/<table>/` (one LIST). None for a table never re-driven.
-pub async fn redrive_ids(lake: &Lake, table: &str) -> anyhow::Result<Vec<String>> {
-    let prefix = lake::redrive::prefix(table);
-    let listed = lake
-        .store
-        .list_with_delimiter(Some(&Lake::path(&prefix)))
-        .await
-        .with_context(|| format!("cannot list the re-drives under {}/", lake.url_of(&prefix)))?;
-    let mut ids: Vec<String> = listed
-        .objects
-        .iter()
-        .filter_map(|meta| lake::redrive::id_of_key(meta.location.as_ref()).map(String::from))
-        .collect();
-    ids.sort();
-    Ok(ids)
 }
 
 /// [`read`], and which of the re-drives `ids` the snapshot holds: those
