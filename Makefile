@@ -197,6 +197,10 @@ ui: ## open the status page (inspector serve) in the default browser (or print i
 # `make duckdb` on the host: the path of DuckDB extension $(1) in .venv.
 venv_extension = $$("$(VENV)/bin/python" -c 'import duckdb_extension_$(1) as m, os; print(os.path.join(os.path.dirname(m.__file__), "extensions/v1.5.5/$(1).duckdb_extension"))')
 
+# Through a variable, so that `make -n duckdb` only prints the recipe: a recipe line naming $(MAKE)
+# directly is run even under -n.
+MAKE_VENV = $(MAKE) --no-print-directory venv
+
 duckdb: ## the official DuckDB CLI with the lake's views (inspector init-sql): on the running stack; without Docker, on make demo's local lake
 	@if $(DOCKER_OK); then \
 	  docker image inspect $(IMAGE) >/dev/null 2>&1 || $(COMPOSE) build producer; \
@@ -208,7 +212,7 @@ duckdb: ## the official DuckDB CLI with the lake's views (inspector init-sql): o
 	    echo "make duckdb: there is no local lake at $(LOCAL_LAKE). $(NO_DOCKER_HINT)" >&2; exit 1; \
 	  fi; \
 	  [ -x "$(BIN)/inspector" ] || cargo build --release --workspace --bins; \
-	  [ -x "$(VENV)/bin/duckdb" ] || $(MAKE) --no-print-directory venv || true; \
+	  [ -x "$(VENV)/bin/duckdb" ] || $(MAKE_VENV) || true; \
 	  if [ -x "$(VENV)/bin/duckdb" ]; then \
 	    mkdir -p "$(DATA_DIR)"; \
 	    LAKE_URL="$(LOCAL_LAKE)" DUCKDB_DELTA_EXTENSION="$(call venv_extension,delta)" \

@@ -434,8 +434,12 @@ fn make_dry_run_shows_each_targets_commands() {
             "make help does not list {target}:\n{listing}"
         );
     }
+    // As on a fresh clone: no local lake. A dry run prints the recipe and runs none of it.
+    let no_lake = tempfile::tempdir().expect("temp dir");
+    let no_lake = no_lake.path().join("no-lake");
+    let no_lake = no_lake.to_str().expect("utf-8 path");
     for target in &targets {
-        let out = make(&["-n", target], None, &[]);
+        let out = make(&["-n", target], None, &[("LOCAL_LAKE", no_lake)]);
         let (stdout, stderr) = text(&out);
         assert!(
             out.status.success() && !stdout.trim().is_empty(),
