@@ -102,12 +102,20 @@ PIN := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
 # same batches through Kafka (same flags and seed).
 BENCH_PRODUCE = $(BIN)/producer --sink files --batch-size 500 --rate 0 --corrupt-ratio 0.02 --invalid-ratio 0.01 --seed 1
 BENCH_PIP = duckdb==1.5.5 pyarrow pyspark matplotlib 'moto[server]' 'duckdb-extension-httpfs==1.5.5' \
-  'duckdb-extension-delta==1.5.5' 'duckdb-cli==1.5.5'
+  'duckdb-extension-delta==1.5.5' 'duckdb-cli==1.5.5' polars==2.1.0
+# versus.py's dataset: clean batches (no corrupt or invalid records), so that
+# every peer, strict or not, reads the same 1 M records.
+VERSUS_PRODUCE = $(BIN)/producer --sink files --batch-size 500 --rate 0 --corrupt-ratio 0 --invalid-ratio 0 --seed 1
+VERSUS_DATA := $(BENCH_DATA)/versus
 
-bench: build ## benchmarks on one core: hot path, Kafka → local/S3 with Delta commit times, memory at 1x/10x, freshness, count(*) after 10,000 commits, DuckDB/pyarrow/PySpark; table + JSON + chart in bench/results/
-	@python3 -c "import duckdb, pyarrow, pyspark, matplotlib, moto, duckdb_extension_httpfs, duckdb_extension_delta" 2>/dev/null && \
+bench: build ## benchmarks on one core: hot path, Kafka → local/S3 with Delta commit times, memory at 1x/10x, freshness, count(*) after 10,000 commits, DuckDB/pyarrow/PySpark; whole processes against DuckDB/Polars/simdjson; table + JSON + chart in bench/results/
+	@python3 -c "import duckdb, pyarrow, pyspark, matplotlib, moto, duckdb_extension_httpfs, duckdb_extension_delta, polars" 2>/dev/null && \
 	  command -v duckdb >/dev/null || \
 	  python3 -m pip install -q $(BENCH_PIP)
+	@# versus.py compiles its simdjson peer against Debian's headers; without root, a hint (it skips that peer).
+	@test -f /usr/include/simdjson.h || { [ "$$(id -u)" = 0 ] && { apt-get install -y -q libsimdjson-dev || \
+	  { apt-get update -q && apt-get install -y -q libsimdjson-dev; }; }; } || \
+	  echo "make bench: no simdjson headers: sudo apt-get install -y libsimdjson-dev (versus.py skips simdjson-parse)" >&2
 	@for n in 1 10; do test -f $(BENCH_DATA)/summary-$${n}x.json || { rm -rf $(BENCH_DATA)/lake-$${n}x && \
 	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x $(BENCH_PRODUCE) --batches $$((4000 * n)) --summary $(BENCH_DATA)/summary-$${n}x.json; }; done
 	rm -rf $(BENCH_RESULTS) && mkdir -p $(BENCH_RESULTS)
@@ -136,6 +144,13 @@ bench: build ## benchmarks on one core: hot path, Kafka → local/S3 with Delta 
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path gold-freshness | tee $(BENCH_RESULTS)/gold-freshness.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path log-read --commits 10000 | tee $(BENCH_RESULTS)/delta-log.json
 	set -o pipefail; $(PIN) python3 bench/peers.py --dataset $(BENCH_DATA)/lake-1x --work $(BENCH_DATA)/peers | tee $(BENCH_RESULTS)/peers.json
+	@# Whole processes by the wall clock, timed from outside, on 2,000 clean batches of 500: the consumer on one
+	@# core and on every core against the DuckDB CLI, Polars and a simdjson parse (versus.py pins each itself).
+	@test -f $(VERSUS_DATA)/summary.json || { rm -rf $(VERSUS_DATA)/lake && mkdir -p $(VERSUS_DATA) && \
+	  LAKE_URL=$(VERSUS_DATA)/lake $(VERSUS_PRODUCE) --batches 2000 --summary $(VERSUS_DATA)/summary.json; }
+	set -o pipefail; python3 bench/versus.py --lake $(VERSUS_DATA)/lake --consumer $(BIN)/consumer --work $(VERSUS_DATA)/work \
+	  --events $$(python3 -c "import json; print(json.load(open('$(VERSUS_DATA)/summary.json'))['records'])") \
+	  --name versus | tee $(BENCH_RESULTS)/versus.json
 	python3 bench/report.py --results $(BENCH_RESULTS)
 
 check-docker:

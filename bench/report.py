@@ -2,9 +2,12 @@
 """Reads the benchmark results (bench/results/*.json, JSON lines) and prints
 one plain-text table: a row per measurement (events/s, MB/s, seconds, peak
 RSS, Parquet output size), the hot path's ratio to each peer, the freshness
-percentiles, and the targets with "met" / "not met" / "not measured". Writes
+percentiles, whole processes against peers (versus.json: the consumer, the
+DuckDB CLI, Polars and a simdjson parse by the wall clock, with the ratios the
+issue sets), and the targets with "met" / "not met" / "not measured". Writes
 the lot to summary.json and draws comparison.png (events/s per core of ours
-and the peers, and peak RSS at 1x and 10x backlog) when matplotlib is there.
+and the peers, peak RSS at 1x and 10x backlog, and the whole processes) when
+matplotlib is there.
 
 A missed target is reported, never a failure: it exits non-zero only when
 there are no results at all.
@@ -19,7 +22,8 @@ import re
 import sys
 
 # The files the bench target and the other benchmarks write, in table order.
-KNOWN = ["hot-path", "whole-path", "consumer-memory", "refiner", "peers", "freshness", "gold-freshness", "delta-log"]
+KNOWN = ["hot-path", "whole-path", "consumer-memory", "refiner", "peers", "freshness", "gold-freshness", "delta-log",
+         "versus"]
 # The same steps before every table was a Delta table (the README's figures
 # of the last run before it): events/s, to show what the commits cost.
 BASELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline.json")
@@ -110,7 +114,7 @@ def main():
     header = ("measurement", "events", "events/s", "MB/s", "seconds", "peak RSS MiB", "Parquet MB", "notes")
     table = [header]
     for name in names:
-        if name in ("freshness", "gold-freshness", "delta-log"):
+        if name in ("freshness", "gold-freshness", "delta-log", "versus"):
             continue
         if not results[name]:
             table.append((name, "", "", "", "", "", "", "not measured"))
@@ -190,6 +194,31 @@ def main():
             print(f"  {reader:<32} with checkpoints {t.get('with_checkpoints', float('nan')):6.2f} s, "
                   f"without {t.get('without_checkpoints', float('nan')):6.2f} s")
 
+    # Whole processes against peers: bench/versus.py's rows, then its ratios and their targets.
+    versus, versus_targets = versus_rows(results["versus"])
+    print()
+    if versus:
+        t = versus_targets or {}
+        print(f"whole processes against peers (bench/versus.py: wall clock from outside, median of "
+              f"{t.get('runs', '?')} runs taken in turn; {t.get('events', 0):,} events, {t.get('cores', '?')} cores):")
+        print(f"  {'peer':<20} {'version':<14} {'events/s':>11} {'median s':>9} {'min-max s':>13} {'peak RSS MiB':>12}")
+        for r in versus:
+            if "skipped" in r:
+                print(f"  {r['name']:<20} skipped: {r['skipped']}")
+                continue
+            print(f"  {r['name']:<20} {str(r.get('version') or '')[:14]:<14} {r['events_per_s']:>11,} "
+                  f"{r['seconds_median']:>9.3f} {r['seconds_min']:>6.3f}-{r['seconds_max']:<6.3f} "
+                  f"{fmt(r.get('peak_rss_mib'), '12.1f')}")
+        print(f"\n  {'ratio of events/s':<42} {'value':>7} {'target':>8}  verdict")
+        for v in t.get("ratios", []):
+            value = "" if v["value"] is None else f"{v['value']:.2f}x"
+            target = "none" if v["target"] is None else f">= {v['target']:g}"
+            # A ratio with no target is only shown.
+            said = "shown" if v["target"] is None and v["value"] is not None else verdict(v["met"])
+            print(f"  {v['ratio']:<42} {value:>7} {target:>8}  {said}")
+    else:
+        print("whole processes against peers: not measured")
+
     # The targets.
     ours = [r for n in ("consumer-memory", "whole-path") for r in results[n] or [] if "peak_rss_mib" in r]
     top = max(ours, key=lambda r: r["peak_rss_mib"], default=None)
@@ -219,6 +248,14 @@ def main():
     targets.append((f"throughput with Delta within {VS_BEFORE_DELTA:.0%} of before",
                     "; ".join(f"{s} {b / a:.2f}x" for s, a, b in compared),
                     all(b >= a * (1 - VS_BEFORE_DELTA) for _, a, b in compared) if compared else None))
+    # The issue's ratios of whole processes, each with its target (those without one are only shown above).
+    if versus_targets:
+        for v in versus_targets.get("ratios", []):
+            if v["target"] is not None:
+                targets.append((f"whole process: {v['ratio']} >= {v['target']:g}x",
+                                f"{v['value']:.2f}x" if v["value"] is not None else "", v["met"]))
+    else:
+        targets.append(("whole processes against peers (bench/versus.py)", "", None))
     targets = [{"target": t, "measured": m, "verdict": verdict(None if ok is None else bool(ok))}
                for t, m, ok in targets]
     print()
@@ -230,17 +267,24 @@ def main():
         "measurements": {n: results[n] for n in names if results[n]},
         "not_measured": missing,
         "hot_path_ratio_to_peers": {p: round(r, 3) for p, r in ratios.items() if r},
+        "whole_processes_vs_peers": {"peers": versus, "ratios": (versus_targets or {}).get("ratios", [])},
         "targets": targets,
     }
     with open(os.path.join(args.results, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
         f.write("\n")
     print(f"\nwrote {os.path.join(args.results, 'summary.json')}")
-    draw(os.path.join(args.results, "comparison.png"), hot, results, peers, ratios, ours)
+    draw(os.path.join(args.results, "comparison.png"), hot, results, peers, ratios, ours, versus, versus_targets)
     return 0
 
 
-def draw(path, hot, results, peers, ratios, ours):
+def versus_rows(rows):
+    """bench/versus.py's peer rows and its {"name": "targets"} row (None when absent)."""
+    rows = [r for r in rows or [] if "name" in r]
+    return [r for r in rows if r["name"] != "targets"], next((r for r in rows if r["name"] == "targets"), None)
+
+
+def draw(path, hot, results, peers, ratios, ours, versus, versus_targets):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -259,12 +303,17 @@ def draw(path, hot, results, peers, ratios, ours):
             text = f"  (hot path is {ratios[peer]:.2f}x)" if ratios.get(peer) else ""
             bars.append((f"{peer} {row.get('version', '')}", row["events_per_s"], "tab:gray", text))
     pairs = rss_pairs(ours)
-    if not bars and not pairs:
-        return
+    measured = [r for r in versus if r.get("events_per_s")]
     panels = [p for p in ("speed", "rss") if (p == "speed" and bars) or (p == "rss" and pairs)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(13 if len(panels) == 2 else 9, 1.6 + 0.55 * max(len(bars), 3)),
-                             gridspec_kw={"width_ratios": [2.2, 1][:len(panels)]}, squeeze=False)
-    axes = dict(zip(panels, axes[0]))
+    if not panels and not measured:
+        return
+    # The whole processes on a row of their own, under the one-core panels and as wide as them.
+    layout = [panels] if panels else []
+    if measured:
+        layout.append(["versus"] * max(len(panels), 1))
+    heights = ([1.6 + 0.55 * max(len(bars), 3)] if panels else []) + ([1.6 + 0.55 * len(measured)] if measured else [])
+    fig, axes = plt.subplot_mosaic(layout, figsize=(13 if len(panels) == 2 else 9, sum(heights)),
+                                   gridspec_kw={"width_ratios": [2.2, 1][:len(layout[0])], "height_ratios": heights})
     if "speed" in axes:
         ax = axes["speed"]
         labels, values, colours, texts = zip(*reversed(bars))
@@ -295,6 +344,33 @@ def draw(path, hot, results, peers, ratios, ours):
         ax.set_xlabel("peak RSS, MiB (target <= 256)")
         ax.set_title("Consumer peak memory")
         ax.legend(loc="lower right", fontsize=8)
+    if "versus" in axes:
+        ax = axes["versus"]
+        t = versus_targets or {}
+        # Each peer's bar says how the consumer it is set against compares, and the target.
+        against = {}
+        for v in t.get("ratios", []):
+            a, b = v["ratio"].split(" / ")
+            if v["value"] is not None and b not in against:
+                target = f", target {v['target']:g}x" if v["target"] is not None else ""
+                against[b] = f"  ({a} is {v['value']:.2f}x{target})"
+        colour = {"consumer-1core": "tab:blue", "consumer-all-cores": "tab:cyan"}
+        rows = list(reversed(measured))
+        values = [r["events_per_s"] for r in rows]
+        # Whiskers: events/s at the slowest and the fastest run (never below 0: the median is rounded).
+        low = [max(0, v - r["events"] / r["seconds_max"]) for v, r in zip(values, rows)]
+        high = [max(0, r["events"] / r["seconds_min"] - v) if r["seconds_min"] else 0 for v, r in zip(values, rows)]
+        ax.barh([r["name"] for r in rows], values, color=[colour.get(r["name"], "tab:gray") for r in rows],
+                xerr=[low, high], error_kw={"elinewidth": 1, "capsize": 3, "ecolor": "black"})
+        top = max(v + h for v, h in zip(values, high))
+        for y, (v, h, r) in enumerate(zip(values, high, rows)):
+            ax.text(v + h + top * 0.01, y, f"{v:,.0f}/s{against.get(r['name'], '')}", va="center", fontsize=9)
+        ax.set_xlim(0, top * 2.0)
+        ax.set_xlabel("events/s, whole process by the wall clock (median; whiskers: slowest and fastest run)")
+        ax.set_title(f"Whole processes on the same batches: median of {t.get('runs', '?')} runs, "
+                     f"{t.get('events', 0):,} events, {t.get('cores', '?')} cores")
+        ax.ticklabel_format(axis="x", style="plain")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M"))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")

@@ -437,6 +437,7 @@ impl<'a> Work<'a> {
         );
         // Counted before finishing, which empties the builders.
         let (bronze_rows, dead_letter_rows) = (batch.bronze_rows(), batch.dead_letter_rows());
+        let dead_codes = batch.dead_codes();
         let finished = batch.finish()?;
         // Each table the micro-batch has rows for; bronze alone (a commit
         // with only the txn) when it has none, e.g. only empty arrays, so
@@ -453,7 +454,7 @@ impl<'a> Work<'a> {
             through: layout::txn_version(&intent),
             input_bytes: batch.input_bytes,
             decode_time: batch.decode_time,
-            dead_codes: std::mem::take(&mut batch.dead_codes),
+            dead_codes,
             newest_kafka_timestamp_micros: batch.newest_kafka_timestamp_micros,
             backlog: batch.backlog,
             decoder: batch.decoder.clone(),

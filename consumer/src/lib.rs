@@ -7,8 +7,9 @@
 //! Stages: [`tables`] (the contracts) → [`source`] (kafka | files, one per
 //! table) → [`decode`] (bytes → rows and dead letters) → [`write`] (Arrow
 //! builders → Parquet objects) → [`commit`] (the intent/data/commit
-//! protocol), with [`flush`] deciding when to flush and [`retry`] the one
-//! policy for failures of the store. [`context`] is what every source is
+//! protocol), with [`flush`] deciding when to flush, [`workers`] the threads
+//! that decode and encode, and [`retry`] the one policy for failures of the
+//! store. [`context`] is what every source is
 //! handed.
 
 pub mod commit;
@@ -21,6 +22,7 @@ pub mod redrive;
 pub mod retry;
 pub mod source;
 pub mod tables;
+pub mod workers;
 pub mod write;
 
 use std::sync::Arc;
@@ -107,6 +109,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     // The built-in events table reads KAFKA_TOPIC; a contract names its topic.
     let builtin = args.contracts.is_empty();
+    // One pool for every table's decoding.
+    let workers = workers::Workers::new(args.worker_threads());
     let mut runs = Vec::new();
     let mut compactions = Vec::new();
     for contract in contracts {
@@ -146,6 +150,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             files_poll_interval: args.files_poll_interval,
             once: args.once,
             shutdown: shutdown.clone(),
+            workers: workers.clone(),
         };
         lake::metrics::health().not_ready(ctx.readiness(), "its checkpoints are not loaded yet");
         lake::metrics::metrics().ingesting(&ctx.table.contract.table.table);

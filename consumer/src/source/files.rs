@@ -3,7 +3,10 @@
 //! last committed key; objects must be added with keys that sort after it
 //! (the producer's run ids start with their UTC start time).
 
+use std::sync::Arc;
+
 use futures::{StreamExt, TryStreamExt};
+use lake::decoder::Decoder;
 use lake::event::{oversized_batch, OVERSIZED_PREFIX_BYTES};
 use lake::layout;
 use lake::position::Range;
@@ -13,10 +16,10 @@ use tracing::{debug, info};
 
 use crate::commit::{load_checkpoint, Outcome};
 use crate::context::Context;
-use crate::decode::{dead_batch, Lineage};
+use crate::decode::Lineage;
 use crate::flush::should_flush;
 use crate::retry::{retry, Attempts};
-use crate::write::MicroBatch;
+use crate::write::{Decoded, Decoding, MicroBatch};
 
 /// Objects fetched ahead of decoding, to hide S3 latency.
 const PREFETCH: usize = 8;
@@ -31,14 +34,20 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
         let Range::Files { last_key, .. } = &intent.range else {
             unreachable!("checkpoint::parse refuses a files intent over offsets");
         };
-        let keys: Vec<String> = list_after(lake, prefix, state.checkpoint.after_key())
+        let keys: Vec<Listed> = list_after(lake, prefix, state.checkpoint.after_key())
             .await?
             .into_iter()
-            .take_while(|k| k <= last_key)
+            .take_while(|k| k.key <= *last_key)
             .collect();
         let decoder = crate::tables::replay_decoder(lake, &ctx.table, &intent).await?;
-        let mut batch = MicroBatch::new(source.clone(), decoder);
-        decode_objects(ctx, &keys, &mut batch).await?;
+        let mut batch = MicroBatch::new(source.clone(), decoder.clone());
+        let (objects, mut decoded) = read_and_decode(ctx, decoder, &keys).await?;
+        for object in &objects {
+            batch.add_message(object.at.clone(), object.read);
+        }
+        if let Some(last) = objects.len().checked_sub(1) {
+            batch.take(&mut decoded, last);
+        }
         if ctx
             .committer
             .finish(&ctx.delta, vec![(&mut state, batch)])
@@ -60,28 +69,46 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
         };
         let after = buffered.as_deref().or(state.checkpoint.after_key());
         let keys = list_after(lake, prefix, after).await?;
-        let mut objects =
-            futures::stream::iter(keys.iter().map(|key| fetch(ctx, key))).buffered(PREFETCH);
+        // Read and decoded ahead on the workers, a run of objects at a
+        // time; taken by the micro-batches object by object, in key order.
+        let runs = runs(&keys)
+            .map(|run| read_and_decode(ctx, ctx.table.clone(), run))
+            .collect::<Vec<_>>();
+        let mut runs = futures::stream::iter(runs).buffered(2 * ctx.workers.threads());
         let mut read = 0;
-        while let Some(object) = objects.next().await {
-            add_object(ctx, &mut batch, object?);
-            read += 1;
-            batch.backlog = Some((keys.len() - read) as u64);
-            lake::metrics::health().beat();
-            if should_flush(
-                &ctx.limits,
-                batch.records(),
-                batch.input_bytes,
-                batch.started.elapsed(),
-            ) || ctx.shutdown.requested()
-            {
-                commit(ctx, &mut state, &mut batch).await?;
+        'objects: while let Some(run) = runs.next().await {
+            let (objects, mut decoded) = run?;
+            let mut taken = None;
+            for (i, object) in objects.iter().enumerate() {
+                batch.add_message(object.at.clone(), object.read);
+                if decoded.counts[i].corrupt > 0 {
+                    // Expected data, counted in the commit line; as in the Kafka source.
+                    debug!(key = %object.at, "corrupt batch sent to dead letters");
+                }
+                read += 1;
+                batch.backlog = Some((keys.len() - read) as u64);
+                lake::metrics::health().beat();
+                if should_flush(
+                    &ctx.limits,
+                    batch.records() + decoded.rows_through(i),
+                    batch.input_bytes,
+                    batch.started.elapsed(),
+                ) || ctx.shutdown.requested()
+                {
+                    batch.take(&mut decoded, i);
+                    taken = Some(i);
+                    commit(ctx, &mut state, &mut batch).await?;
+                }
+                if ctx.shutdown.requested() {
+                    break 'objects;
+                }
             }
-            if ctx.shutdown.requested() {
-                break;
+            let last = objects.len() - 1;
+            if taken != Some(last) {
+                batch.take(&mut decoded, last);
             }
         }
-        drop(objects);
+        drop(runs);
         let idle_flush = ctx.once
             || ctx.shutdown.requested()
             || should_flush(
@@ -133,58 +160,97 @@ struct RawObject {
     batch_id: Option<String>,
 }
 
-fn add_object(ctx: &Context, batch: &mut MicroBatch, object: RawObject) {
-    let RawObject {
-        key,
-        payload,
-        size,
-        batch_id,
-    } = object;
-    batch.add_message(Range::key(&key), payload.len());
-    let prefix = &ctx.table.contract.table.raw_prefix;
-    let lineage = Lineage {
-        offset: None,
-        batch_id: Some(batch_id.unwrap_or_else(|| layout::batch_id_from_raw_key(prefix, &key))),
-        key: Some(key),
-        kafka_timestamp_micros: None,
-    };
-    let counts = if size > ctx.input_limits.max_message_bytes as u64 {
-        let rejection = oversized_batch(size, ctx.input_limits.max_message_bytes);
-        dead_batch(&payload, &lineage, rejection, batch)
-    } else {
-        batch.decode(&payload, &lineage, &ctx.input_limits)
-    };
-    if counts.corrupt > 0 {
-        // Expected data, counted in the commit line; as in the Kafka source.
-        debug!(
-            key = lineage.key.as_deref().unwrap_or_default(),
-            "corrupt batch sent to dead letters"
-        );
-    }
+/// A run of consecutive objects decoded on one worker: up to this many
+/// bytes (or one larger object). Large enough that a run's rows are few,
+/// large arrays; small enough that every worker has runs to decode.
+const RUN_BYTES: u64 = 2 << 20;
+
+/// `keys` cut into runs of at most [`RUN_BYTES`] (at least one object each).
+fn runs(keys: &[Listed]) -> impl Iterator<Item = &[Listed]> {
+    let mut rest = keys;
+    std::iter::from_fn(move || {
+        let mut bytes = 0;
+        let end = rest
+            .iter()
+            .position(|k| {
+                bytes += k.size;
+                bytes > RUN_BYTES
+            })
+            .unwrap_or(rest.len())
+            .max(1)
+            .min(rest.len());
+        let (run, after) = rest.split_at(end);
+        rest = after;
+        (!run.is_empty()).then_some(run)
+    })
 }
 
-async fn decode_objects(
+/// An object of a run: its position and the bytes read of it.
+struct ObjectRead {
+    at: Range,
+    read: usize,
+}
+
+/// Reads the objects of `keys` and decodes them together under `decoder`
+/// on a worker (an oversized object is one dead letter of what was read of
+/// it).
+async fn read_and_decode(
     ctx: &Context,
-    keys: &[String],
-    batch: &mut MicroBatch,
-) -> anyhow::Result<()> {
-    let objects: Vec<_> = futures::stream::iter(keys.iter().map(|k| fetch(ctx, k)))
-        .buffered(PREFETCH)
-        .try_collect()
-        .await?;
-    for object in objects {
-        add_object(ctx, batch, object);
-    }
-    Ok(())
+    decoder: Arc<Decoder>,
+    keys: &[Listed],
+) -> Result<(Vec<ObjectRead>, Decoded), StoreError> {
+    let objects: Vec<RawObject> =
+        futures::stream::iter(keys.iter().map(|listed| fetch(ctx, &listed.key)))
+            .buffered(PREFETCH)
+            .try_collect()
+            .await?;
+    let (limits, prefix) = (
+        ctx.input_limits,
+        ctx.table.contract.table.raw_prefix.clone(),
+    );
+    let decode = move || {
+        let mut decoding = Decoding::new(decoder);
+        let mut read = Vec::with_capacity(objects.len());
+        for object in objects {
+            let lineage = Lineage {
+                offset: None,
+                batch_id: Some(
+                    object
+                        .batch_id
+                        .unwrap_or_else(|| layout::batch_id_from_raw_key(&prefix, &object.key)),
+                ),
+                key: Some(object.key.clone()),
+                kafka_timestamp_micros: None,
+            };
+            if object.size > limits.max_message_bytes as u64 {
+                let rejection = oversized_batch(object.size, limits.max_message_bytes);
+                decoding.dead(&object.payload, &lineage, rejection);
+            } else {
+                decoding.decode(&object.payload, &lineage, &limits);
+            }
+            read.push(ObjectRead {
+                at: Range::key(&object.key),
+                read: object.payload.len(),
+            });
+        }
+        (read, decoding.finish())
+    };
+    Ok(ctx.workers.run(decode).await)
 }
 
 /// Keys under `prefix` after `after`, in key order, retrying while the
 /// store fails transiently.
+/// A raw object as listed.
+struct Listed {
+    key: String,
+    size: u64,
+}
+
 async fn list_after(
     lake: &Lake,
     prefix: &str,
     after: Option<&str>,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<Listed>, StoreError> {
     retry("listing raw objects", Attempts::Forever, || {
         list_once(lake, prefix, after)
     })
@@ -195,7 +261,7 @@ async fn list_once(
     lake: &Lake,
     prefix: &str,
     after: Option<&str>,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<Listed>, StoreError> {
     let listed = Lake::path(prefix);
     let listing = match after {
         Some(after) => lake
@@ -203,15 +269,18 @@ async fn list_once(
             .list_with_offset(Some(&listed), &Lake::path(after)),
         None => lake.store.list(Some(&listed)),
     };
-    let mut keys: Vec<String> = listing
-        .map_ok(|meta| meta.location.to_string())
+    let mut keys: Vec<Listed> = listing
+        .map_ok(|meta| Listed {
+            key: meta.location.to_string(),
+            size: meta.size,
+        })
         .try_collect()
         .await
         .map_err(|e| StoreError::request(format!("listing {}", lake.url_of(prefix)), e))?;
     // The local filesystem lists in directory order, S3 in key order: sort both.
-    keys.sort();
+    keys.sort_by(|a, b| a.key.cmp(&b.key));
     if let Some(after) = after {
-        keys.retain(|k| k.as_str() > after);
+        keys.retain(|k| k.key.as_str() > after);
     }
     Ok(keys)
 }
