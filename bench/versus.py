@@ -218,14 +218,20 @@ def duckdb_peer(name, args, lake, work, pin, duckdb):
     peer.command = pin + [duckdb, "-c", sql]
     peer.env = environment(THREAD_VARS)
     peer.version = version([duckdb, "--version"])
+    writes_parquet(peer, out, duckdb, args.events)
+    return peer
+
+
+def writes_parquet(peer, out, duckdb, events):
+    """The peer writes the Parquet file `out`: removed before each run, and
+    checked after it to hold `events` rows."""
     peer.prepare = lambda: os.path.exists(out) and os.remove(out)
 
     def check(run):
-        expect_rows(name, duckdb, out, args.events)
+        expect_rows(peer.name, duckdb, out, events)
         return os.path.getsize(out)
 
     peer.check = check
-    return peer
 
 
 def polars_peer(name, args, batches, work, pin, duckdb):
@@ -251,13 +257,7 @@ def polars_peer(name, args, batches, work, pin, duckdb):
     peer.pinned = bool(pin)
     peer.command = pin + [args.python, "-c", POLARS_JOB, ndjson, out]
     peer.env = environment(THREAD_VARS, POLARS_MAX_THREADS="1")
-    peer.prepare = lambda: os.path.exists(out) and os.remove(out)
-
-    def check(run):
-        expect_rows(name, duckdb, out, args.events)
-        return os.path.getsize(out)
-
-    peer.check = check
+    writes_parquet(peer, out, duckdb, args.events)
     return peer
 
 
