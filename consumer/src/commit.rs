@@ -32,8 +32,8 @@ pub struct Committer {
     /// Names this process in checkpoints.
     pub writer: String,
     pub upload_concurrency: usize,
-    /// Threads that encode a file's columns at once.
-    pub worker_threads: usize,
+    /// The threads that decode; as many encode a file's columns at once.
+    pub workers: crate::workers::Workers,
 }
 
 /// The Delta tables of one lake table, shared by its sources. A lock per
@@ -203,7 +203,7 @@ impl Committer {
                 layer,
                 &work,
                 &attempt(),
-                self.worker_threads,
+                self.workers.threads(),
             )?);
         }
         let encode_ms = finishing.elapsed().as_millis() as u64;
@@ -227,7 +227,8 @@ impl Committer {
                 // The files already uploaded are in no snapshot.
                 if encoding.sources != members.iter().map(|w| w.app.clone()).collect::<Vec<_>>() {
                     let again = std::time::Instant::now();
-                    encoding = Encoding::of(&table, layer, &work, &attempt(), self.worker_threads)?;
+                    encoding =
+                        Encoding::of(&table, layer, &work, &attempt(), self.workers.threads())?;
                     self.upload(&table, &encoding.files.iter().collect::<Vec<_>>())
                         .await?;
                     upload_ms += again.elapsed().as_millis() as u64;
@@ -583,7 +584,7 @@ mod tests {
             lake,
             writer: "test".into(),
             upload_concurrency: 2,
-            worker_threads: 2,
+            workers: crate::workers::Workers::new(2),
         };
         (committer, tables)
     }

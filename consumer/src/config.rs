@@ -69,8 +69,8 @@ pub struct Args {
     /// Parallel object uploads per micro-batch.
     #[arg(long, env = "UPLOAD_CONCURRENCY", default_value = "8")]
     pub upload_concurrency: usize,
-    /// Threads that encode a Parquet file's columns at once (default: the
-    /// number of cores).
+    /// Threads that decode raw objects ahead and encode a Parquet file's
+    /// columns at once (default: the number of cores).
     #[arg(long, env = "WORKER_THREADS")]
     pub worker_threads: Option<usize>,
     /// Files source: how often to look for new raw objects.

@@ -30,8 +30,6 @@ pub struct Context {
     pub files_poll_interval: Duration,
     pub once: bool,
     pub shutdown: Shutdown,
-    /// Where messages are decoded.
-    pub workers: crate::workers::Workers,
 }
 
 impl Context {

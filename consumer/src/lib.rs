@@ -8,7 +8,7 @@
 //! table) → [`decode`] (bytes → rows and dead letters) → [`write`] (Arrow
 //! builders → Parquet objects) → [`commit`] (the intent/data/commit
 //! protocol), with [`flush`] deciding when to flush, [`workers`] the threads
-//! that decode and encode, and [`retry`] the one policy for failures of the
+//! that decode, and [`retry`] the one policy for failures of the
 //! store. [`context`] is what every source is
 //! handed.
 
@@ -105,12 +105,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         lake,
         writer: writer_name(args.hostname.as_deref()),
         upload_concurrency: args.upload_concurrency,
-        worker_threads: args.worker_threads(),
+        workers: workers::Workers::new(args.worker_threads()),
     };
     // The built-in events table reads KAFKA_TOPIC; a contract names its topic.
     let builtin = args.contracts.is_empty();
-    // One pool for every table's decoding.
-    let workers = workers::Workers::new(args.worker_threads());
     let mut runs = Vec::new();
     let mut compactions = Vec::new();
     for contract in contracts {
@@ -150,7 +148,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             files_poll_interval: args.files_poll_interval,
             once: args.once,
             shutdown: shutdown.clone(),
-            workers: workers.clone(),
         };
         lake::metrics::health().not_ready(ctx.readiness(), "its checkpoints are not loaded yet");
         lake::metrics::metrics().ingesting(&ctx.table.contract.table.table);

@@ -22,17 +22,7 @@ async fn tables(lake: &Lake, only: Option<&str>) -> anyhow::Result<Vec<String>> 
     if let Some(table) = only {
         return Ok(vec![table.to_string()]);
     }
-    let listed = lake
-        .store
-        .list_with_delimiter(Some(&Lake::path(layout::BRONZE)))
-        .await?;
-    let mut tables: Vec<String> = listed
-        .common_prefixes
-        .iter()
-        .filter_map(|p| p.filename().map(str::to_string))
-        .collect();
-    tables.sort();
-    Ok(tables)
+    Ok(lake.folders(layout::BRONZE).await?)
 }
 
 /// Both Delta tables of `table`, as lake prefixes.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Workers {
     permits: Arc<Semaphore>,
     threads: usize,

@@ -228,7 +228,6 @@ impl Builders {
 
     /// The rows as arrays; the builders are left empty.
     fn finish(&mut self) -> Sealed {
-        let bronze_rows = self.bronze_rows();
         let dead_letter_rows = self.dead_letter_rows();
         Sealed {
             bronze: std::mem::take(&mut self.bronze)
@@ -237,8 +236,6 @@ impl Builders {
                 .map(|(day, mut c)| (day, c.finish()))
                 .collect(),
             dead: (dead_letter_rows > 0).then(|| self.dead.finish()),
-            bronze_rows,
-            dead_letter_rows,
             dead_codes: std::mem::take(&mut self.dead_codes),
         }
     }
@@ -277,8 +274,6 @@ struct Sealed {
     bronze: Vec<(i32, Vec<ArrayRef>)>,
     /// [`DeadLetterColumns::finish`], if there are dead letters.
     dead: Option<Vec<ArrayRef>>,
-    bronze_rows: u64,
-    dead_letter_rows: u64,
     dead_codes: BTreeMap<&'static str, u64>,
 }
 
@@ -317,6 +312,14 @@ impl Ends {
 }
 
 impl Sealed {
+    fn bronze_rows(&self) -> u64 {
+        self.bronze.iter().map(|(_, c)| c[0].len() as u64).sum()
+    }
+
+    fn dead_letter_rows(&self) -> u64 {
+        self.dead.as_ref().map_or(0, |c| c[0].len() as u64)
+    }
+
     /// The rows between two messages' ends (zero-copy slices).
     fn between(&self, from: &Ends, to: &Ends) -> Sealed {
         let slice = |columns: &[ArrayRef], start: usize, end: usize| -> Vec<ArrayRef> {
@@ -344,8 +347,6 @@ impl Sealed {
         }
         dead_codes.retain(|_, n| *n > 0);
         Sealed {
-            bronze_rows: bronze.iter().map(|(_, c)| c[0].len() as u64).sum(),
-            dead_letter_rows: dead.as_ref().map_or(0, |c| c[0].len() as u64),
             bronze,
             dead,
             dead_codes,
@@ -544,11 +545,14 @@ impl MicroBatch {
     }
 
     pub fn bronze_rows(&self) -> u64 {
-        self.sealed.iter().map(|s| s.bronze_rows).sum::<u64>() + self.builders.bronze_rows()
+        self.sealed.iter().map(Sealed::bronze_rows).sum::<u64>() + self.builders.bronze_rows()
     }
 
     pub fn dead_letter_rows(&self) -> u64 {
-        self.sealed.iter().map(|s| s.dead_letter_rows).sum::<u64>()
+        self.sealed
+            .iter()
+            .map(Sealed::dead_letter_rows)
+            .sum::<u64>()
             + self.builders.dead_letter_rows()
     }
 

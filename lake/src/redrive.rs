@@ -58,18 +58,7 @@ pub async fn ids(lake: &Lake, table: &str) -> Result<Vec<String>, StoreError> {
 
 /// The tables that have a folder under `_redrives/`.
 pub async fn tables(lake: &Lake) -> Result<Vec<String>, StoreError> {
-    let listed = lake
-        .store
-        .list_with_delimiter(Some(&Lake::path(REDRIVES)))
-        .await
-        .map_err(|e| StoreError::request(format!("listing {}/", lake.url_of(REDRIVES)), e))?;
-    let mut tables: Vec<String> = listed
-        .common_prefixes
-        .iter()
-        .filter_map(|dir| dir.filename().map(String::from))
-        .collect();
-    tables.sort();
-    Ok(tables)
+    lake.folders(REDRIVES).await
 }
 
 /// The intent `id` of `table`; why not, in one line, when it cannot be read

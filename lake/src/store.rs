@@ -239,6 +239,22 @@ impl Lake {
         Path::from(key)
     }
 
+    /// The names of the folders directly under `prefix`, sorted.
+    pub async fn folders(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&Lake::path(prefix)))
+            .await
+            .map_err(|e| StoreError::request(format!("listing {}/", self.url_of(prefix)), e))?;
+        let mut folders: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|dir| dir.filename().map(String::from))
+            .collect();
+        folders.sort();
+        Ok(folders)
+    }
+
     /// A lake-relative key as DuckDB or a person would address it.
     pub fn url_of(&self, key: &str) -> String {
         match &self.location {

@@ -41,15 +41,12 @@ pub async fn discover(lake: &Lake) -> anyhow::Result<Tables> {
     let mut tables = Tables::new();
     tables.insert(EVENTS.to_string(), None);
     for prefix in [BRONZE, DEAD_LETTERS] {
-        let listed = lake
-            .store
-            .list_with_delimiter(Some(&Lake::path(prefix)))
+        let folders = lake
+            .folders(prefix)
             .await
             .with_context(|| format!("cannot list the tables under {}/", lake.url_of(prefix)))?;
-        for dir in listed.common_prefixes {
-            if let Some(name) = dir.filename().filter(|n| is_table_name(n)) {
-                tables.entry(name.to_string()).or_default();
-            }
+        for name in folders.into_iter().filter(|n| is_table_name(n)) {
+            tables.entry(name).or_default();
         }
     }
     // Listed in full rather than by directory: the contracts are few, and
@@ -89,22 +86,18 @@ pub async fn discover_models(lake: &Lake) -> anyhow::Result<Models> {
     let mut models = Models::new();
     for layer in Layer::MODELS {
         let prefix = layer.schema();
-        let listed = lake
-            .store
-            .list_with_delimiter(Some(&Lake::path(prefix)))
+        let folders = lake
+            .folders(prefix)
             .await
             .with_context(|| format!("cannot list the tables under {}/", lake.url_of(prefix)))?;
-        for dir in listed.common_prefixes {
-            let Some(name) = dir.filename().filter(|n| is_table_name(n)) else {
-                continue;
-            };
-            let has_log = snapshot::has_log(lake, &layer.prefix(name))
+        for name in folders.into_iter().filter(|n| is_table_name(n)) {
+            let has_log = snapshot::has_log(lake, &layer.prefix(&name))
                 .await
                 .with_context(|| {
-                    format!("cannot look for the Delta log of {}", layer.view(name))
+                    format!("cannot look for the Delta log of {}", layer.view(&name))
                 })?;
             if has_log {
-                models.insert((layer, name.to_string()));
+                models.insert((layer, name));
             }
         }
     }

@@ -74,7 +74,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
         let runs = runs(&keys)
             .map(|run| read_and_decode(ctx, ctx.table.clone(), run))
             .collect::<Vec<_>>();
-        let mut runs = futures::stream::iter(runs).buffered(2 * ctx.workers.threads());
+        let mut runs = futures::stream::iter(runs).buffered(2 * ctx.committer.workers.threads());
         let mut read = 0;
         'objects: while let Some(run) = runs.next().await {
             let (objects, mut decoded) = run?;
@@ -235,7 +235,7 @@ async fn read_and_decode(
         }
         (read, decoding.finish())
     };
-    Ok(ctx.workers.run(decode).await)
+    Ok(ctx.committer.workers.run(decode).await)
 }
 
 /// Keys under `prefix` after `after`, in key order, retrying while the
