@@ -785,14 +785,62 @@ fn writer_properties(decoder: &Decoder) -> WriterProperties {
     builder.build()
 }
 
+/// Column writers alive at a time per encoding thread. Each holds its own
+/// zstd contexts (about 100 KiB before it writes a byte): a commit of 400
+/// partitions spanning many event dates has thousands of column chunks,
+/// and creating every writer up front took 1 GiB at a backlog of 400
+/// partitions.
+const COLUMN_WRITERS_PER_THREAD: usize = 64;
+
 /// One Parquet file per input (batches that share a schema, and its
 /// properties), each the file `ArrowWriter` writes (the same schema,
 /// metadata and row groups): only who encodes what differs. Every column
 /// chunk of every file is one task for `threads` threads, so a commit of
 /// many small files and one of a single large file both keep them busy.
-/// Encoding (Arrow → pages → zstd) is about half of the consumer's CPU
-/// time on one core.
+/// The files are encoded in waves of at most [`COLUMN_WRITERS_PER_THREAD`]
+/// column chunks per thread (at least one file each), so memory does not
+/// grow with the number of files. Encoding (Arrow → pages → zstd) is about
+/// half of the consumer's CPU time on one core.
 fn to_parquet(
+    inputs: &[(Vec<&RecordBatch>, WriterProperties)],
+    threads: usize,
+) -> anyhow::Result<Vec<Bytes>> {
+    let most = COLUMN_WRITERS_PER_THREAD * threads.max(1);
+    let mut out = Vec::with_capacity(inputs.len());
+    let mut rest = inputs;
+    while !rest.is_empty() {
+        let mut chunks = 0;
+        let wave = rest
+            .iter()
+            .position(|(batches, properties)| {
+                chunks += column_chunks(batches, properties);
+                chunks > most
+            })
+            .unwrap_or(rest.len())
+            .max(1);
+        out.extend(encode_wave(&rest[..wave], threads)?);
+        rest = &rest[wave..];
+    }
+    Ok(out)
+}
+
+/// The column chunks of one file: its row groups times its columns.
+fn column_chunks(batches: &[&RecordBatch], properties: &WriterProperties) -> usize {
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let columns = batches.first().map_or(0, |b| b.num_columns());
+    rows.div_ceil(row_group_rows(properties)).max(1) * columns
+}
+
+/// The most rows a row group of a file written with `properties` holds.
+fn row_group_rows(properties: &WriterProperties) -> usize {
+    properties
+        .max_row_group_row_count()
+        .unwrap_or(1 << 20)
+        .max(1)
+}
+
+/// The files of one wave of [`to_parquet`].
+fn encode_wave(
     inputs: &[(Vec<&RecordBatch>, WriterProperties)],
     threads: usize,
 ) -> anyhow::Result<Vec<Bytes>> {
@@ -809,11 +857,7 @@ fn to_parquet(
             Some(properties.clone()),
         )?;
         let (writer, columns) = writer.into_serialized_writer()?;
-        let max_rows = properties
-            .max_row_group_row_count()
-            .unwrap_or(1 << 20)
-            .max(1);
-        let groups = row_groups(batches, max_rows);
+        let groups = row_groups(batches, row_group_rows(properties));
         for (group, rows) in groups.iter().enumerate() {
             let mut writers = columns.create_column_writers(group)?.into_iter();
             // A nested column is several leaf writers, one task.
@@ -1142,8 +1186,8 @@ mod tests {
         }
     }
 
-    /// The columns encoded on several threads, and in row groups, give the
-    /// very file `ArrowWriter` writes.
+    /// The columns encoded on several threads, in row groups and in waves
+    /// of files, give the very file `ArrowWriter` writes.
     #[test]
     fn parallel_encoding_writes_the_arrow_writers_file() {
         let mut micro = MicroBatch::new(SourceId::kafka("events", "events", 0), events());
@@ -1181,10 +1225,11 @@ mod tests {
                 writer.close().expect("close");
                 // Two slices, so that row groups span input batches.
                 let halves = [batch.slice(0, 17), batch.slice(17, batch.num_rows() - 17)];
+                // Ten files: more column chunks than one wave holds on 1 and 3 threads.
                 for threads in [1, 3, 64] {
                     let input = (vec![&halves[0], &halves[1]], properties.clone());
-                    let ours = to_parquet(&[input.clone(), input], threads).expect("encode");
-                    assert_eq!(ours.len(), 2);
+                    let ours = to_parquet(&vec![input; 10], threads).expect("encode");
+                    assert_eq!(ours.len(), 10);
                     for file in ours {
                         assert_eq!(file.as_ref(), expected.as_slice(), "{threads} threads");
                     }

@@ -87,6 +87,14 @@ enum Run {
         /// Names the result, e.g. kafka-local-1x.
         #[arg(long)]
         name: String,
+        /// The consumer on every core with its default threads, instead of
+        /// pinned to one core with one thread of each kind.
+        #[arg(long)]
+        all_cores: bool,
+        /// A setting of the consumer's environment, `NAME=VALUE` (repeatable),
+        /// e.g. `FLUSH_BYTES=32MiB`.
+        #[arg(long = "consumer-env", value_name = "NAME=VALUE")]
+        consumer_env: Vec<String>,
     },
     /// Produce→visible latency in gold.events_per_minute, through the
     /// consumer and the refiner, at a steady rate with their default intervals.
@@ -138,10 +146,20 @@ fn main() -> anyhow::Result<()> {
             partitions,
             target,
             name,
+            all_cores,
+            consumer_env,
         } => {
             // About 23 KB per compressed batch: 100 batches stay under 5 MB.
             let partitions = partitions.unwrap_or((batches.div_ceil(100) as i32).max(3));
-            throughput(&work, batches, partitions, target, &name)?
+            throughput(
+                &work,
+                batches,
+                partitions,
+                target,
+                &name,
+                all_cores,
+                &consumer_env,
+            )?
         }
         Run::Freshness {
             rate,
@@ -161,6 +179,8 @@ fn throughput(
     partitions: i32,
     target: Target,
     name: &str,
+    all_cores: bool,
+    consumer_env: &[String],
 ) -> anyhow::Result<Value> {
     let cluster = mock_cluster(partitions)?;
     let moto = (target == Target::S3).then(testkit::Moto::start);
@@ -176,10 +196,20 @@ fn throughput(
         "python3",
         &[concat!(env!("CARGO_MANIFEST_DIR"), "/measure.py")],
     );
+    if all_cores {
+        measure.env_remove("TOKIO_WORKER_THREADS");
+    }
+    for setting in consumer_env {
+        let (name, value) = setting
+            .split_once('=')
+            .with_context(|| format!("--consumer-env {setting}: not NAME=VALUE"))?;
+        measure.env(name, value);
+    }
+    let pin = if all_cores { Vec::new() } else { taskset(0) };
     let measured = measure
         .args(["--name", &format!("whole-path-{name}")])
         .args(["--events", &events.to_string(), "--"])
-        .args(taskset(0))
+        .args(pin)
         .arg(binary("consumer"))
         .arg("--once")
         .stderr(std::fs::File::create(work.join("consumer.log"))?)
@@ -206,6 +236,15 @@ fn throughput(
         "local"
     });
     result["counts_match"] = json!(true);
+    result["cores"] = json!(if all_cores { "all" } else { "one" });
+    if target == Target::Local {
+        let mut sizes = parquet_sizes(&work.join("lake/bronze/events"))?;
+        sizes.sort_unstable();
+        ensure!(!sizes.is_empty(), "bronze/events holds no Parquet object");
+        result["bronze_objects"] = json!(sizes.len());
+        result["bronze_object_mib_median"] =
+            json!((sizes[sizes.len() / 2] as f64 / (1 << 20) as f64 * 100.0).round() / 100.0);
+    }
     let log = std::fs::read_to_string(work.join("consumer.log"))?;
     let mut commit_ms: Vec<u64> = log
         .lines()
@@ -221,6 +260,25 @@ fn throughput(
     result["micro_batches"] = json!(commit_ms.len());
     result["delta_commit_ms"] = json!({"p50": at(0.5), "p99": at(0.99), "max": at(1.0)});
     Ok(result)
+}
+
+/// The sizes of the data objects under `dir`, at any depth (not the Delta
+/// log's checkpoints).
+fn parquet_sizes(dir: &Path) -> anyhow::Result<Vec<u64>> {
+    let mut sizes = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            if entry.file_name() == "_delta_log" {
+                continue;
+            }
+            sizes.extend(parquet_sizes(&path)?);
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            sizes.push(entry.metadata()?.len());
+        }
+    }
+    Ok(sizes)
 }
 
 /// The value of `key=<number>` in a log line.
