@@ -130,16 +130,25 @@ bench: build ## benchmarks on one core: hot path, Kafka → local/S3 with Delta 
 	  LAKE_URL=$(BENCH_DATA)/lake-$${n}x RUST_LOG=warn TOKIO_WORKER_THREADS=1 python3 bench/measure.py --name consumer-files-$${n}x \
 	    --events $$(python3 -c "import json; print(json.load(open('$(BENCH_DATA)/summary-$${n}x.json'))['records'])") \
 	    -- $(PIN) $(BIN)/consumer --source files --once || exit 1; done | tee $(BENCH_RESULTS)/consumer-memory.json
+	@# The same on every core with the default threads, beside the Kafka path on every core.
+	@set -o pipefail; rm -rf $(BENCH_DATA)/lake-1x/{bronze,dead_letters,_checkpoints} && \
+	  LAKE_URL=$(BENCH_DATA)/lake-1x RUST_LOG=warn python3 bench/measure.py --name consumer-files-1x-all \
+	    --events $$(python3 -c "import json; print(json.load(open('$(BENCH_DATA)/summary-1x.json'))['records'])") \
+	    -- $(BIN)/consumer --source files --once | tee -a $(BENCH_RESULTS)/consumer-memory.json
 	@# The refiner over the 1x lake's bronze: silver.events and the events gold models, from scratch, one core.
 	@rm -rf $(BENCH_DATA)/lake-1x/silver $(BENCH_DATA)/lake-1x/gold $(BENCH_DATA)/lake-1x/_checkpoints/_refiner
 	set -o pipefail; LAKE_URL=$(BENCH_DATA)/lake-1x RUST_LOG=warn python3 bench/measure.py --name refiner-events-1x \
 	  --events $$(python3 -c "import json; print(json.load(open('$(BENCH_DATA)/summary-1x.json'))['valid_records'])") \
 	  -- $(PIN) $(BIN)/refiner --once --models models | tee $(BENCH_RESULTS)/refiner.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-1x | tee $(BENCH_RESULTS)/whole-path.json
+	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-1x-all --all-cores | tee -a $(BENCH_RESULTS)/whole-path.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-s3-1x --target s3 | tee -a $(BENCH_RESULTS)/whole-path.json
-	@# Memory against the backlog at one topic shape: the mock broker's retention needs 400 partitions for 10x.
-	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-400p-1x --partitions 400 | tee -a $(BENCH_RESULTS)/whole-path.json
-	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-400p-10x --batches 40000 --partitions 400 | tee -a $(BENCH_RESULTS)/whole-path.json
+	@# 400 partitions, every core busy: memory against the backlog (the mock broker's retention needs 400
+	@# partitions for 10x) and the bronze objects' median size, with a busy stream's event times (1 ms apart at
+	@# most: a few dates per flush); then the dataset's own times (70 days: dozens of dates per flush).
+	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-400p-1x-all --partitions 400 --all-cores --event-gap 1ms | tee -a $(BENCH_RESULTS)/whole-path.json
+	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-400p-10x-all --batches 40000 --partitions 400 --all-cores --event-gap 1ms | tee -a $(BENCH_RESULTS)/whole-path.json
+	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path throughput --name kafka-local-400p-spread-all --partitions 400 --all-cores | tee -a $(BENCH_RESULTS)/whole-path.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path freshness | tee $(BENCH_RESULTS)/freshness.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path gold-freshness | tee $(BENCH_RESULTS)/gold-freshness.json
 	set -o pipefail; $(BIN)/pathbench --work $(BENCH_DATA)/path log-read --commits 10000 | tee $(BENCH_RESULTS)/delta-log.json

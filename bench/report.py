@@ -37,6 +37,11 @@ PEAK_RSS_MIB = 256
 # "Flat": the peak at 10x backlog is at most this much above the peak at 1x.
 FLAT_GROWTH = 0.20
 FRESHNESS_SLACK_S = 1.0
+# The Kafka path's events/s at least this much below the files path's, on the same batches.
+KAFKA_VS_FILES = 0.15
+# The median bronze object at 400 partitions, and the peak RSS there: flat within this much.
+MEDIAN_OBJECT_MIB = 8
+WIDE_FLAT = 0.10
 
 
 def load(path):
@@ -248,6 +253,27 @@ def main():
     targets.append((f"throughput with Delta within {VS_BEFORE_DELTA:.0%} of before",
                     "; ".join(f"{s} {b / a:.2f}x" for s, a, b in compared),
                     all(b >= a * (1 - VS_BEFORE_DELTA) for _, a, b in compared) if compared else None))
+    # The Kafka path against the files path on the same batches, on one core and on every core.
+    for cores, kafka, files in (("one core", "whole-path-kafka-local-1x", "consumer-files-1x"),
+                                ("every core", "whole-path-kafka-local-1x-all", "consumer-files-1x-all")):
+        k, f = now.get(kafka, {}).get("events_per_s"), now.get(files, {}).get("events_per_s")
+        ratio = k / f if k and f else None
+        targets.append((f"Kafka path within {KAFKA_VS_FILES:.0%} of the files path, {cores}",
+                        f"{ratio:.2f}x ({k:,} vs {f:,} events/s)" if ratio else "",
+                        ratio and ratio >= 1 - KAFKA_VS_FILES))
+    # 400 partitions, every core busy: object sizes, and memory from 1x to 10x backlog.
+    wide, deep = now.get("whole-path-kafka-local-400p-1x-all"), now.get("whole-path-kafka-local-400p-10x-all")
+    median = (wide or {}).get("bronze_object_mib_median")
+    targets.append((f"400 partitions: median bronze object >= {MEDIAN_OBJECT_MIB} MiB",
+                    f"{median} MiB ({wide['bronze_objects']} objects)" if median is not None else "",
+                    None if median is None else median >= MEDIAN_OBJECT_MIB))
+    if wide and deep:
+        a, b = wide["peak_rss_mib"], deep["peak_rss_mib"]
+        targets.append((f"400 partitions, every core: peak RSS <= {PEAK_RSS_MIB} MiB, 1x to 10x within {WIDE_FLAT:.0%}",
+                        f"{a:.1f} -> {b:.1f} MiB ({b / a - 1:+.1%})",
+                        max(a, b) <= PEAK_RSS_MIB and abs(b / a - 1) <= WIDE_FLAT))
+    else:
+        targets.append((f"400 partitions, every core: peak RSS <= {PEAK_RSS_MIB} MiB, flat", "", None))
     # The ratios of whole processes, each with its target (those without one are only shown above).
     if versus_targets:
         for v in versus_targets.get("ratios", []):

@@ -74,6 +74,11 @@ pub struct Config {
     #[arg(long, env = "PRODUCER_START_TIME", value_name = "RFC3339",
           default_value = "2026-11-01T00:00:00Z", value_parser = parse_start_time)]
     pub start_time: DateTime<Utc>,
+    /// The most time between consecutive events' event_ts, drawn uniformly from 0: a whole
+    /// number of milliseconds, at most 1 day (the default, 6s, is a mean of 3 s apart; 1ms
+    /// gives a busy stream's times, a few dates for millions of events).
+    #[arg(long, env = "PRODUCER_EVENT_GAP", value_name = "DURATION", default_value = "6s", value_parser = parse_event_gap)]
+    pub event_gap: Duration,
     /// Generate records from this JSON Schema contract (draft 2020-12 with "x-lakehouse")
     /// instead of the built-in events; its topic and raw prefix become the defaults.
     #[arg(long, env = "PRODUCER_CONTRACT", value_name = "FILE")]
@@ -198,18 +203,34 @@ fn parse_ratio(text: &str) -> Result<f64, String> {
 fn parse_late_by(text: &str) -> Result<Duration, String> {
     // humantime's year, so that `100y` itself is accepted.
     const MAX: Duration = Duration::from_secs(100 * 31_557_600);
-    let late_by = lake::config::parse_duration(text)?;
+    let late_by = parse_millis(text)?;
     if late_by.is_zero() {
         Err(format!("must be more than 0, got {text}"))
     } else if late_by > MAX {
         Err(format!("must be at most 100 years (100y), got {text}"))
-    } else if late_by.subsec_nanos() % 1_000_000 != 0 {
-        Err(format!(
-            "must be a whole number of milliseconds, got {text}"
-        ))
     } else {
         Ok(late_by)
     }
+}
+
+fn parse_event_gap(text: &str) -> Result<Duration, String> {
+    let gap = parse_millis(text)?;
+    if gap > Duration::from_secs(86_400) {
+        Err(format!("must be at most 1 day (1d), got {text}"))
+    } else {
+        Ok(gap)
+    }
+}
+
+/// A duration of whole milliseconds: event times are kept in milliseconds.
+fn parse_millis(text: &str) -> Result<Duration, String> {
+    let duration = lake::config::parse_duration(text)?;
+    if duration.subsec_nanos() % 1_000_000 != 0 {
+        return Err(format!(
+            "must be a whole number of milliseconds, got {text}"
+        ));
+    }
+    Ok(duration)
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -261,6 +282,7 @@ mod tests {
         assert_eq!(c.invalid_ratio, 0.01);
         assert_eq!((c.duplicate_ratio, c.late_ratio), (0.0, 0.0));
         assert_eq!(c.late_by, Duration::from_secs(600));
+        assert_eq!(c.event_gap, Duration::from_secs(6));
         assert_eq!(c.seed, 42);
         assert_eq!(c.sink, SinkKind::Kafka);
         assert_eq!(c.users, 1000);
@@ -352,6 +374,8 @@ mod tests {
             ("--late-by", "soon"),
             ("--late-by", "0s"),
             ("--late-by", "1500us"),
+            ("--event-gap", "2d"),
+            ("--event-gap", "10us"),
             ("--late-by", "101y"),
             ("--rate", "-1"),
             ("--batches", "-3"),

@@ -33,8 +33,10 @@ const EVENT_WEIGHTS: [(&str, u32); 4] = [
     ("purchase", 5),
 ];
 
-/// Mean gap between consecutive events is 3 s: 100 000 events span about 3.5
-/// days, so big runs fill several `event_date` partitions.
+/// The default of `--event-gap` (6s), for the tests: a mean gap of 3 s
+/// between consecutive events, so 100 000 events span about 3.5 days and big
+/// runs fill several `event_date` partitions.
+#[cfg(test)]
 pub(crate) const MAX_GAP_MS: i64 = 6_000;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +78,8 @@ pub struct Settings {
     pub late_ratio: f64,
     pub late_by: Duration,
     pub start_time: DateTime<Utc>,
+    /// The most time between consecutive events' event_ts (drawn uniformly from 0), ms.
+    pub max_gap_ms: i64,
 }
 
 impl Settings {
@@ -90,6 +94,7 @@ impl Settings {
             late_ratio: c.late_ratio,
             late_by: c.late_by,
             start_time: c.start_time,
+            max_gap_ms: i64::try_from(c.event_gap.as_millis()).unwrap_or(i64::MAX),
         }
     }
 }
@@ -180,7 +185,7 @@ impl Generator {
         let event_type = weighted(rng, &EVENT_WEIGHTS);
 
         let ts_ms = self.next_ts_ms;
-        self.next_ts_ms += rng.random_range(0..=MAX_GAP_MS);
+        self.next_ts_ms += rng.random_range(0..=self.settings.max_gap_ms);
         let event_ts = format_ts(ts_ms - late_ms, pick(rng, &OFFSETS_SECS));
 
         let product = rng.random_range(1..=500);
@@ -260,6 +265,7 @@ pub(crate) mod tests {
             start_time: DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
                 .expect("valid")
                 .with_timezone(&Utc),
+            max_gap_ms: MAX_GAP_MS,
         }
     }
 
@@ -477,6 +483,32 @@ pub(crate) mod tests {
             }
         }
         assert!((3..=5).contains(&days.len()), "{days:?}");
+        // A busy stream's times: 100,000 events at most 1 ms apart span under 2 minutes.
+        let mut g = Generator::new(Settings {
+            batch_size: 100,
+            corrupt_ratio: 0.0,
+            invalid_ratio: 0.0,
+            max_gap_ms: 1,
+            ..settings(1)
+        });
+        let times: Vec<i64> = (0..1000)
+            .flat_map(|_| {
+                let batch = g.next_batch();
+                let records: Vec<&RawValue> =
+                    serde_json::from_slice(&batch.payload).expect("parses");
+                records
+                    .into_iter()
+                    .map(|raw| {
+                        lake::event::validate_record(raw.get())
+                            .expect("valid")
+                            .event_ts_micros
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        // In order: event times only go forward.
+        let span = times[times.len() - 1] - times[0];
+        assert!(span <= 100_000 * 1_000 && span > 0, "{span} µs");
     }
 
     #[test]

@@ -95,6 +95,10 @@ enum Run {
         /// e.g. `FLUSH_BYTES=32MiB`.
         #[arg(long = "consumer-env", value_name = "NAME=VALUE")]
         consumer_env: Vec<String>,
+        /// The producer's `--event-gap` (its default, 6s, spreads 2,000,000
+        /// events over 70 days; 1ms gives a busy stream's few dates).
+        #[arg(long)]
+        event_gap: Option<String>,
     },
     /// Produce→visible latency in gold.events_per_minute, through the
     /// consumer and the refiner, at a steady rate with their default intervals.
@@ -148,18 +152,18 @@ fn main() -> anyhow::Result<()> {
             name,
             all_cores,
             consumer_env,
+            event_gap,
         } => {
-            // About 23 KB per compressed batch: 100 batches stay under 5 MB.
-            let partitions = partitions.unwrap_or((batches.div_ceil(100) as i32).max(3));
-            throughput(
-                &work,
+            let run = Throughput {
                 batches,
-                partitions,
+                // About 23 KB per compressed batch: 100 batches stay under 5 MB.
+                partitions: partitions.unwrap_or((batches.div_ceil(100) as i32).max(3)),
                 target,
-                &name,
                 all_cores,
-                &consumer_env,
-            )?
+                consumer_env,
+                event_gap,
+            };
+            throughput(&work, &run, &name)?
         }
         Run::Freshness {
             rate,
@@ -173,20 +177,34 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn throughput(
-    work: &Path,
+/// What a `throughput` run drains, and how the consumer runs.
+struct Throughput {
     batches: u64,
     partitions: i32,
     target: Target,
-    name: &str,
     all_cores: bool,
-    consumer_env: &[String],
-) -> anyhow::Result<Value> {
+    consumer_env: Vec<String>,
+    event_gap: Option<String>,
+}
+
+fn throughput(work: &Path, run: &Throughput, name: &str) -> anyhow::Result<Value> {
+    let &Throughput {
+        batches,
+        partitions,
+        target,
+        all_cores,
+        ..
+    } = run;
     let cluster = mock_cluster(partitions)?;
     let moto = (target == Target::S3).then(testkit::Moto::start);
     let env = Env::new(work, Some(&cluster), moto.as_ref());
     let started = Instant::now();
-    let summary = env.produce(&["--rate", "0", "--batches", &batches.to_string()])?;
+    let batches_flag = batches.to_string();
+    let mut produce = vec!["--rate", "0", "--batches", &batches_flag];
+    if let Some(gap) = &run.event_gap {
+        produce.extend(["--event-gap", gap.as_str()]);
+    }
+    let summary = env.produce(&produce)?;
     eprintln!(
         "produced {batches} batches into {partitions} partitions in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -199,7 +217,7 @@ fn throughput(
     if all_cores {
         measure.env_remove("TOKIO_WORKER_THREADS");
     }
-    for setting in consumer_env {
+    for setting in &run.consumer_env {
         let (name, value) = setting
             .split_once('=')
             .with_context(|| format!("--consumer-env {setting}: not NAME=VALUE"))?;
@@ -237,6 +255,7 @@ fn throughput(
     });
     result["counts_match"] = json!(true);
     result["cores"] = json!(if all_cores { "all" } else { "one" });
+    result["event_gap"] = json!(run.event_gap.as_deref().unwrap_or("6s"));
     if target == Target::Local {
         let mut sizes = parquet_sizes(&work.join("lake/bronze/events"))?;
         sizes.sort_unstable();

@@ -36,7 +36,7 @@ use rand::{Rng, SeedableRng};
 use crate::arrival::{Arrival, Arrivals};
 use crate::corrupt::{self, BatchFault};
 use crate::draw::pick;
-use crate::generate::{Batch, Content, Settings, MAX_GAP_MS, OFFSETS_SECS};
+use crate::generate::{Batch, Content, Settings, OFFSETS_SECS};
 use crate::record::to_json;
 use draw::Drawer;
 use json::Json;
@@ -139,7 +139,7 @@ impl ContractGenerator {
     /// the times drawn from it move together and the decoder judges them.
     fn record(&mut self, late_ms: i64) -> Result<Json> {
         self.drawer.record_ms = self.next_ts_ms - late_ms;
-        self.next_ts_ms += self.drawer.rng.random_range(0..=MAX_GAP_MS);
+        self.next_ts_ms += self.drawer.rng.random_range(0..=self.settings.max_gap_ms);
         self.drawer.offset_secs = pick(&mut self.drawer.rng, &OFFSETS_SECS);
         // The probe at start makes this failing unlikely, not impossible.
         let root = &self.contract.root;

@@ -45,6 +45,7 @@ fn settings(seed: u64) -> Settings {
         start_time: DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
             .expect("valid")
             .with_timezone(&Utc),
+        max_gap_ms: crate::generate::MAX_GAP_MS,
     }
 }
 
