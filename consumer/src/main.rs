@@ -5,6 +5,7 @@
 use lake::config::{init_logging, parse_command_line, print_error, QUIET_DELTA};
 
 fn main() {
+    bound_freed_memory();
     lake::store::load_dotenv();
     let args: consumer::config::Args = parse_command_line("consumer");
     let secrets = [args.lake.secret_values(), args.kafka.secret_values()].concat();
@@ -22,5 +23,24 @@ fn main() {
     if let Err(e) = runtime.block_on(consumer::run(args)) {
         print_error("consumer", &e, &secrets);
         std::process::exit(1);
+    }
+}
+
+/// Buffers of 1 MiB or more are mapped on their own and returned to the
+/// system when freed. glibc otherwise raises that threshold as large blocks
+/// are freed, and then keeps the freed room of every micro-batch's arrays
+/// in its arenas: at 400 partitions and ten times the backlog the peak RSS
+/// rose from 258 to 391 MiB while the live heap stayed at 175 MiB; with
+/// this setting it stays at about 260 MiB, in the same time. A
+/// `MALLOC_MMAP_THRESHOLD_` in the environment wins.
+#[allow(unsafe_code)]
+fn bound_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt only sets a parameter of the allocator; called
+        // before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
     }
 }
