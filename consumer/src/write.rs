@@ -824,7 +824,8 @@ fn to_parquet(
     Ok(out)
 }
 
-/// The column chunks of one file: its row groups times its columns.
+/// The column chunks of one file: its row groups times its columns (a
+/// nested column counts once, as it is one task).
 fn column_chunks(batches: &[&RecordBatch], properties: &WriterProperties) -> usize {
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let columns = batches.first().map_or(0, |b| b.num_columns());

@@ -6,7 +6,9 @@
 //! * `throughput`: the producer fills a topic with the `make bench` dataset
 //!   (same flags and seed, so the same batches), then `consumer --once`
 //!   drains it into a local lake or a bucket on a moto server, pinned to one
-//!   core with one worker thread. Wall time and peak RSS come from
+//!   core with one worker thread (`--all-cores`: every core, the default
+//!   threads). The bronze objects' count and median size are reported for a
+//!   local lake. Wall time and peak RSS come from
 //!   `bench/measure.py`; the Delta commit time per micro-batch (p50, p99,
 //!   max) from the consumer's log. The lake's counts, read through the
 //!   inspector (DuckDB), must equal the producer's summary, or the run fails.
