@@ -460,16 +460,17 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn batches_are_compact_and_time_advances_over_days() {
+    /// The event time and date of every event in 1,000 clean batches of 100,
+    /// each batch checked to be compact JSON.
+    fn event_times(max_gap_ms: i64) -> Vec<(i64, i32)> {
         let mut g = Generator::new(Settings {
             batch_size: 100,
             corrupt_ratio: 0.0,
             invalid_ratio: 0.0,
+            max_gap_ms,
             ..settings(1)
         });
-        let mut days = HashSet::new();
-        let mut last = i64::MIN;
+        let mut times = Vec::new();
         for _ in 0..1000 {
             let batch = g.next_batch();
             assert!(batch.payload.starts_with(b"[{") && batch.payload.ends_with(b"}]"));
@@ -477,37 +478,23 @@ pub(crate) mod tests {
             let records: Vec<&RawValue> = serde_json::from_slice(&batch.payload).expect("parses");
             for raw in records {
                 let event = lake::event::validate_record(raw.get()).expect("valid");
-                assert!(event.event_ts_micros >= last, "event_ts goes forward");
-                last = event.event_ts_micros;
-                days.insert(event.event_day());
+                times.push((event.event_ts_micros, event.event_day()));
             }
         }
+        assert!(
+            times.windows(2).all(|w| w[0].0 <= w[1].0),
+            "event_ts goes forward"
+        );
+        times
+    }
+
+    #[test]
+    fn batches_are_compact_and_time_advances_over_days() {
+        let days: HashSet<i32> = event_times(MAX_GAP_MS).iter().map(|t| t.1).collect();
         assert!((3..=5).contains(&days.len()), "{days:?}");
         // A busy stream's times: 100,000 events at most 1 ms apart span under 2 minutes.
-        let mut g = Generator::new(Settings {
-            batch_size: 100,
-            corrupt_ratio: 0.0,
-            invalid_ratio: 0.0,
-            max_gap_ms: 1,
-            ..settings(1)
-        });
-        let times: Vec<i64> = (0..1000)
-            .flat_map(|_| {
-                let batch = g.next_batch();
-                let records: Vec<&RawValue> =
-                    serde_json::from_slice(&batch.payload).expect("parses");
-                records
-                    .into_iter()
-                    .map(|raw| {
-                        lake::event::validate_record(raw.get())
-                            .expect("valid")
-                            .event_ts_micros
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        // In order: event times only go forward.
-        let span = times[times.len() - 1] - times[0];
+        let busy = event_times(1);
+        let span = busy[busy.len() - 1].0 - busy[0].0;
         assert!(span <= 100_000 * 1_000 && span > 0, "{span} µs");
     }
 

@@ -257,7 +257,8 @@ fn throughput(work: &Path, run: &Throughput, name: &str) -> anyhow::Result<Value
     });
     result["counts_match"] = json!(true);
     result["cores"] = json!(if all_cores { "all" } else { "one" });
-    result["event_gap"] = json!(run.event_gap.as_deref().unwrap_or("6s"));
+    // null: the producer's default.
+    result["event_gap"] = json!(run.event_gap);
     if target == Target::Local {
         let mut sizes = parquet_sizes(&work.join("lake/bronze/events"))?;
         sizes.sort_unstable();
