@@ -435,6 +435,9 @@ pub fn parse_batch<'a>(payload: &'a [u8], limits: &Limits) -> Result<Batch<'a>, 
                 (scanner.value().map_err(broken)?, None)
             };
             let over_limit = limits.check_record(text, shape);
+            if batch.elements.is_empty() {
+                reserve_like_first(&mut batch, payload.len(), text.len());
+            }
             batch.elements.push(Element {
                 text,
                 over_limit,
@@ -455,6 +458,16 @@ pub fn parse_batch<'a>(payload: &'a [u8], limits: &Limits) -> Result<Batch<'a>, 
     }
     end_of_text(&mut scanner).map_err(broken)?;
     Ok(batch)
+}
+
+/// Reserves room for a whole batch of elements like its first one, members
+/// included, with a quarter to spare for records longer than the first.
+/// Growing the two lists by doubling from empty, batch after batch, was 2 %
+/// of the files path's instructions (callgrind), most of it copying them.
+fn reserve_like_first(batch: &mut Batch, payload_bytes: usize, first_bytes: usize) {
+    let elements = payload_bytes / (first_bytes + 1).max(16) * 5 / 4 + 1;
+    batch.elements.reserve(elements);
+    batch.members.reserve(elements * batch.members.len());
 }
 
 /// Only whitespace may follow the batch's value.

@@ -120,6 +120,18 @@ impl<'a> Scanner<'a> {
         self.skip_whitespace();
         let start = self.pos;
         let mut shape = Shape::default();
+        // Strings and numbers, most of a record's values, need no container stack.
+        match self.peek() {
+            Some(b'"') => {
+                shape.longest_string = self.string()?;
+                return Ok((&self.text[start..self.pos], shape));
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                self.number()?;
+                return Ok((&self.text[start..self.pos], shape));
+            }
+            _ => {}
+        }
         // `true` for an object, `false` for an array, innermost last.
         let mut open: Vec<bool> = Vec::new();
         'value: loop {
