@@ -464,8 +464,8 @@ pub fn parse_batch<'a>(payload: &'a [u8], limits: &Limits) -> Result<Batch<'a>, 
 /// comma), members included, with a quarter to spare for longer records.
 /// Growing the two lists by doubling from empty, batch after batch, was 2 %
 /// of the files path's instructions (callgrind), most of it copying them.
-/// A tiny first record cannot make it reserve more than one element per 16
-/// bytes of a payload that `MAX_MESSAGE_BYTES` already bounds.
+/// A tiny first record cannot make it reserve more than five elements per
+/// 64 bytes of a payload that `MAX_MESSAGE_BYTES` already bounds.
 fn reserve_like_first(batch: &mut Batch, payload_bytes: usize, first_bytes: usize) {
     let elements = payload_bytes / (first_bytes + 1).max(16) * 5 / 4 + 1;
     batch.elements.reserve(elements);
