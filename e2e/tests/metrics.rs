@@ -178,6 +178,16 @@ fn a_scrape_after_a_run_equals_the_lake() {
     );
     let m = scrape(&addr);
     let lake = lake_counts(&env, &kafka.topic);
+    // What was compared, for a failure and for the record (`--nocapture`).
+    eprintln!(
+        "lake: bronze {} dead letters {} {:?} messages {} micro-batches {} files {:?}",
+        lake.bronze, lake.dead_letters, lake.by_code, lake.messages, lake.micro_batches, lake.files
+    );
+    for s in m.iter().filter(|s| {
+        s.name.starts_with("lakehouse_") && !s.name.contains("_bucket") && s.value != 0.0
+    }) {
+        eprintln!("scrape: {} {:?} {}", s.name, s.labels, s.value);
+    }
     let events = [("table", "events")];
     let get = |name: &str, labels: &[(&str, &str)]| metric(&m, name, labels) as u64;
 
