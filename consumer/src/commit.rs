@@ -23,6 +23,7 @@ use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use crate::retry::{retry, Attempts, Transient};
+use crate::workers::Workers;
 use crate::write::{self, Encoded, Layer, MicroBatch};
 
 /// Settings of the commit step.
@@ -33,7 +34,7 @@ pub struct Committer {
     pub writer: String,
     pub upload_concurrency: usize,
     /// The threads that decode; as many encode a file's columns at once.
-    pub workers: crate::workers::Workers,
+    pub workers: Workers,
 }
 
 /// The Delta tables of one lake table, shared by its sources. A lock per
@@ -196,16 +197,13 @@ impl Committer {
         }
         // Random, so two attempts (a zombie's and its replay) never share a name.
         let attempt = || uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-        let mut files = Vec::new();
-        for layer in [Layer::Bronze, Layer::DeadLetters] {
-            files.push(Encoding::of(
-                &table,
-                layer,
-                &work,
-                &attempt(),
-                self.workers.threads(),
-            )?);
-        }
+        let threads = self.workers.threads();
+        let files = Workers::block_here(|| {
+            [Layer::Bronze, Layer::DeadLetters]
+                .into_iter()
+                .map(|layer| Encoding::of(&table, layer, &work, &attempt(), threads))
+                .collect::<anyhow::Result<Vec<Encoding>>>()
+        })?;
         let encode_ms = finishing.elapsed().as_millis() as u64;
         let uploading = std::time::Instant::now();
         let all: Vec<&Encoded> = files.iter().flat_map(|e| &e.files).collect();
@@ -227,8 +225,9 @@ impl Committer {
                 // The files already uploaded are in no snapshot.
                 if encoding.sources != members.iter().map(|w| w.app.clone()).collect::<Vec<_>>() {
                     let again = std::time::Instant::now();
-                    encoding =
-                        Encoding::of(&table, layer, &work, &attempt(), self.workers.threads())?;
+                    encoding = Workers::block_here(|| {
+                        Encoding::of(&table, layer, &work, &attempt(), threads)
+                    })?;
                     self.upload(&table, &encoding.files.iter().collect::<Vec<_>>())
                         .await?;
                     upload_ms += again.elapsed().as_millis() as u64;
@@ -584,7 +583,7 @@ mod tests {
             lake,
             writer: "test".into(),
             upload_concurrency: 2,
-            workers: crate::workers::Workers::new(2),
+            workers: Workers::new(2),
         };
         (committer, tables)
     }

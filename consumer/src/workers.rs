@@ -28,6 +28,18 @@ impl Workers {
         self.threads
     }
 
+    /// Runs `work`, which borrows and keeps this thread busy (it may use
+    /// more threads of its own, as encoding does), telling a multi-threaded
+    /// runtime first: it moves its other tasks off this thread, so the
+    /// files source's decoding ahead goes on meanwhile instead of waiting
+    /// in this thread's queue. A single-threaded runtime just runs it.
+    pub fn block_here<R>(work: impl FnOnce() -> R) -> R {
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+            _ => work(),
+        }
+    }
+
     /// Runs `work` once one of the threads is free. With one thread it runs
     /// on the caller: handing it off would only add a thread switch.
     pub async fn run<R: Send + 'static>(&self, work: impl FnOnce() -> R + Send + 'static) -> R {
