@@ -42,6 +42,8 @@ KAFKA_VS_FILES = 0.15
 # The median bronze object at 400 partitions, and the peak RSS there: flat within this much.
 MEDIAN_OBJECT_MIB = 8
 WIDE_FLAT = 0.10
+# The orders contract (nested line items) on the hot path, against the events contract's events/s.
+ORDERS_VS_EVENTS = 0.60
 
 
 def load(path):
@@ -253,6 +255,12 @@ def main():
     targets.append((f"throughput with Delta within {VS_BEFORE_DELTA:.0%} of before",
                     "; ".join(f"{s} {b / a:.2f}x" for s, a, b in compared),
                     all(b >= a * (1 - VS_BEFORE_DELTA) for _, a, b in compared) if compared else None))
+    # Contracts: the orders table's hot path against the events table's, both on one core.
+    by_table = {r.get("table"): r.get("events_per_s") for r in results["hot-path"] or [] if r.get("events_per_s")}
+    orders, events = by_table.get("orders"), by_table.get("events")
+    targets.append((f"hot path: orders contract >= {ORDERS_VS_EVENTS:.0%} of the events contract's events/s",
+                    f"{orders / events:.2f}x ({orders:,.0f} vs {events:,.0f} events/s)" if orders and events else "",
+                    orders / events >= ORDERS_VS_EVENTS if orders and events else None))
     # The Kafka path against the files path on the same batches, on one core and on every core.
     for cores, kafka, files in (("one core", "whole-path-kafka-local-1x", "consumer-files-1x"),
                                 ("every core", "whole-path-kafka-local-1x-all", "consumer-files-1x-all")):
