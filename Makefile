@@ -77,7 +77,7 @@ test: build venv ## run every test (unit, end to end on moto S3 + mock Kafka, th
 	awk '/^test result:/ {p += $$4; f += $$6} END {printf "\ntests: %d passed, %d failed\n", p, f}' $(CARGO_TARGET_DIR)/test.log; \
 	exit $$status
 
-chaos: build venv ## fault scenarios, long: kill -9 cycles (CHAOS_CYCLES, default 200; REDRIVE_KILL_CYCLES of re-drives, default 100), zombie, rebalance, broker and S3 faults
+chaos: build venv ## fault scenarios, long: kill -9 cycles of the Kafka and files sources (CHAOS_CYCLES, default 200; REDRIVE_KILL_CYCLES of re-drives, default 100), zombie, rebalance, broker and S3 faults
 	PATH="$(VENV)/bin:$$PATH" CHAOS_CYCLES=$${CHAOS_CYCLES:-200} REDRIVE_KILL_CYCLES=$${REDRIVE_KILL_CYCLES:-100} \
 	  cargo test --release --workspace --test chaos --test s3_faults --test refiner --test redrive --no-fail-fast -- --nocapture
 

@@ -3,7 +3,8 @@
 //! members joining and leaving the group during the run. Every scenario ends
 //! with exact counts against the producers' summaries, read through DuckDB.
 //!
-//! `CHAOS_CYCLES` sets the number of kill cycles (20 by default; `make chaos` runs 200).
+//! `CHAOS_CYCLES` sets the number of kill cycles of each source and lake
+//! (20 by default; `make chaos` runs 200).
 
 mod common;
 
@@ -38,6 +39,10 @@ impl Rng {
 }
 
 fn produce(env: &Env, batches: u32, seed: u64, rate: &str) -> Value {
+    produce_to(env, batches, seed, rate, "kafka")
+}
+
+fn produce_to(env: &Env, batches: u32, seed: u64, rate: &str, sink: &str) -> Value {
     let batches = batches.to_string();
     let seed = seed.to_string();
     env.produce(&[
@@ -54,7 +59,7 @@ fn produce(env: &Env, batches: u32, seed: u64, rate: &str) -> Value {
         "--seed",
         &seed,
         "--sink",
-        "kafka",
+        sink,
     ])
 }
 
@@ -100,56 +105,97 @@ fn wait_for_bronze(env: &Env, expected: u64) {
     });
 }
 
-#[test]
-fn kill_nine_at_random_instants() {
-    let cycles: u32 = std::env::var("CHAOS_CYCLES")
+fn chaos_cycles() -> u32 {
+    std::env::var("CHAOS_CYCLES")
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(20);
-    let moto = Moto::start();
-    // The mock broker keeps about 5 MB per partition, and a cycle adds about
-    // 115 KB: long runs spread the backlog so no message a killed run left
-    // uncommitted is deleted before a later run reads it.
-    let kafka = Kafka::start("events-chaos", (cycles / 10).max(3) as i32);
-    let env = Env::kafka(&moto, &kafka, "lake-chaos");
+        .unwrap_or(20)
+}
+
+/// `cycles` times: 60 new batches into `sink`, then `consumer --source
+/// <source> --once` killed with SIGKILL at a random instant of `window`
+/// (from, plus up to; ms) unless it finished; then one clean run, and exact
+/// counts. `what` names the scenario in the output.
+fn kill_nine_cycles(
+    env: &Env,
+    what: &str,
+    cycles: u32,
+    (sink, source): (&str, &str),
+    window: (u64, u64),
+) {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut summaries = Vec::new();
     let mut kills = 0;
     for cycle in 0..cycles {
         // New data every cycle so every kill can land mid-run.
-        summaries.push(produce(&env, 60, 1000 + cycle as u64, "0"));
+        summaries.push(produce_to(env, 60, 1000 + cycle as u64, "0", sink));
         let mut child = Background(
             env.command(
                 "consumer",
-                &["--source", "kafka", "--once", "--flush-records", "50"],
+                &["--source", source, "--once", "--flush-records", "50"],
             )
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn consumer"),
         );
-        // Start-up (Kafka, the Delta tables, the replay) takes about half a
-        // second, so the window reaches well into the commits.
-        std::thread::sleep(Duration::from_millis(100 + rng.below(1500)));
+        std::thread::sleep(Duration::from_millis(window.0 + rng.below(window.1)));
         if child.0.try_wait().expect("try_wait").is_none() {
             child.0.kill().expect("SIGKILL");
             let _ = child.0.wait();
             kills += 1;
         }
     }
-    eprintln!("{cycles} cycles, {kills} consumers killed mid-run");
+    eprintln!("{what}: {cycles} cycles, {kills} consumers killed mid-run");
     assert!(
         kills * 2 >= cycles,
         "too few kills landed mid-run ({kills} of {cycles}): the scenario tests little"
     );
     // The killed runs must have committed work, so restarts replayed and resumed.
     let before_final = env.count("SELECT count(*) FROM bronze.events");
-    eprintln!("bronze rows committed by the killed runs: {before_final}");
+    eprintln!("{what}: bronze rows committed by the killed runs: {before_final}");
     assert!(
         before_final > 0,
         "no killed run committed anything: kills came too early"
     );
-    env.run("consumer", &["--source", "kafka", "--once"]);
-    assert_exactly_once(&env, &total(&summaries));
+    env.run("consumer", &["--source", source, "--once"]);
+    assert_exactly_once(env, &total(&summaries));
+}
+
+#[test]
+fn kill_nine_at_random_instants() {
+    let cycles = chaos_cycles();
+    let moto = Moto::start();
+    // The mock broker keeps about 5 MB per partition, and a cycle adds about
+    // 115 KB: long runs spread the backlog so no message a killed run left
+    // uncommitted is deleted before a later run reads it.
+    let kafka = Kafka::start("events-chaos", (cycles / 10).max(3) as i32);
+    let env = Env::kafka(&moto, &kafka, "lake-chaos");
+    // Start-up (Kafka, the Delta tables, the replay) takes about half a
+    // second, so the window reaches well into the commits.
+    kill_nine_cycles(&env, "kafka, S3", cycles, ("kafka", "kafka"), (100, 1500));
+}
+
+/// The files source reads and decodes ahead on a task of its own while it
+/// commits: killed at random instants, on S3 (objects read through the
+/// store) and on a local lake (read from the directory), it still ends
+/// exactly once.
+#[test]
+fn kill_nine_at_random_instants_files_source() {
+    let cycles = chaos_cycles();
+    let moto = Moto::start();
+    let s3 = Env::s3(&moto, "lake-chaos-files");
+    kill_nine_cycles(&s3, "files, S3", cycles, ("files", "files"), (100, 1500));
+    let mut local = Env::new();
+    let root = local.dir.path().join("lake").display().to_string();
+    local.set("LAKE_URL", root);
+    // A local run is shorter: about 0.1 s to start, 5 ms a commit.
+    kill_nine_cycles(
+        &local,
+        "files, local",
+        cycles,
+        ("files", "files"),
+        (30, 400),
+    );
 }
 
 #[test]
