@@ -343,8 +343,6 @@ fn read_local(
     })
 }
 
-/// Keys under `prefix` after `after`, in key order, retrying while the
-/// store fails transiently.
 /// A raw object as listed.
 #[derive(Clone)]
 struct Listed {
@@ -352,6 +350,8 @@ struct Listed {
     size: u64,
 }
 
+/// Keys under `prefix` after `after`, in key order, retrying while the
+/// store fails transiently.
 async fn list_after(
     lake: &Lake,
     prefix: &str,
