@@ -184,7 +184,7 @@ fn kill_nine_at_random_instants_files_source() {
     let cycles = chaos_cycles();
     let moto = Moto::start();
     let s3 = Env::s3(&moto, "lake-chaos-files");
-    kill_nine_cycles(&s3, "files, S3", cycles, ("files", "files"), (100, 1500));
+    kill_nine_cycles(&s3, "files, S3", cycles, ("files", "files"), (600, 2400));
     let mut local = Env::new();
     let root = local.dir.path().join("lake").display().to_string();
     local.set("LAKE_URL", root);
