@@ -78,6 +78,10 @@ fn envs(moto: &Moto, proxy: &FaultProxy, bucket: &str, kafka: Option<&Kafka>) ->
     let mut direct = Env::s3(moto, bucket);
     let mut faulted = Env::s3(moto, bucket);
     faulted.set("AWS_ENDPOINT_URL", proxy.endpoint.clone());
+    // A held request costs the client's timeout: 10 s here instead of the
+    // default minute (object_store reads AWS_TIMEOUT), so the scenarios
+    // with timeouts take seconds, not minutes, longer than the others.
+    faulted.set("AWS_TIMEOUT", "10s");
     if let Some(kafka) = kafka {
         for env in [&mut direct, &mut faulted] {
             env.set("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap())
@@ -444,9 +448,8 @@ fn slow_conditional_puts() {
 }
 
 /// Timeouts (the connection holds, no answer, nothing forwarded) on the first
-/// two data PUTs, which a micro-batch uploads in parallel. object_store's
-/// client timeout is 60 s (lake/src/store.rs, not configurable), so this
-/// scenario takes a minute longer than the others.
+/// two data PUTs, which a micro-batch uploads in parallel: each costs the
+/// client's timeout (`AWS_TIMEOUT`, 10 s in these scenarios).
 #[test]
 fn timeouts_on_two_data_puts() {
     let s = kafka_scenario("timeouts", 7);
@@ -462,7 +465,7 @@ fn timeouts_on_two_data_puts() {
 
 /// A timeout (nothing forwarded) on the first checkpoint update: a
 /// conditional PUT is not idempotent, so object_store does not retry it after
-/// its 60 s timeout; the consumer's own loop must.
+/// its timeout; the consumer's own loop must.
 #[test]
 fn timeout_on_a_checkpoint_update() {
     let s = kafka_scenario("cktimeout", 13);
@@ -516,7 +519,7 @@ fn lost_responses_on_conditional_puts_with_reset() {
 }
 
 /// The most common shape of a lost response: the write lands and the answer
-/// never comes, so the client times out (60 s) — once, on a checkpoint update.
+/// never comes, so the client times out — once, on a checkpoint update.
 #[test]
 fn lost_response_timeout_on_a_checkpoint_update() {
     let s = kafka_scenario("lostcondto", 10);

@@ -10,7 +10,7 @@ use object_store::aws::AmazonS3ConfigKey;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ClientOptions, ObjectStore};
+use object_store::{ClientConfigKey, ClientOptions, ObjectStore};
 
 use crate::error::StoreError;
 
@@ -35,8 +35,15 @@ pub struct LakeArgs {
     /// Session token of temporary credentials (never printed).
     #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
     pub aws_session_token: Option<String>,
+    /// How long one S3 request may take before the client gives up on it (and
+    /// retries it, unless it is a conditional write).
+    #[arg(long, env = "AWS_TIMEOUT", default_value = "60s", value_parser = crate::config::parse_duration)]
+    pub aws_timeout: Duration,
+    /// How long connecting to the S3 endpoint may take.
+    #[arg(long, env = "AWS_CONNECT_TIMEOUT", default_value = "5s", value_parser = crate::config::parse_duration)]
+    pub aws_connect_timeout: Duration,
     /// The S3 client's other `AWS_*` options (web identity, container
-    /// credentials, ...), read from the environment at start.
+    /// credentials, a proxy, ...), read from the environment at start.
     #[arg(skip)]
     pub s3_options: Vec<(AmazonS3ConfigKey, String)>,
 }
@@ -50,6 +57,8 @@ impl Default for LakeArgs {
             aws_secret_access_key: None,
             aws_region: "us-east-1".into(),
             aws_session_token: None,
+            aws_timeout: Duration::from_secs(60),
+            aws_connect_timeout: Duration::from_secs(5),
             s3_options: Vec::new(),
         }
     }
@@ -57,7 +66,8 @@ impl Default for LakeArgs {
 
 impl crate::config::FromEnvironment for LakeArgs {
     /// Every `AWS_*` variable the S3 client knows, as `AmazonS3Builder::from_env`
-    /// would take it; the settings above are applied after them and win.
+    /// would take it; the settings above are applied after them and win,
+    /// and the two timeouts, read above, are not passed on again.
     fn read_environment(&mut self, vars: &[(String, String)]) {
         self.s3_options = vars
             .iter()
@@ -65,6 +75,14 @@ impl crate::config::FromEnvironment for LakeArgs {
             .filter_map(|(name, value)| {
                 let key = name.to_ascii_lowercase().parse().ok()?;
                 Some((key, value.clone()))
+            })
+            .filter(|(key, _)| {
+                !matches!(
+                    key,
+                    AmazonS3ConfigKey::Client(
+                        ClientConfigKey::Timeout | ClientConfigKey::ConnectTimeout
+                    )
+                )
             })
             .collect();
     }
@@ -524,21 +542,33 @@ impl Lake {
 
 fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, StoreError> {
     let setting = |message: &str| Err(StoreError::Setting(message.into()));
+    for (setting, value) in [
+        ("AWS_TIMEOUT (--aws-timeout)", args.aws_timeout),
+        (
+            "AWS_CONNECT_TIMEOUT (--aws-connect-timeout)",
+            args.aws_connect_timeout,
+        ),
+    ] {
+        if value.is_zero() {
+            return Err(StoreError::Setting(format!("{setting} must be > 0")));
+        }
+    }
+    // The client options first: the user's client options (a proxy, say)
+    // change them, where setting them afterwards would drop those.
+    let timeouts = ClientOptions::new()
+        .with_connect_timeout(args.aws_connect_timeout)
+        .with_timeout(args.aws_timeout);
     let mut builder = args
         .s3_options
         .iter()
-        .fold(AmazonS3Builder::new(), |builder, (key, value)| {
-            builder.with_config(*key, value)
-        })
+        .fold(
+            AmazonS3Builder::new().with_client_options(timeouts),
+            |builder, (key, value)| builder.with_config(*key, value),
+        )
         .with_bucket_name(bucket)
         .with_region(&args.aws_region)
         .with_virtual_hosted_style_request(false)
-        .with_http_connector(crate::metrics::CountingConnector)
-        .with_client_options(
-            ClientOptions::new()
-                .with_connect_timeout(Duration::from_secs(5))
-                .with_timeout(Duration::from_secs(60)),
-        );
+        .with_http_connector(crate::metrics::CountingConnector);
     if let Some(endpoint) = &args.aws_endpoint_url {
         let parsed = url::Url::parse(endpoint)
             .map_err(|e| StoreError::Setting(format!("AWS_ENDPOINT_URL {endpoint:?}: {e}")))?;
@@ -592,6 +622,36 @@ pub fn load_dotenv() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_and_the_users_client_options_reach_the_s3_client() {
+        let timeout = AmazonS3ConfigKey::Client(ClientConfigKey::Timeout);
+        let connect = AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout);
+        let proxy = AmazonS3ConfigKey::Client(ClientConfigKey::ProxyUrl);
+        let defaults = s3_builder(&LakeArgs::default(), "lake").expect("a builder");
+        assert_eq!(defaults.get_config_value(&timeout).as_deref(), Some("1m"));
+        assert_eq!(defaults.get_config_value(&connect).as_deref(), Some("5s"));
+
+        let mut args = LakeArgs {
+            aws_timeout: Duration::from_secs(7),
+            ..LakeArgs::default()
+        };
+        crate::config::FromEnvironment::read_environment(
+            &mut args,
+            &[
+                ("AWS_PROXY_URL".to_string(), "http://proxy:3128".to_string()),
+                // Read by clap into aws_timeout; not passed on a second time.
+                ("AWS_TIMEOUT".to_string(), "99s".to_string()),
+            ],
+        );
+        let set = s3_builder(&args, "lake").expect("a builder");
+        assert_eq!(set.get_config_value(&timeout).as_deref(), Some("7s"));
+        assert_eq!(set.get_config_value(&connect).as_deref(), Some("5s"));
+        assert_eq!(
+            set.get_config_value(&proxy).as_deref(),
+            Some("http://proxy:3128")
+        );
+    }
 
     #[test]
     fn parses_lake_urls() {
