@@ -542,14 +542,23 @@ fn kill_nine_during_a_redrive_then_a_clean_rerun_ends_as_one_clean_run() {
         "events",
     ];
 
-    // One clean run on a copy of the lake: the state to reach.
-    let mut clean = Env::new();
-    let clean_lake = clean.dir.path().join("lake");
-    copy_dir(&lake, &clean_lake);
-    clean.set("LAKE_URL", clean_lake.display().to_string());
-    let started = Instant::now();
-    clean.run("consumer", &redrive);
-    let took = started.elapsed();
+    // One clean run on a copy of the lake: the state to reach. How long a
+    // run takes is the fastest of three such runs (each on its own copy):
+    // one run timed while the machine is busy (make test runs other tests
+    // beside this one) put every kill after the runs' end.
+    let clean_run = || {
+        let mut clean = Env::new();
+        let clean_lake = clean.dir.path().join("lake");
+        copy_dir(&lake, &clean_lake);
+        clean.set("LAKE_URL", clean_lake.display().to_string());
+        let started = Instant::now();
+        clean.run("consumer", &redrive);
+        (clean, started.elapsed())
+    };
+    let (clean, mut took) = clean_run();
+    for _ in 0..2 {
+        took = took.min(clean_run().1);
+    }
     let expected = end_state(&clean);
     let moved = clean.count("SELECT count(*) FROM bronze.events WHERE redrive_id IS NOT NULL");
     let rewritten =
