@@ -112,23 +112,18 @@ fn chaos_cycles() -> u32 {
         .unwrap_or(20)
 }
 
-/// `cycles` times: 60 new batches into `sink`, then `consumer --source
-/// <source> --once` killed with SIGKILL at a random instant of `window`
-/// (from, plus up to; ms) unless it finished; then one clean run, and exact
-/// counts. `what` names the scenario in the output.
-fn kill_nine_cycles(
-    env: &Env,
-    what: &str,
-    cycles: u32,
-    (sink, source): (&str, &str),
-    window: (u64, u64),
-) {
+/// `cycles` times: 60 new batches into `source` (the producer's sink of that
+/// name), then `consumer --source <source> --once` killed with SIGKILL at a
+/// random instant of `window` (from, plus up to; ms) unless it finished;
+/// then one clean run, and exact counts. `what` names the scenario in the
+/// output.
+fn kill_nine_cycles(env: &Env, what: &str, cycles: u32, source: &str, window: (u64, u64)) {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut summaries = Vec::new();
     let mut kills = 0;
     for cycle in 0..cycles {
         // New data every cycle so every kill can land mid-run.
-        summaries.push(produce_to(env, 60, 1000 + cycle as u64, "0", sink));
+        summaries.push(produce_to(env, 60, 1000 + cycle as u64, "0", source));
         let mut child = Background(
             env.command(
                 "consumer",
@@ -172,7 +167,7 @@ fn kill_nine_at_random_instants() {
     let env = Env::kafka(&moto, &kafka, "lake-chaos");
     // Start-up (Kafka, the Delta tables, the replay) takes about half a
     // second, so the window reaches well into the commits.
-    kill_nine_cycles(&env, "kafka, S3", cycles, ("kafka", "kafka"), (100, 1500));
+    kill_nine_cycles(&env, "kafka, S3", cycles, "kafka", (100, 1500));
 }
 
 /// The files source reads and decodes ahead on a task of its own while it
@@ -184,18 +179,12 @@ fn kill_nine_at_random_instants_files_source() {
     let cycles = chaos_cycles();
     let moto = Moto::start();
     let s3 = Env::s3(&moto, "lake-chaos-files");
-    kill_nine_cycles(&s3, "files, S3", cycles, ("files", "files"), (600, 2400));
+    kill_nine_cycles(&s3, "files, S3", cycles, "files", (600, 2400));
     let mut local = Env::new();
     let root = local.dir.path().join("lake").display().to_string();
     local.set("LAKE_URL", root);
     // A local run is shorter: about 0.1 s to start, 5 ms a commit.
-    kill_nine_cycles(
-        &local,
-        "files, local",
-        cycles,
-        ("files", "files"),
-        (30, 400),
-    );
+    kill_nine_cycles(&local, "files, local", cycles, "files", (30, 400));
 }
 
 #[test]

@@ -78,9 +78,9 @@ fn envs(moto: &Moto, proxy: &FaultProxy, bucket: &str, kafka: Option<&Kafka>) ->
     let mut direct = Env::s3(moto, bucket);
     let mut faulted = Env::s3(moto, bucket);
     faulted.set("AWS_ENDPOINT_URL", proxy.endpoint.clone());
-    // A held request costs the client's timeout: 10 s here instead of the
-    // default minute (object_store reads AWS_TIMEOUT), so the scenarios
-    // with timeouts take seconds, not minutes, longer than the others.
+    // A held request costs the client's timeout: 10 s here (AWS_TIMEOUT)
+    // instead of the default minute, so the scenarios with timeouts take
+    // seconds, not minutes, longer than the others.
     faulted.set("AWS_TIMEOUT", "10s");
     if let Some(kafka) = kafka {
         for env in [&mut direct, &mut faulted] {

@@ -542,7 +542,7 @@ impl Lake {
 
 fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, StoreError> {
     let setting = |message: &str| Err(StoreError::Setting(message.into()));
-    for (setting, value) in [
+    for (name, value) in [
         ("AWS_TIMEOUT (--aws-timeout)", args.aws_timeout),
         (
             "AWS_CONNECT_TIMEOUT (--aws-connect-timeout)",
@@ -550,7 +550,7 @@ fn s3_builder(args: &LakeArgs, bucket: &str) -> Result<AmazonS3Builder, StoreErr
         ),
     ] {
         if value.is_zero() {
-            return Err(StoreError::Setting(format!("{setting} must be > 0")));
+            return setting(&format!("{name} must be > 0"));
         }
     }
     // The client options first: the user's client options (a proxy, say)
