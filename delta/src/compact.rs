@@ -27,7 +27,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
 use parquet::arrow::async_writer::{AsyncArrowWriter, ParquetObjectWriter};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use serde::Deserialize;
@@ -599,20 +599,34 @@ fn align(schema: &SchemaRef, batch: RecordBatch) -> anyhow::Result<RecordBatch> 
     )?)
 }
 
-/// zstd (the parquet crate's default level, as the consumer writes), and
-/// no dictionary for a column no input has a dictionary for (the consumer
-/// turns them off for nearly unique columns).
+/// zstd (the parquet crate's default level, as the consumer writes), no
+/// dictionary for a column no input has a dictionary for (the consumer
+/// turns them off for nearly unique columns and for those constant over a
+/// micro-batch), and a delta encoding for a column every input wrote in it
+/// (the consumer's choice for nearly unique and counting columns).
 fn writer_properties(inputs: &[ArrowReaderMetadata]) -> WriterProperties {
     let mut all: HashSet<ColumnPath> = HashSet::new();
     let mut dictionary: HashSet<ColumnPath> = HashSet::new();
+    // By column, the delta encoding of its chunks while all agree (None once two differ).
+    let mut delta: HashMap<ColumnPath, Option<Encoding>> = HashMap::new();
     for input in inputs {
         let metadata = input.metadata();
         for row_group in metadata.row_groups() {
             for column in row_group.columns() {
-                all.insert(column.column_path().clone());
+                let path = column.column_path();
+                all.insert(path.clone());
                 if column.dictionary_page_offset().is_some() {
-                    dictionary.insert(column.column_path().clone());
+                    dictionary.insert(path.clone());
                 }
+                let encoding = column.encodings().find(|e| DELTA_ENCODINGS.contains(e));
+                delta
+                    .entry(path.clone())
+                    .and_modify(|agreed| {
+                        if *agreed != encoding {
+                            *agreed = None;
+                        }
+                    })
+                    .or_insert(encoding);
             }
         }
     }
@@ -620,9 +634,18 @@ fn writer_properties(inputs: &[ArrowReaderMetadata]) -> WriterProperties {
         WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
     for column in all.difference(&dictionary) {
         builder = builder.set_column_dictionary_enabled(column.clone(), false);
+        if let Some(Some(encoding)) = delta.get(column) {
+            builder = builder.set_column_encoding(column.clone(), *encoding);
+        }
     }
     builder.build()
 }
+
+/// The encodings the consumer chooses for columns without a dictionary.
+const DELTA_ENCODINGS: [Encoding; 2] = [
+    Encoding::DELTA_BINARY_PACKED,
+    Encoding::DELTA_LENGTH_BYTE_ARRAY,
+];
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -701,8 +724,16 @@ pub(crate) mod tests {
         }
         let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
         let mut bytes = Vec::new();
-        let mut writer =
-            parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).expect("writer");
+        // As the consumer writes a unique key and text: without a
+        // dictionary, in delta encodings (`extra` keeps the default).
+        let properties = WriterProperties::builder()
+            .set_column_dictionary_enabled("id".into(), false)
+            .set_column_encoding("id".into(), Encoding::DELTA_BINARY_PACKED)
+            .set_column_dictionary_enabled("name".into(), false)
+            .set_column_encoding("name".into(), Encoding::DELTA_LENGTH_BYTE_ARRAY)
+            .build();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, Some(properties))
+            .expect("writer");
         writer.write(&batch).expect("write");
         writer.close().expect("close");
         let size = bytes.len() as i64;
@@ -945,6 +976,31 @@ pub(crate) mod tests {
             report.bytes_added,
             after.iter().map(|f| f.size as u64).sum::<u64>()
         );
+        // Each column as the inputs wrote it: `id` and `name` in their
+        // delta encodings, `extra` with a dictionary.
+        for file in &after {
+            let bytes = lake
+                .store
+                .get(&Lake::path(&key(prefix, &file.path)))
+                .await
+                .expect("get")
+                .bytes()
+                .await
+                .expect("bytes");
+            let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+                .parse_and_finish(&bytes)
+                .expect("metadata");
+            for column in metadata.row_group(0).columns() {
+                let encodings: Vec<Encoding> = column.encodings().collect();
+                let name = column.column_path().string();
+                let expected = match name.as_str() {
+                    "id" => Encoding::DELTA_BINARY_PACKED,
+                    "name" => Encoding::DELTA_LENGTH_BYTE_ARRAY,
+                    _ => Encoding::RLE_DICTIONARY,
+                };
+                assert!(encodings.contains(&expected), "{name}: {encodings:?}");
+            }
+        }
         // The partition values in the log are the inputs'.
         for (path, value) in log_partitions(&table).await {
             assert_eq!(value, partition_of(&path), "{path}");
