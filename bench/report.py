@@ -265,10 +265,10 @@ def main():
     for cores, kafka, files in (("one core", "whole-path-kafka-local-1x", "consumer-files-1x"),
                                 ("every core", "whole-path-kafka-local-1x-all", "consumer-files-1x-all")):
         k, f = now.get(kafka, {}).get("events_per_s"), now.get(files, {}).get("events_per_s")
-        ratio = k / f if k and f else None
+        kafka_over_files = k / f if k and f else None
         targets.append((f"Kafka path within {KAFKA_VS_FILES:.0%} of the files path, {cores}",
-                        f"{ratio:.2f}x ({k:,} vs {f:,} events/s)" if ratio else "",
-                        ratio and ratio >= 1 - KAFKA_VS_FILES))
+                        f"{kafka_over_files:.2f}x ({k:,} vs {f:,} events/s)" if kafka_over_files else "",
+                        kafka_over_files and kafka_over_files >= 1 - KAFKA_VS_FILES))
     # 400 partitions, every core busy: object sizes, and memory from 1x to 10x backlog.
     wide, deep = now.get("whole-path-kafka-local-400p-1x-all"), now.get("whole-path-kafka-local-400p-10x-all")
     median = (wide or {}).get("bronze_object_mib_median")
