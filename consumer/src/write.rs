@@ -1174,9 +1174,6 @@ mod tests {
         );
     }
 
-    /// Messages decoded together (on the workers) and taken by micro-batches
-    /// at any message give each batch the rows that decoding its messages
-    /// into it gives, in the same files.
     /// Each column's encodings as written: a dictionary where values
     /// repeat, delta encodings for unique and counting columns, PLAIN for
     /// the columns constant over a micro-batch; in both tables.
@@ -1214,36 +1211,34 @@ mod tests {
         };
         let (dictionary, plain) = ("PLAIN RLE_DICTIONARY", "PLAIN");
         let (bytes, integers) = ("DELTA_LENGTH_BYTE_ARRAY", "DELTA_BINARY_PACKED");
-        let bronze = encodings(Layer::Bronze);
-        for (column, expected) in [
-            ("event_id", bytes),
-            ("event_ts", integers),
-            ("amount", plain),
-            ("user_id", dictionary),
-            ("event_type", dictionary),
-            ("source_kind", plain),
-            ("source_topic", plain),
-            ("source_partition", dictionary),
-            ("source_offset", integers),
-            ("batch_id", dictionary),
-            ("record_index", integers),
-            ("ingested_at", plain),
-            ("contract_version", plain),
+        let (bronze, dead) = (encodings(Layer::Bronze), encodings(Layer::DeadLetters));
+        for (table, written, column, expected) in [
+            ("bronze", &bronze, "event_id", bytes),
+            ("bronze", &bronze, "event_ts", integers),
+            ("bronze", &bronze, "amount", plain),
+            ("bronze", &bronze, "user_id", dictionary),
+            ("bronze", &bronze, "event_type", dictionary),
+            ("bronze", &bronze, "source_kind", plain),
+            ("bronze", &bronze, "source_topic", plain),
+            ("bronze", &bronze, "source_partition", dictionary),
+            ("bronze", &bronze, "source_offset", integers),
+            ("bronze", &bronze, "batch_id", dictionary),
+            ("bronze", &bronze, "record_index", integers),
+            ("bronze", &bronze, "ingested_at", plain),
+            ("bronze", &bronze, "contract_version", plain),
+            ("dead letters", &dead, "error_code", dictionary),
+            ("dead letters", &dead, "error_message", bytes),
+            ("dead letters", &dead, "raw_payload", bytes),
+            ("dead letters", &dead, "source_offset", integers),
+            ("dead letters", &dead, "ingested_at", plain),
         ] {
-            assert_eq!(bronze[column], expected, "bronze {column}");
-        }
-        let dead = encodings(Layer::DeadLetters);
-        for (column, expected) in [
-            ("error_code", dictionary),
-            ("error_message", bytes),
-            ("raw_payload", bytes),
-            ("source_offset", integers),
-            ("ingested_at", plain),
-        ] {
-            assert_eq!(dead[column], expected, "dead letters {column}");
+            assert_eq!(written[column], expected, "{table} {column}");
         }
     }
 
+    /// Messages decoded together (on the workers) and taken by micro-batches
+    /// at any message give each batch the rows that decoding its messages
+    /// into it gives, in the same files.
     #[test]
     fn messages_decoded_together_are_taken_message_by_message() {
         let other_day = EVENT.replace("2026-11-22", "2026-11-23");

@@ -605,16 +605,15 @@ fn align(schema: &SchemaRef, batch: RecordBatch) -> anyhow::Result<RecordBatch> 
 /// micro-batch), and a delta encoding for a column every input wrote in it
 /// (the consumer's choice for nearly unique and counting columns).
 fn writer_properties(inputs: &[ArrowReaderMetadata]) -> WriterProperties {
-    let mut all: HashSet<ColumnPath> = HashSet::new();
     let mut dictionary: HashSet<ColumnPath> = HashSet::new();
-    // By column, the delta encoding of its chunks while all agree (None once two differ).
+    // Every column, with the delta encoding of its chunks while all agree
+    // (None once two differ, or if none has one).
     let mut delta: HashMap<ColumnPath, Option<Encoding>> = HashMap::new();
     for input in inputs {
         let metadata = input.metadata();
         for row_group in metadata.row_groups() {
             for column in row_group.columns() {
                 let path = column.column_path();
-                all.insert(path.clone());
                 if column.dictionary_page_offset().is_some() {
                     dictionary.insert(path.clone());
                 }
@@ -632,10 +631,13 @@ fn writer_properties(inputs: &[ArrowReaderMetadata]) -> WriterProperties {
     }
     let mut builder =
         WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
-    for column in all.difference(&dictionary) {
+    for (column, encoding) in delta {
+        if dictionary.contains(&column) {
+            continue;
+        }
         builder = builder.set_column_dictionary_enabled(column.clone(), false);
-        if let Some(Some(encoding)) = delta.get(column) {
-            builder = builder.set_column_encoding(column.clone(), *encoding);
+        if let Some(encoding) = encoding {
+            builder = builder.set_column_encoding(column, encoding);
         }
     }
     builder.build()
