@@ -68,6 +68,49 @@ pub struct Shape {
     pub longest_string: usize,
 }
 
+/// The containers open around a value being scanned, innermost last, one bit
+/// each (set for an object). The first 64 levels are one word, so a record's
+/// usual nesting allocates nothing (a vector here was an allocation per
+/// nested value); deeper levels spill to `deeper`.
+#[derive(Default)]
+struct Open {
+    depth: usize,
+    near: u64,
+    deeper: Vec<bool>,
+}
+
+impl Open {
+    fn push(&mut self, is_object: bool) {
+        if self.depth < 64 {
+            let bit = 1 << self.depth;
+            self.near = if is_object {
+                self.near | bit
+            } else {
+                self.near & !bit
+            };
+        } else {
+            self.deeper.push(is_object);
+        }
+        self.depth += 1;
+    }
+
+    /// Whether the innermost open container is an object; `None` when none is open.
+    fn innermost(&self) -> Option<bool> {
+        match self.depth {
+            0 => None,
+            1..=64 => Some(self.near >> (self.depth - 1) & 1 == 1),
+            _ => self.deeper.last().copied(),
+        }
+    }
+
+    fn pop(&mut self) {
+        if self.depth > 64 {
+            self.deeper.pop();
+        }
+        self.depth -= 1;
+    }
+}
+
 pub struct Scanner<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -132,8 +175,7 @@ impl<'a> Scanner<'a> {
             }
             _ => {}
         }
-        // `true` for an object, `false` for an array, innermost last.
-        let mut open: Vec<bool> = Vec::new();
+        let mut open = Open::default();
         'value: loop {
             self.skip_whitespace();
             match self.peek().ok_or(ScanError::Eof)? {
@@ -141,7 +183,7 @@ impl<'a> Scanner<'a> {
                     let is_object = self.bytes[self.pos] == b'{';
                     self.pos += 1;
                     open.push(is_object);
-                    shape.depth = shape.depth.max(open.len());
+                    shape.depth = shape.depth.max(open.depth);
                     self.skip_whitespace();
                     let close = if is_object { b'}' } else { b']' };
                     if self.peek() == Some(close) {
@@ -165,7 +207,7 @@ impl<'a> Scanner<'a> {
                 _ => return Err(ScanError::Unexpected(self.pos)),
             }
             // A value ended: close containers until one wants another element.
-            while let Some(&is_object) = open.last() {
+            while let Some(is_object) = open.innermost() {
                 self.skip_whitespace();
                 match self.peek().ok_or(ScanError::Eof)? {
                     b',' => {
@@ -459,6 +501,20 @@ mod tests {
     fn deep_nesting_is_measured_not_recursed() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(scan(&deep).map(|(_, s)| s.depth), Ok(100_000));
+        // Objects and arrays alternate across the 64 levels kept in one word:
+        // each must close with its own bracket, below and beyond that word.
+        let opening = r#"{"a":["#.repeat(50);
+        let closing = "]}".repeat(50);
+        let mixed = format!("{opening}1{closing}");
+        assert_eq!(scan(&mixed).map(|(_, s)| s.depth), Ok(100));
+        for k in [0, 30, 90] {
+            // The k-th closing bracket closes level 100 - k: swap it for the other kind.
+            let mut wrong = closing.clone().into_bytes();
+            wrong[k] = if wrong[k] == b']' { b'}' } else { b']' };
+            let text = format!("{opening}1{}", String::from_utf8(wrong).expect("ASCII"));
+            let at = opening.len() + 1 + k;
+            assert_eq!(scan(&text), Err(ScanError::Unexpected(at)), "closing {k}");
+        }
         let shape = scan(r#"{"ab":[{"c":"xyz1"}]}"#).expect("valid").1;
         assert_eq!(
             shape,

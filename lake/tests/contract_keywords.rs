@@ -496,13 +496,18 @@ fn arrays_items_min_items_max_items() {
             "minItems",
             json!({"type": "array", "items": {"type": "integer"}, "minItems": 2}),
             &["[1, 2]", "[1, 2, 3]"],
-            &[("[1]", "too_short", "v"), ("[]", "too_short", "v")],
+            // The array's own keywords are judged before its items.
+            &[
+                ("[1]", "too_short", "v"),
+                ("[]", "too_short", "v"),
+                ("[1.5]", "too_short", "v"),
+            ],
         ),
         field(
             "maxItems",
             json!({"type": "array", "items": {"type": "integer"}, "maxItems": 1}),
             &["[]", "[1]"],
-            &[("[1, 2]", "too_long", "v")],
+            &[("[1, 2]", "too_long", "v"), ("[1.5, 2]", "too_long", "v")],
         ),
         field(
             "arrays of arrays",
