@@ -16,8 +16,8 @@
 //!
 //! The order of checks, and so which code a record with several faults gets:
 //! member names (bad_string, duplicate_field), then each property in the
-//! order written (missing_field, wrong_type, then the property's keywords),
-//! unknown members when `additionalProperties` is false, `dependentRequired`,
+//! order written (missing_field, wrong_type, then the property's keywords;
+//! an array's own keywords before its items), unknown members when `additionalProperties` is false, `dependentRequired`,
 //! and last `if`/`then`/`else`.
 
 use std::borrow::Cow;
