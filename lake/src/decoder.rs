@@ -17,8 +17,9 @@
 //! The order of checks, and so which code a record with several faults gets:
 //! member names (bad_string, duplicate_field), then each property in the
 //! order written (missing_field, wrong_type, then the property's keywords;
-//! an array's own keywords before its items), unknown members when `additionalProperties` is false, `dependentRequired`,
-//! and last `if`/`then`/`else`.
+//! an array's own keywords before its items), unknown members when
+//! `additionalProperties` is false, `dependentRequired`, and last
+//! `if`/`then`/`else`.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
@@ -1165,9 +1166,9 @@ impl Plan {
     /// Decodes the items in the one pass that finds where each ends (an
     /// object item's members are listed in that pass too), instead of
     /// splitting the array first and scanning every item again: that second
-    /// scan was a tenth of the orders contract's time. The array's own
-    /// keywords are still judged first: an item's failure is held until the
-    /// array is counted.
+    /// scan was about a tenth of the orders contract's instructions. The
+    /// array's own keywords are still judged first: an item's failure is held
+    /// until the array is counted.
     fn array<'a>(&self, raw: &'a str, path: &Path, mut mode: Mode<'_, 'a>) -> Result<(), Fail> {
         let list_at = mode.datums.as_ref().map(|datums| datums.len());
         mode.push(Datum::List(0));
@@ -1251,7 +1252,6 @@ impl Plan {
         self.value(text, path, mode)
     }
 
-    /// A constraint without `type`: the keywords that fit the value's type.
     /// A constraint without `type` (never decoding): the keywords that fit
     /// the value's type.
     fn any<'a>(&self, raw: &'a str, path: &Path, mode: Mode<'_, 'a>) -> Result<(), Fail> {
@@ -1624,15 +1624,15 @@ fn is_multiple(raw: &str, value: f64, m: f64, step: Option<(u128, i32)>) -> bool
 /// A JSON number's magnitude as digits × 10^exponent, if the digits fit;
 /// one pass over its bytes (a `multipleOf` column calls it on every value).
 fn decimal(text: &str) -> Option<(u128, i32)> {
-    let bytes = text.strip_prefix('-').unwrap_or(text).as_bytes();
+    let magnitude = text.strip_prefix('-').unwrap_or(text);
     let mut value: u128 = 0;
     let mut fraction_digits: i32 = 0;
     let mut in_fraction = false;
-    for (at, &byte) in bytes.iter().enumerate() {
+    for (at, byte) in magnitude.bytes().enumerate() {
         match byte {
             b'.' => in_fraction = true,
             b'e' | b'E' => {
-                let exponent: i32 = text[text.len() - bytes.len() + at + 1..].parse().ok()?;
+                let exponent: i32 = magnitude[at + 1..].parse().ok()?;
                 return Some((value, exponent.checked_sub(fraction_digits)?));
             }
             digit => {
