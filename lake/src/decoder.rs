@@ -900,7 +900,6 @@ impl Plan {
                 if first != b'{' {
                     return Err(self.wrong_type(raw, path, &mode));
                 }
-                self.enumerated_other_if_listed(raw, path, &mode)?;
                 self.object_value(raw, path, mode)
             }
             Kind::Array => {
@@ -1159,8 +1158,21 @@ impl Plan {
         Scanner::new(raw)
             .object(&mut members)
             .expect("the batch scanner read this value as JSON");
+        self.object_members(raw, &members, path, mode)
+    }
+
+    /// An object value given as its members, (name, value) as written: its
+    /// own `enum` and `const`, then its members.
+    fn object_members<'a>(
+        &self,
+        raw: &'a str,
+        members: &[(&'a str, &'a str)],
+        path: &Path,
+        mode: Mode<'_, 'a>,
+    ) -> Result<(), Fail> {
+        self.enumerated_other_if_listed(raw, path, &mode)?;
         let object = self.object.as_deref().expect("an object plan has members");
-        object.decode(self, raw, &members, Some(path), mode)
+        object.decode(self, raw, members, Some(path), mode)
     }
 
     /// Decodes the items in the one pass that finds where each ends (an
@@ -1242,9 +1254,7 @@ impl Plan {
             let (text, _) = scanner
                 .object(members)
                 .expect("the batch scanner read this value as JSON");
-            self.enumerated_other_if_listed(text, path, &mode)?;
-            let object = self.object.as_deref().expect("an object plan has members");
-            return object.decode(self, text, members, Some(path), mode);
+            return self.object_members(text, members, path, mode);
         }
         let (text, _) = scanner
             .value()
@@ -1258,13 +1268,10 @@ impl Plan {
         match raw.as_bytes()[0] {
             b'"' => self.string(raw, path, mode),
             b'-' | b'0'..=b'9' => self.number(raw, path, &mode).map(|_| ()),
-            b'{' => {
-                self.enumerated_other_if_listed(raw, path, &mode)?;
-                match &self.object {
-                    Some(_) => self.object_value(raw, path, mode),
-                    None => Ok(()),
-                }
-            }
+            b'{' => match &self.object {
+                Some(_) => self.object_value(raw, path, mode),
+                None => self.enumerated_other_if_listed(raw, path, &mode),
+            },
             b'[' => self.array(raw, path, mode),
             _ => self.enumerated_other_if_listed(raw, path, &mode),
         }
